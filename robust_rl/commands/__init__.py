@@ -1,0 +1,1 @@
+"""Subcommands of the ``robust-rl`` command line (see :mod:`robust_rl.cli`)."""

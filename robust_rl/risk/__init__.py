@@ -1,0 +1,33 @@
+"""The shared estimator core: uniform ball sampling, set functionals and (multilevel) Monte Carlo
+estimators of the entropic risk. Imports torch only; nothing here logs or prints.
+"""
+
+from robust_rl.risk.ball import sample_ball
+from robust_rl.risk.functionals import (
+    SetFunctional,
+    entropic_max,
+    log_mean_exp,
+    soft_min_of_max,
+    soft_min_then_max,
+)
+from robust_rl.risk.gibbs import GibbsSample, sample_worst_case
+from robust_rl.risk.levels import expected_evaluations, level_probabilities, sample_levels
+from robust_rl.risk.mlmc import EntropicRiskResult, MLMCEstimate, entropic_risk, estimate_functional
+
+__all__ = [
+    "EntropicRiskResult",
+    "GibbsSample",
+    "MLMCEstimate",
+    "SetFunctional",
+    "entropic_max",
+    "entropic_risk",
+    "estimate_functional",
+    "expected_evaluations",
+    "level_probabilities",
+    "log_mean_exp",
+    "sample_ball",
+    "sample_levels",
+    "sample_worst_case",
+    "soft_min_of_max",
+    "soft_min_then_max",
+]

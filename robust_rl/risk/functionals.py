@@ -1,0 +1,100 @@
+r"""Set functionals: maps from the values at ``n`` draws of one point to one number.
+
+Each functional takes values of shape ``(b, n, *O)`` (``n`` draws for each of ``b`` points) and
+returns ``(b,)``. They are what the multilevel estimators in :mod:`robust_rl.risk.mlmc` average.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from robust_rl.risk._checks import check_eta
+
+__all__ = [
+    "SetFunctional",
+    "entropic_max",
+    "log_mean_exp",
+    "soft_min_of_max",
+    "soft_min_then_max",
+]
+
+#: ``(b, n, *O) -> (b,)``
+SetFunctional = Callable[[torch.Tensor], torch.Tensor]
+
+
+def log_mean_exp(values: torch.Tensor, eta: float, dim: int = 1) -> torch.Tensor:
+    r"""Entropic soft-max :math:`\eta \log \frac1n \sum_j \exp(v_j/\eta)` along ``dim``, stably.
+
+    Computed as :math:`m + \eta\,\mathrm{log1p}(\frac1n\sum_j \mathrm{expm1}((v_j - m)/\eta))` with
+    :math:`m = \max_j v_j` (detached), which never overflows (``v/η = 1e7`` is fine) and keeps full
+    precision when ``η`` is large (no ``log n`` cancellation). ``η = inf`` gives the mean. The
+    gradient with respect to ``v_j`` is ``softmax(v/η)_j``.
+
+    :param values: any shape; reduced along ``dim``.
+    :param eta: temperature ``η > 0`` (``math.inf`` allowed).
+    :param dim: the draws' dimension.
+
+    >>> log_mean_exp(torch.tensor([[0.0, 1e7]]), eta=1.0)
+    tensor([9999999.])
+    >>> log_mean_exp(torch.tensor([[1.0, 3.0]], dtype=torch.float64), eta=math.inf)
+    tensor([2.], dtype=torch.float64)
+    """
+    eta = check_eta(eta)
+    if math.isinf(eta):
+        return values.mean(dim=dim)
+    m = values.detach().amax(dim=dim, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    inner = torch.expm1((values - m) / eta).mean(dim=dim, keepdim=True)
+    return (m + eta * torch.log1p(inner)).squeeze(dim)
+
+
+def entropic_max(eta: float) -> SetFunctional:
+    """Functional for scalar losses: ``(b, n) -> (b,)``, the entropic soft-max over draws."""
+    eta = check_eta(eta)
+
+    def functional(values: torch.Tensor) -> torch.Tensor:
+        if values.dim() != 2:
+            raise ValueError(
+                f"loss_fn must return one loss per draw (shape (N,)); got per-draw shape "
+                f"{tuple(values.shape[2:])}"
+            )
+        return log_mean_exp(values, eta, dim=1)
+
+    return functional
+
+
+def soft_min_then_max(eta: float) -> SetFunctional:
+    r"""Robust Q-target functional (method.md §4, the talk's form): ``(b, n, A) -> (b,)``.
+
+    .. math:: \max_a \left[-\eta \log \tfrac1n \textstyle\sum_j \exp(-Q(z_j, a)/\eta)\right]
+
+    Soft-min over the perturbed next states for each action, then max over actions.
+    """
+    eta = check_eta(eta)
+
+    def functional(q: torch.Tensor) -> torch.Tensor:
+        if q.dim() != 3:
+            raise ValueError(f"expected Q-values of shape (b, n, A), got {tuple(q.shape)}")
+        return (-log_mean_exp(-q, eta, dim=1)).amax(dim=-1)
+
+    return functional
+
+
+def soft_min_of_max(eta: float) -> SetFunctional:
+    r"""Variant robust target: soft-min over draws of the state value ``max_a Q(z, a)``.
+
+    .. math:: -\eta \log \tfrac1n \textstyle\sum_j \exp(-\max_a Q(z_j, a)/\eta)
+
+    ``(b, n, A) -> (b,)``. Never larger than :func:`soft_min_then_max` (max inside the soft-min).
+    """
+    eta = check_eta(eta)
+
+    def functional(q: torch.Tensor) -> torch.Tensor:
+        if q.dim() != 3:
+            raise ValueError(f"expected Q-values of shape (b, n, A), got {tuple(q.shape)}")
+        return -log_mean_exp(-q.amax(dim=-1), eta, dim=1)
+
+    return functional
