@@ -51,9 +51,11 @@ def test_console_script_help_runs():
     assert "usage: robust-rl" in out.stdout
 
 
-@pytest.mark.parametrize("module", ["robust_rl", "robust_rl.risk", "robust_rl.envs"])
+@pytest.mark.parametrize(
+    "module", ["robust_rl", "robust_rl.risk", "robust_rl.envs", "robust_rl.evaluation", "robust_rl.dqn"]
+)
 def test_every_public_name_imports(module):
     mod = importlib.import_module(module)
-    assert isinstance(mod.__all__, list), module
+    assert mod.__all__, module
     for name in mod.__all__:
         assert getattr(mod, name) is not None, f"{module}.{name}"

@@ -12,10 +12,17 @@ from robust_rl.risk.functionals import (
 )
 from robust_rl.risk.gibbs import GibbsSample, sample_worst_case
 from robust_rl.risk.levels import expected_evaluations, level_probabilities, sample_levels
-from robust_rl.risk.mlmc import EntropicRiskResult, MLMCEstimate, entropic_risk, estimate_functional
+from robust_rl.risk.mlmc import (
+    EntropicRiskResult,
+    FunctionalEstimator,
+    MLMCEstimate,
+    entropic_risk,
+    estimate_functional,
+)
 
 __all__ = [
     "EntropicRiskResult",
+    "FunctionalEstimator",
     "GibbsSample",
     "MLMCEstimate",
     "SetFunctional",

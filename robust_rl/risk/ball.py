@@ -57,18 +57,30 @@ def sample_ball(
     event_shape = x.shape[1:]
     r = as_radius(radius, event_shape, x)
     batch = x.shape[0]
-    shape = (batch, n, *event_shape)
-    if norm == "linf":
-        u = torch.rand(shape, generator=generator, device=x.device, dtype=x.dtype)
-        step = (2.0 * u - 1.0) * r
-    else:
-        d = max(1, event_shape.numel())
-        g = torch.randn(shape, generator=generator, device=x.device, dtype=x.dtype)
-        flat = g.reshape(batch, n, -1)
-        direction = flat / flat.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
-        v = torch.rand((batch, n, 1), generator=generator, device=x.device, dtype=x.dtype)
-        step = (direction * v.pow(1.0 / d)).reshape(shape) * r
+    step = unit_ball_noise((batch, n), event_shape, norm, generator, x) * r
     z = x.unsqueeze(1) + step
     if box is not None:
         z = z.clamp(box[0], box[1])
     return z
+
+
+def unit_ball_noise(
+    batch_shape: tuple[int, ...],
+    event_shape: torch.Size,
+    norm: str,
+    generator: torch.Generator | None,
+    like: torch.Tensor,
+) -> torch.Tensor:
+    """Uniform draws in the unit ℓ∞/ℓ2 ball of ``event_shape``; shape ``(*batch_shape, *event_shape)``.
+
+    Unchecked building block of :func:`sample_ball` (arguments are assumed valid).
+    """
+    shape = (*batch_shape, *event_shape)
+    if norm == "linf":
+        u = torch.empty(shape, device=like.device, dtype=like.dtype)
+        return u.uniform_(-1.0, 1.0, generator=generator)
+    d = max(1, event_shape.numel())
+    g = torch.randn((*batch_shape, d), generator=generator, device=like.device, dtype=like.dtype)
+    direction = g / g.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(like.dtype).tiny)
+    v = torch.rand((*batch_shape, 1), generator=generator, device=like.device, dtype=like.dtype)
+    return (direction * v.pow(1.0 / d)).reshape(shape)

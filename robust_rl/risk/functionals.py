@@ -45,10 +45,9 @@ def log_mean_exp(values: torch.Tensor, eta: float, dim: int = 1) -> torch.Tensor
     eta = check_eta(eta)
     if math.isinf(eta):
         return values.mean(dim=dim)
-    m = values.detach().amax(dim=dim, keepdim=True)
-    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-    inner = torch.expm1((values - m) / eta).mean(dim=dim, keepdim=True)
-    return (m + eta * torch.log1p(inner)).squeeze(dim)
+    m = values.detach().amax(dim=dim, keepdim=True).nan_to_num_(0.0, posinf=0.0, neginf=0.0)
+    inner = torch.expm1((values - m) * (1.0 / eta)).mean(dim=dim)
+    return m.squeeze(dim) + eta * torch.log1p(inner)
 
 
 def entropic_max(eta: float) -> SetFunctional:
@@ -88,7 +87,7 @@ def soft_min_of_max(eta: float) -> SetFunctional:
 
     .. math:: -\eta \log \tfrac1n \textstyle\sum_j \exp(-\max_a Q(z_j, a)/\eta)
 
-    ``(b, n, A) -> (b,)``. Never larger than :func:`soft_min_then_max` (max inside the soft-min).
+    ``(b, n, A) -> (b,)``. Never smaller than :func:`soft_min_then_max` (minimax inequality).
     """
     eta = check_eta(eta)
 

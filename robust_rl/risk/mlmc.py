@@ -19,10 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from robust_rl.risk._checks import (
     as_radius,
+    check_clip,
     check_estimator,
     check_eta,
     check_level,
@@ -30,11 +32,17 @@ from robust_rl.risk._checks import (
     check_points,
     check_positive_int,
 )
-from robust_rl.risk.ball import sample_ball
+from robust_rl.risk.ball import sample_ball, unit_ball_noise
 from robust_rl.risk.functionals import SetFunctional, entropic_max
-from robust_rl.risk.levels import level_probabilities, sample_levels
+from robust_rl.risk.levels import level_probabilities
 
-__all__ = ["EntropicRiskResult", "MLMCEstimate", "entropic_risk", "estimate_functional"]
+__all__ = [
+    "EntropicRiskResult",
+    "FunctionalEstimator",
+    "MLMCEstimate",
+    "entropic_risk",
+    "estimate_functional",
+]
 
 #: ``evaluate(z, index) -> values``: ``z`` of shape ``(N, *S)``, ``index`` of shape ``(N,)`` (the
 #: data point each row belongs to); returns ``(N, *O)``.
@@ -75,13 +83,200 @@ class EntropicRiskResult:
     center: torch.Tensor | None = None
 
 
-def _antithetic(functional: SetFunctional, values: torch.Tensor) -> torch.Tensor:
-    """``A^ℓ`` for a group of points that all drew the same level; ``values`` is ``(b, 2^ℓ, *O)``."""
-    n = values.shape[1]
-    if n == 1:
-        return functional(values)
-    half = n // 2
-    return functional(values) - 0.5 * (functional(values[:, :half]) + functional(values[:, half:]))
+class FunctionalEstimator:
+    r"""A validated, reusable estimator of ``F^L(x_i) = E[U(z_1..z_{2^L})]`` for every point.
+
+    Arguments are checked once here; calling the estimator runs the hot path only, so an agent
+    can call it at every gradient step. All draws of all points and levels (and the centres) are
+    concatenated into a single call of ``evaluate``: a neural network sees one forward pass.
+
+    :param functional: ``(b, n, *O) -> (b,)``, e.g. :func:`~robust_rl.risk.functionals.entropic_max`.
+    :param radius: ball radius, a float or a tensor broadcastable to the point shape ``S``.
+    :param norm: ``"linf"`` or ``"l2"``.
+    :param estimator: ``"rt-mlmc"`` or ``"saa"``.
+    :param max_level: truncation level ``L`` (``"saa"`` uses ``2^L`` draws unless ``n_samples``).
+    :param n_samples: ``"saa"`` only: draws per point, overriding ``2^max_level``.
+    :param clip: optional box the draws are clamped into (changes the distribution).
+    :param with_center: also evaluate the unperturbed points (one extra row per point) and return
+        the functional there as :attr:`MLMCEstimate.center`.
+    :param control_variate: ``"rt-mlmc"`` only (implies ``with_center``): use the centre value
+        ``c`` as a control variate for level 0, ``c + (A^ℓ − c·[ℓ=0]) / p_ℓ``. Still unbiased for
+        ``F^L``; the level-0 term's variance falls from ``Var U(z)/p_0`` to ``Var(U(z) − c)/p_0``,
+        which matters when values are large compared with their spread over the ball.
+    """
+
+    def __init__(
+        self,
+        functional: SetFunctional,
+        *,
+        radius: float | Sequence[float] | torch.Tensor,
+        norm: str = "linf",
+        estimator: str = "rt-mlmc",
+        max_level: int = 4,
+        n_samples: int | None = None,
+        clip: tuple[float, float] | None = None,
+        with_center: bool = False,
+        control_variate: bool = False,
+    ) -> None:
+        self.functional = functional
+        self.norm = check_norm(norm)
+        self.estimator = check_estimator(estimator)
+        self.max_level = check_level(max_level)
+        if n_samples is not None:
+            if estimator != "saa":
+                raise ValueError(
+                    f"n_samples applies to estimator='saa' only, got estimator={estimator!r}"
+                )
+            check_positive_int(n_samples, "n_samples")
+        self.n_samples = n_samples
+        if control_variate and estimator != "rt-mlmc":
+            raise ValueError("control_variate applies to estimator='rt-mlmc' only")
+        self.clip = check_clip(clip)
+        self.control_variate = bool(control_variate)
+        self.with_center = bool(with_center) or self.control_variate
+        self.radius = radius
+        as_radius(
+            radius,
+            torch.Size([]) if _is_scalar(radius) else torch.Size(_shape(radius)),
+            torch.zeros(()),
+        )
+        self._radius_cache: dict[tuple[torch.Size, torch.device, torch.dtype], torch.Tensor] = {}
+        probs = level_probabilities(self.max_level).numpy()
+        self._cdf = np.cumsum(probs)
+        self._inv_probs_np = 1.0 / probs
+
+    def _radius_for(self, x: torch.Tensor) -> torch.Tensor:
+        key = (x.shape[1:], x.device, x.dtype)
+        r = self._radius_cache.get(key)
+        if r is None:
+            r = as_radius(self.radius, x.shape[1:], x)
+            self._radius_cache[key] = r
+        return r
+
+    def __call__(
+        self,
+        evaluate: Evaluator,
+        x: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> MLMCEstimate:
+        """Estimate for every point of ``x`` (shape ``(B, *S)``).
+
+        :param evaluate: ``(z (N, *S), index (N,)) -> (N, *O)``; ``index[k]`` is the point row
+            ``k`` was drawn around (use it to gather targets).
+        :param generator: optional generator for reproducible levels and draws.
+        """
+        check_points(x)
+        r = self._radius_for(x)
+        if self.estimator == "saa":
+            return self._saa(evaluate, x, r, generator)
+        return self._rt_mlmc(evaluate, x, r, generator)
+
+    # -------------------------------------------------------------------------------- SAA
+    def _saa(
+        self,
+        evaluate: Evaluator,
+        x: torch.Tensor,
+        r: torch.Tensor,
+        generator: torch.Generator | None,
+    ) -> MLMCEstimate:
+        batch, event = x.shape[0], x.shape[1:]
+        n = self.n_samples if self.n_samples is not None else 2**self.max_level
+        z = sample_ball(x, r, n, norm=self.norm, generator=generator, clip=self.clip)
+        rows = torch.arange(batch, device=x.device)
+        chunks, owners = [z.reshape(-1, *event)], [rows.repeat_interleave(n)]
+        if self.with_center:
+            chunks.append(x)
+            owners.append(rows)
+        z_all, owner = torch.cat(chunks), torch.cat(owners)
+        out = _checked(evaluate(z_all, owner), z_all.shape[0])
+        per_point = self.functional(out[: batch * n].reshape(batch, n, *out.shape[1:]))
+        center = self.functional(out[batch * n :].unsqueeze(1)) if self.with_center else None
+        levels = torch.full((batch,), self.max_level, dtype=torch.long, device=x.device)
+        return MLMCEstimate(per_point, levels, int(z_all.shape[0]), center)
+
+    # ---------------------------------------------------------------------------- RT-MLMC
+    def _rt_mlmc(
+        self,
+        evaluate: Evaluator,
+        x: torch.Tensor,
+        r: torch.Tensor,
+        generator: torch.Generator | None,
+    ) -> MLMCEstimate:
+        batch, event = x.shape[0], x.shape[1:]
+        device = x.device
+        u = torch.rand(batch, generator=generator, device=device, dtype=torch.float64)
+        plan = _rt_plan(
+            u.cpu().numpy(), self._cdf, self._inv_probs_np, self.with_center, self.control_variate
+        )
+
+        owner = torch.from_numpy(plan.owner).to(device)
+        z = unit_ball_noise((plan.n_draws,), event, self.norm, generator, x).mul_(r)
+        z += x[owner[: plan.n_draws]]
+        if self.clip is not None:
+            z = z.clamp(self.clip[0], self.clip[1])
+        if self.with_center:
+            z = torch.cat([z, x])
+        out = _checked(evaluate(z, owner), z.shape[0])
+
+        # Every set (each point's full set, its two halves, its centre) is tiled to a common
+        # length: the functional is a function of the empirical measure of its draws, so tiling
+        # leaves its value unchanged, and one call serves every set of every level.
+        tiles = torch.from_numpy(plan.tiles).to(device)
+        sets = out.index_select(0, tiles.view(-1)).view(*tiles.shape, *out.shape[1:])
+        values = self.functional(sets)
+        values = values.view(-1, batch)  # rows: full set, first half, second half[, centre]
+        coef = torch.from_numpy(plan.coef).to(device=device, dtype=values.dtype)
+        per_point = (values * coef).sum(dim=0)
+        center = values[3] if self.with_center else None
+        levels = torch.from_numpy(plan.levels).to(device)
+        return MLMCEstimate(per_point, levels, int(z.shape[0]), center)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Integer bookkeeping of one RT-MLMC call (numpy: cheap for small index arrays).
+
+    Sets are laid out as ``[full sets (B), first halves (B), second halves (B), centres (B)]``;
+    a level-0 point's "halves" are its single draw with coefficient zero.
+    """
+
+    levels: np.ndarray  # (B,) level per point
+    owner: np.ndarray  # (N [+ B],) point of each evaluated row
+    n_draws: int  # N, rows before the centres
+    tiles: np.ndarray  # (n_sets, M) rows of each set, tiled to length M
+    coef: np.ndarray  # (3 or 4, B) weights of full set, halves[, centre] in the estimate
+
+
+def _rt_plan(
+    u: np.ndarray, cdf: np.ndarray, inv_probs: np.ndarray, with_center: bool, control_variate: bool
+) -> _Plan:
+    batch = u.shape[0]
+    levels = np.minimum(np.searchsorted(cdf, u, side="right"), cdf.shape[0] - 1)
+    sizes = np.left_shift(1, levels)
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    n_draws = int(ends[-1])
+    points = np.arange(batch)
+    owner = np.repeat(points, sizes)
+    half = np.right_shift(sizes, 1)
+    half_size = np.maximum(half, 1)
+    set_start = [starts, starts, starts + half]
+    set_size = [sizes, half_size, half_size]
+    if with_center:
+        owner = np.concatenate([owner, points])
+        set_start.append(n_draws + points)
+        set_size.append(np.ones_like(sizes))
+    width = int(sizes.max())
+    tiles = np.concatenate(set_start)[:, None] + (
+        np.arange(width)[None, :] % np.concatenate(set_size)[:, None]
+    )
+    # estimate = w A^l (+ c (1 - w [l = 0]) with the control variate), A^l = F - (H1 + H2)/2
+    w = inv_probs[levels]
+    hw = np.where(levels > 0, -0.5 * w, 0.0)
+    rows = [w, hw, hw]
+    if with_center:
+        rows.append(1.0 - np.where(levels == 0, w, 0.0) if control_variate else np.zeros(batch))
+    return _Plan(levels, owner, n_draws, tiles, np.stack(rows))
 
 
 def estimate_functional(
@@ -99,105 +294,48 @@ def estimate_functional(
     with_center: bool = False,
     control_variate: bool = False,
 ) -> MLMCEstimate:
-    r"""Estimate ``F^L(x_i) = E[U(z_1..z_{2^L})]`` for every point, with one batched evaluation.
+    """One-shot form of :class:`FunctionalEstimator`: ``FunctionalEstimator(...)(evaluate, x)``.
 
-    All draws of all points (and all levels) are concatenated into a single call of
-    ``evaluate``, so a neural network sees one forward pass per estimate.
-
-    :param evaluate: ``(z (N, *S), index (N,)) -> (N, *O)``; ``index[k]`` is the point row ``k``
-        was drawn around (use it to gather targets).
-    :param functional: ``(b, n, *O) -> (b,)``, e.g. :func:`~robust_rl.risk.functionals.entropic_max`.
-    :param x: points, shape ``(B, *S)``.
-    :param radius: ball radius, a float or a tensor broadcastable to ``S`` (per coordinate).
-    :param norm: ``"linf"`` or ``"l2"``.
-    :param estimator: ``"rt-mlmc"`` or ``"saa"``.
-    :param max_level: truncation level ``L`` (``"saa"`` uses ``2^L`` draws unless ``n_samples``).
-    :param n_samples: ``"saa"`` only: draws per point, overriding ``2^max_level``.
-    :param generator: optional generator for reproducible levels and draws.
-    :param clip: optional box the draws are clamped into (changes the distribution).
-    :param with_center: also evaluate the unperturbed points (one extra row per point) and return
-        the functional there as :attr:`MLMCEstimate.center`.
-    :param control_variate: ``"rt-mlmc"`` only (implies ``with_center``): use the centre value
-        ``c`` as a control variate for level 0, ``c + (A^ℓ − c·[ℓ=0]) / p_ℓ``. Still unbiased for
-        ``F^L``; the level-0 term's variance falls from ``Var U(z)/p_0`` to ``Var(U(z) − c)/p_0``,
-        which matters when values are large compared with their spread over the ball.
+    See :class:`FunctionalEstimator` for the arguments.
     """
-    check_points(x)
-    check_norm(norm)
-    check_estimator(estimator)
-    check_level(max_level)
-    as_radius(radius, x.shape[1:], x)
-    if n_samples is not None:
-        if estimator != "saa":
-            raise ValueError(
-                f"n_samples applies to estimator='saa' only, got estimator={estimator!r}"
-            )
-        check_positive_int(n_samples, "n_samples")
-    if control_variate and estimator != "rt-mlmc":
-        raise ValueError("control_variate applies to estimator='rt-mlmc' only")
-    with_center = with_center or control_variate
-    batch = x.shape[0]
-    device = x.device
-    rows = torch.arange(batch, device=device)
+    est = FunctionalEstimator(
+        functional,
+        radius=radius,
+        norm=norm,
+        estimator=estimator,
+        max_level=max_level,
+        n_samples=n_samples,
+        clip=clip,
+        with_center=with_center,
+        control_variate=control_variate,
+    )
+    return est(evaluate, x, generator=generator)
 
-    if estimator == "saa":
-        n = n_samples if n_samples is not None else 2**max_level
-        levels = torch.full((batch,), max_level, dtype=torch.long, device=device)
-        groups = [(rows, n)]
-    else:
-        levels = sample_levels(batch, max_level, generator=generator, device=device)
-        groups = []
-        for level in range(max_level + 1):
-            idx = torch.nonzero(levels == level, as_tuple=True)[0]
-            if idx.numel() > 0:
-                groups.append((idx, 2**level))
 
-    # Draw every group, then evaluate all draws (and the centres) in one pass.
-    chunks: list[torch.Tensor] = []
-    owners: list[torch.Tensor] = []
-    for idx, n in groups:
-        z = sample_ball(x[idx], radius, n, norm=norm, generator=generator, clip=clip)
-        chunks.append(z.reshape(-1, *x.shape[1:]))
-        owners.append(idx.repeat_interleave(n))
-    if with_center:
-        chunks.append(x)
-        owners.append(rows)
-    z_all = torch.cat(chunks) if len(chunks) > 1 else chunks[0]
-    owner_all = torch.cat(owners) if len(owners) > 1 else owners[0]
-    out = evaluate(z_all, owner_all)
-    if not isinstance(out, torch.Tensor) or out.dim() < 1 or out.shape[0] != z_all.shape[0]:
+def _checked(out: torch.Tensor, n_rows: int) -> torch.Tensor:
+    if not isinstance(out, torch.Tensor) or out.dim() < 1 or out.shape[0] != n_rows:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(
-            f"evaluate/loss_fn must return a tensor with one row per draw, shape ({z_all.shape[0]}, ...),"
-            f" got {shape}"
+            f"evaluate/loss_fn must return a tensor with one row per draw, shape ({n_rows}, ...), "
+            f"got {shape}"
         )
+    return out
 
-    center = None
-    if with_center:
-        center = functional(out[-batch:].unsqueeze(1))
-    probs = level_probabilities(max_level).to(dtype=out.dtype, device=device)
 
-    estimates: list[torch.Tensor] = []
-    start = 0
-    for idx, n in groups:
-        block = out[start : start + idx.numel() * n].reshape(idx.numel(), n, *out.shape[1:])
-        start += idx.numel() * n
-        if estimator == "saa":
-            estimates.append(functional(block))
-            continue
-        level = n.bit_length() - 1
-        diff = _antithetic(functional, block)
-        if control_variate and level == 0:
-            assert center is not None
-            c = center[idx]
-            estimates.append(c + (diff - c) / probs[0])
-        elif control_variate:
-            estimates.append(center[idx] + diff / probs[level])  # type: ignore[index]
-        else:
-            estimates.append(diff / probs[level])
-    order = torch.cat([idx for idx, _ in groups])
-    per_point = torch.cat(estimates)[torch.argsort(order)]
-    return MLMCEstimate(per_point, levels, int(z_all.shape[0]), center)
+def _is_scalar(radius: object) -> bool:
+    return isinstance(radius, int | float) or (
+        isinstance(radius, torch.Tensor) and radius.dim() == 0
+    )
+
+
+def _shape(radius: object) -> tuple[int, ...]:
+    try:
+        return tuple(torch.as_tensor(radius).shape)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(
+            f"radius must be a non-negative float or a tensor/sequence broadcastable to the point "
+            f"shape, got {radius!r}"
+        ) from None
 
 
 def entropic_risk(
