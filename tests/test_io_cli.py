@@ -52,7 +52,8 @@ def test_console_script_help_runs():
 
 
 @pytest.mark.parametrize(
-    "module", ["robust_rl", "robust_rl.risk", "robust_rl.envs", "robust_rl.evaluation", "robust_rl.dqn"]
+    "module",
+    ["robust_rl", "robust_rl.risk", "robust_rl.envs", "robust_rl.evaluation", "robust_rl.dqn"],
 )
 def test_every_public_name_imports(module):
     mod = importlib.import_module(module)
