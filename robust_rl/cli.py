@@ -15,7 +15,11 @@ from collections.abc import Sequence
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: subcommand name -> module under ``robust_rl.commands``
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "train": "train",
+    "evaluate": "evaluate",
+    "sweep": "sweep",
+}
 
 _USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, KeyError, PermissionError)
 

@@ -1,0 +1,56 @@
+"""``robust-rl sweep``: run a sweep file (seeds × hyperparameters × algorithms)."""
+
+from __future__ import annotations
+
+import argparse
+
+from robust_rl.sweep import BACKENDS, TrialResult, load_sweep, run_sweep, write_summary
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "sweep",
+        help="run a sweep file: seeds x hyperparameters x algorithms",
+        description="Run every trial of a sweep file (see robust_rl.sweep), skipping trials "
+        "finished earlier, then write OUT/summary.md, summary.csv, trials.csv and summary.png.",
+    )
+    p.add_argument("file", help="sweep YAML file")
+    p.add_argument("--out", required=True, help="output folder (one sub-folder per trial)")
+    p.add_argument("--backend", default="local", choices=BACKENDS)
+    p.add_argument("--address", default=None, help="Ray cluster address (ray backend)")
+    p.add_argument("--max-parallel", type=int, default=2, help="trials at once (default 2)")
+    p.set_defaults(handler=run)
+
+
+def _report(res: TrialResult) -> None:
+    if res.status == "failed":
+        first = (res.error or "").splitlines()[0]
+        print(f"[failed ] {res.trial.name}: {first}", flush=True)
+    else:
+        mean = sum(res.suite.values()) / max(1, len(res.suite))
+        print(
+            f"[{res.status:7}] {res.trial.name}: suite mean {mean:.1f} ({res.wall_time_s:.0f} s)",
+            flush=True,
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.address is not None and args.backend != "ray":
+        raise ValueError("--address applies to --backend ray only")
+    name, trials = load_sweep(args.file)
+    print(f"sweep {name}: {len(trials)} trials -> {args.out}", flush=True)
+    results = run_sweep(
+        trials,
+        args.out,
+        backend=args.backend,
+        max_parallel=args.max_parallel,
+        address=args.address,
+        on_result=_report,
+    )
+    for path in write_summary(results, args.out, title=name):
+        print(f"wrote {path}")
+    failed = sum(r.status == "failed" for r in results)
+    if failed:
+        print(f"{failed} of {len(results)} trials failed (see summary.md)")
+        return 1
+    return 0

@@ -1,0 +1,468 @@
+"""Seeds × hyperparameters × algorithms: trials that train, evaluate and resume.
+
+A sweep is a list of :class:`Trial` objects (usually from a YAML file, see :func:`load_sweep`).
+Each trial trains one model with :func:`robust_rl.training.train`, evaluates it on the perturbed
+suite and the physics grid, and writes everything under ``out/<trial-name>/``; its
+``result.json`` marks it finished, so running the sweep again skips it. A failed trial is
+reported with its error and the others go on.
+
+Sweep file::
+
+    name: cartpole_radius_eta
+    env: robust_rl/CartPole-v1
+    seeds: [0, 1, 2]
+    evaluation: {episodes: 50, grid_episodes: 10}
+    search: grid                 # or: random, with n_trials and search_seed
+    variants:
+      robust-dqn:
+        algo: robust-dqn
+        config: experiments/configs/robust_dqn_cartpole.yaml
+        params:                  # overrides; lists are searched over
+          eta: [0.03, 0.3]
+          radius: [[0.03, 0.03, 0.003, 0.03], [0.06, 0.06, 0.006, 0.06]]
+      dqn:
+        algo: dqn
+        config: experiments/configs/dqn_cartpole.yaml
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robust_rl._io import atomic_write_text
+from robust_rl.training import ALGOS, check_env_id, load_config, validate_config
+
+__all__ = [
+    "BACKENDS",
+    "RESULT_FILE",
+    "Trial",
+    "TrialResult",
+    "load_sweep",
+    "run_sweep",
+    "run_trial",
+    "summarize",
+    "write_summary",
+]
+
+BACKENDS: tuple[str, ...] = ("local", "ray")
+RESULT_FILE = "result.json"
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One training run: an algorithm with a config, on an env, with a seed.
+
+    :ivar name: unique folder name, ``<variant>[__k=v...]__seed<k>``.
+    :ivar variant: the variant (algorithm setting) it belongs to.
+    :ivar group: ``name`` without the seed: trials of one group are averaged over seeds.
+    :ivar params: the searched hyperparameters of this trial.
+    """
+
+    name: str
+    variant: str
+    group: str
+    algo: str
+    env: str
+    seed: int
+    config: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
+    episodes: int = 50
+    grid_episodes: int = 10
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """Outcome of one trial: returns per MDP (``suite``) and per grid point (``grid``)."""
+
+    trial: Trial
+    status: str  # "done", "skipped" (finished earlier), "failed"
+    suite: dict[str, float] = field(default_factory=dict)
+    grid: dict[str, float] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+    error: str | None = None
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "-".join(_fmt(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _check_type(name: str, value: Any, kind: type | tuple[type, ...], what: str) -> Any:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ValueError(f"sweep: {name} must be {what}, got {value!r}")
+    return value
+
+
+def load_sweep(path: str | os.PathLike[str]) -> tuple[str, list[Trial]]:
+    """Read a sweep file and expand it into trials (validated: algorithms, env, hyperparameters)."""
+    spec = load_config(path)
+    base = Path(path).parent
+    return spec.get("name", Path(path).stem), expand_sweep(spec, base_dir=base)
+
+
+def expand_sweep(spec: Mapping[str, Any], base_dir: Path | None = None) -> list[Trial]:
+    """Expand a sweep mapping (see the module docstring) into trials."""
+    known = {"name", "env", "seeds", "evaluation", "search", "n_trials", "search_seed", "variants"}
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise ValueError(f"sweep: unknown key(s) {unknown}; accepted: {sorted(known)}")
+    env = _check_type("env", spec.get("env", "robust_rl/CartPole-v1"), str, "a gymnasium id")
+    seeds = _check_type("seeds", spec.get("seeds", [0]), list, "a non-empty list of integers")
+    if not seeds or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds
+    ):
+        raise ValueError(
+            f"sweep: seeds must be a non-empty list of non-negative integers, got {seeds!r}"
+        )
+    evaluation = _check_type("evaluation", spec.get("evaluation", {}), dict, "a mapping")
+    bad = sorted(set(evaluation) - {"episodes", "grid_episodes"})
+    if bad:
+        raise ValueError(
+            f"sweep: unknown evaluation key(s) {bad}; accepted: episodes, grid_episodes"
+        )
+    episodes = _check_type("evaluation.episodes", evaluation.get("episodes", 50), int, "an integer")
+    grid_episodes = _check_type(
+        "evaluation.grid_episodes", evaluation.get("grid_episodes", 10), int, "an integer"
+    )
+    if episodes < 1 or grid_episodes < 0:
+        raise ValueError("sweep: evaluation.episodes must be >= 1 and grid_episodes >= 0")
+    search = spec.get("search", "grid")
+    if search not in ("grid", "random"):
+        raise ValueError(f"sweep: search must be 'grid' or 'random', got {search!r}")
+    variants = _check_type("variants", spec.get("variants"), dict, "a non-empty mapping")
+    if not variants:
+        raise ValueError("sweep: variants must be a non-empty mapping")
+
+    trials: list[Trial] = []
+    for vname, vspec in variants.items():
+        _check_type(f"variants.{vname}", vspec, dict, "a mapping")
+        vbad = sorted(set(vspec) - {"algo", "config", "env", "params"})
+        if vbad:
+            raise ValueError(
+                f"sweep: unknown key(s) {vbad} in variant {vname!r}; accepted: algo, config, env, params"
+            )
+        algo = vspec.get("algo")
+        if algo not in ALGOS:
+            raise ValueError(
+                f"sweep: variant {vname!r}: algo must be one of {sorted(ALGOS)}, got {algo!r}"
+            )
+        venv = check_env_id(vspec.get("env", env))
+        config: dict[str, Any] = {}
+        if "config" in vspec:
+            cpath = Path(vspec["config"])
+            if not cpath.is_absolute() and not cpath.exists() and base_dir is not None:
+                cpath = base_dir / cpath
+            config = load_config(cpath)
+        params = _check_type(f"variants.{vname}.params", vspec.get("params", {}), dict, "a mapping")
+        axes = {
+            k: (v if isinstance(v, list) and _is_axis(k, v) else [v]) for k, v in params.items()
+        }
+        for k, values in axes.items():
+            if not values:
+                raise ValueError(f"sweep: variant {vname!r}: the grid for {k!r} is empty")
+        points = [
+            dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())
+        ]
+        if search == "random":
+            n_trials = _check_type("n_trials", spec.get("n_trials", len(points)), int, "an integer")
+            rng = random.Random(spec.get("search_seed", 0))
+            points = rng.sample(points, min(n_trials, len(points)))
+        for point in points:
+            cfg = validate_config(algo, {**config, **point})
+            searched = {k: v for k, v in point.items() if len(axes[k]) > 1}
+            group = "__".join([vname] + [f"{k}={_fmt(v)}" for k, v in searched.items()])
+            for seed in seeds:
+                trials.append(
+                    Trial(
+                        f"{group}__seed{seed}",
+                        vname,
+                        group,
+                        algo,
+                        venv,
+                        seed,
+                        cfg,
+                        searched,
+                        episodes,
+                        grid_episodes,
+                    )
+                )
+    names = [t.name for t in trials]
+    if len(set(names)) != len(names):
+        raise ValueError("sweep: trial names collide; give variants distinct names")
+    return trials
+
+
+def _is_axis(key: str, value: list[Any]) -> bool:
+    """A list is a search axis, except a flat list of numbers for list-valued hyperparameters
+    (``radius: [0.03, 0.03, 0.003, 0.03]`` is one radius; ``[[...], [...]]`` two)."""
+    if key in ("radius",) or key.endswith("_kwargs"):
+        return all(isinstance(v, list | dict) for v in value)
+    return True
+
+
+def run_trial(trial: Trial, out_dir: str | os.PathLike[str], torch_threads: int = 1) -> TrialResult:
+    """Train, evaluate and record one trial in ``out_dir/<trial.name>/`` (never raises)."""
+    import torch
+
+    from robust_rl.envs import CARTPOLE_SUITE
+    from robust_rl.evaluation import DEFAULT_GRID, evaluate_grid, evaluate_suite, save_results
+    from robust_rl.training import CHECKPOINT_FILE, train
+
+    torch.set_num_threads(torch_threads)
+    folder = Path(out_dir) / trial.name
+    done = folder / RESULT_FILE
+    if done.is_file():
+        data = json.loads(done.read_text())
+        return TrialResult(trial, "skipped", data["suite"], data["grid"], data["wall_time_s"])
+    start = time.perf_counter()
+    try:
+        result = train(
+            trial.algo,
+            trial.env,
+            trial.config,
+            trial.seed,
+            folder,
+            tensorboard_log=str(folder / "tb"),
+            force=True,
+            resume=(folder / CHECKPOINT_FILE).is_file(),
+        )
+        models = {trial.name: result.model}
+        suite = evaluate_suite(models, CARTPOLE_SUITE, n_episodes=trial.episodes, seed=10_000)
+        outputs = [suite]
+        grid_means: dict[str, float] = {}
+        if trial.grid_episodes > 0:
+            grid = evaluate_grid(models, DEFAULT_GRID, n_episodes=trial.grid_episodes, seed=10_000)
+            outputs.append(grid)
+            grid_means = {row.mdp: row.mean for row in grid.rows}
+        save_results(outputs, folder / "eval", force=True)
+        suite_means = {row.mdp: row.mean for row in suite.rows}
+        wall = time.perf_counter() - start
+        record = {
+            "trial": asdict(trial),
+            "suite": suite_means,
+            "grid": grid_means,
+            "wall_time_s": wall,
+        }
+        atomic_write_text(done, json.dumps(record, indent=2), force=True)
+        return TrialResult(trial, "done", suite_means, grid_means, wall)
+    except Exception as exc:  # a failed trial is reported, the sweep goes on
+        tb = traceback.format_exc(limit=3)
+        return TrialResult(
+            trial,
+            "failed",
+            wall_time_s=time.perf_counter() - start,
+            error=f"{type(exc).__name__}: {exc}\n{tb}",
+        )
+
+
+def run_sweep(
+    trials: Sequence[Trial],
+    out_dir: str | os.PathLike[str],
+    *,
+    backend: str = "local",
+    max_parallel: int = 2,
+    address: str | None = None,
+    on_result: Callable[[TrialResult], None] | None = None,
+) -> list[TrialResult]:
+    """Run every trial (finished ones are skipped) and return their results in trial order.
+
+    :param backend: ``"local"`` (worker processes on this machine) or ``"ray"`` (Ray tasks; a
+        local Ray instance, or the cluster at ``address``).
+    :param max_parallel: trials running at once (each pins torch to one thread).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if isinstance(max_parallel, bool) or not isinstance(max_parallel, int) or max_parallel < 1:
+        raise ValueError(f"max_parallel must be a positive integer, got {max_parallel!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if backend == "ray":
+        from robust_rl._ray_backend import run_with_ray
+
+        results = run_with_ray(
+            trials, out, max_parallel=max_parallel, address=address, on_result=on_result
+        )
+    else:
+        results = _run_local(trials, out, max_parallel, on_result)
+    order = {t.name: i for i, t in enumerate(trials)}
+    return sorted(results, key=lambda r: order[r.trial.name])
+
+
+def _run_local(
+    trials: Sequence[Trial],
+    out: Path,
+    max_parallel: int,
+    on_result: Callable[[TrialResult], None] | None,
+) -> list[TrialResult]:
+    results = []
+    if max_parallel == 1:
+        for trial in trials:
+            res = run_trial(trial, out)
+            results.append(res)
+            if on_result:
+                on_result(res)
+        return results
+    with ProcessPoolExecutor(max_workers=max_parallel) as pool:
+        futures = [pool.submit(run_trial, trial, out) for trial in trials]
+        for fut in as_completed(futures):
+            res = fut.result()
+            results.append(res)
+            if on_result:
+                on_result(res)
+    return results
+
+
+def summarize(results: Iterable[TrialResult]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per-trial rows and per-group rows (mean ± std over seeds), groups ranked by the
+    robustness criterion: the mean return over the suite's MDPs (nominal and perturbed),
+    ties broken by the worst grid point."""
+    rows: list[dict[str, Any]] = []
+    for r in results:
+        if r.status == "failed":
+            rows.append(
+                {
+                    "trial": r.trial.name,
+                    "group": r.trial.group,
+                    "status": "failed",
+                    "error": (r.error or "").splitlines()[0],
+                }
+            )
+            continue
+        grid = list(r.grid.values())
+        rows.append(
+            {
+                "trial": r.trial.name,
+                "group": r.trial.group,
+                "status": r.status,
+                "seed": r.trial.seed,
+                **{f"param:{k}": _fmt(v) for k, v in r.trial.params.items()},
+                **{f"suite:{k}": v for k, v in r.suite.items()},
+                "suite_mean": float(np.mean(list(r.suite.values()))),
+                "grid_mean": float(np.mean(grid)) if grid else float("nan"),
+                "grid_worst": float(np.min(grid)) if grid else float("nan"),
+                "wall_time_s": r.wall_time_s,
+            }
+        )
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["status"] != "failed":
+            groups.setdefault(row["group"], []).append(row)
+    summary = []
+    for group, members in groups.items():
+        agg: dict[str, Any] = {"group": group, "n_seeds": len(members)}
+        agg.update({k: v for k, v in members[0].items() if k.startswith("param:")})
+        for key in [k for k in members[0] if k.startswith("suite:")] + [
+            "suite_mean",
+            "grid_mean",
+            "grid_worst",
+        ]:
+            vals = np.array([m[key] for m in members], dtype=float)
+            agg[key] = float(vals.mean())
+            agg[key + "_std"] = float(vals.std())
+        summary.append(agg)
+    summary.sort(key=lambda a: (-a["suite_mean"], -a.get("grid_worst", 0.0)))
+    return rows, summary
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    lines = [",".join(keys)]
+    for row in rows:
+        cells = []
+        for k in keys:
+            v = row.get(k, "")
+            cell = f"{v:.6g}" if isinstance(v, float) else str(v)
+            cells.append(
+                '"' + cell.replace('"', "'") + '"' if "," in cell or "\n" in cell else cell
+            )
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(
+    results: Sequence[TrialResult], out_dir: str | os.PathLike[str], title: str = "sweep"
+) -> list[Path]:
+    """Write ``trials.csv``, ``summary.csv``, ``summary.md`` and ``summary.png`` (overwriting the
+    previous summary of this sweep: it is regenerated from the trials' result files)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    rows, summary = summarize(results)
+    written = [
+        atomic_write_text(out / "trials.csv", _csv(rows), force=True),
+        atomic_write_text(out / "summary.csv", _csv(summary), force=True),
+    ]
+    mdps = [
+        k.removeprefix("suite:")
+        for k in (summary[0] if summary else {})
+        if k.startswith("suite:") and not k.endswith("_std")
+    ]
+    lines = [
+        f"# {title}",
+        "",
+        "Ranked by the mean return over the suite's MDPs (mean ± std over seeds); ties broken by the",
+        "worst grid point. Returns are means over the evaluation episodes of each seed.",
+        "",
+        "| rank | group | seeds | " + " | ".join(mdps) + " | suite mean | grid mean | grid worst |",
+        "|---:|---|---:|" + "---:|" * (len(mdps) + 3),
+    ]
+    for i, agg in enumerate(summary, 1):
+        cells = [f"{agg['suite:' + m]:.1f} ± {agg['suite:' + m + '_std']:.1f}" for m in mdps]
+        cells += [
+            f"{agg[k]:.1f} ± {agg[k + '_std']:.1f}"
+            for k in ("suite_mean", "grid_mean", "grid_worst")
+        ]
+        lines.append(f"| {i} | {agg['group']} | {agg['n_seeds']} | " + " | ".join(cells) + " |")
+    failed = [r for r in rows if r["status"] == "failed"]
+    if failed:
+        lines += ["", "Failed trials:", ""] + [f"- {r['trial']}: {r['error']}" for r in failed]
+    written.append(atomic_write_text(out / "summary.md", "\n".join(lines) + "\n", force=True))
+    if summary:
+        fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(summary)), 4))
+        x = np.arange(len(summary))
+        width = 0.8 / max(1, len(mdps))
+        for j, m in enumerate(mdps):
+            ax.bar(
+                x + j * width,
+                [a["suite:" + m] for a in summary],
+                width,
+                yerr=[a["suite:" + m + "_std"] for a in summary],
+                label=m,
+                capsize=2,
+            )
+        ax.set_xticks(
+            x + 0.4 - width / 2, [a["group"] for a in summary], rotation=30, ha="right", fontsize=7
+        )
+        ax.set_ylabel("return (mean ± std over seeds)")
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        import io
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+        plt.close(fig)
+        from robust_rl._io import atomic_write_bytes
+
+        written.append(atomic_write_bytes(out / "summary.png", buf.getvalue(), force=True))
+    return written
