@@ -55,6 +55,8 @@ class Args:
     """evaluation episodes per grid point and model"""
     timesteps: int | None
     """override the configs' training budget (default: 50,000 steps, the RL Zoo's)"""
+    variants: list[str]
+    """algorithms to train now (all three are reported; missing ones show as n/a)"""
 
 
 def parse_args() -> Args:
@@ -66,6 +68,7 @@ def parse_args() -> Args:
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--grid-episodes", type=int, default=20)
     p.add_argument("--timesteps", type=int, default=None)
+    p.add_argument("--variants", nargs="+", default=list(LABELS), choices=list(LABELS))
     return Args(**vars(p.parse_args()))
 
 
@@ -93,7 +96,7 @@ def main() -> int:
             },
         },
     }
-    trials = expand_sweep(spec)
+    trials = [t for t in expand_sweep(spec) if t.variant in args.variants]
     runs = args.out / "runs"
     results = run_sweep(
         trials,

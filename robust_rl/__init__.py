@@ -1,13 +1,28 @@
 """robust_rl: adversarially robust learning with entropic regularisation.
 
-The estimator core :mod:`robust_rl.risk` (torch only) serves the robust DQN agent and the
-robust classifier.
+The estimator core :mod:`robust_rl.risk` (torch only) serves the robust DQN agent
+(:class:`robust_rl.RobustDQN`) and the robust classifier (:mod:`robust_rl.supervised`).
+Importing :mod:`robust_rl` registers the perturbed environments (:mod:`robust_rl.envs`) with
+gymnasium; Stable-Baselines3 is imported only when :class:`RobustDQN` is first used.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 from robust_rl import envs, risk
 
-__all__ = ["__version__", "envs", "risk"]
+if TYPE_CHECKING:
+    from robust_rl.dqn import RobustDQN
+
+__all__ = ["RobustDQN", "__version__", "envs", "risk"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RobustDQN":
+        from robust_rl.dqn import RobustDQN
+
+        return RobustDQN
+    raise AttributeError(f"module 'robust_rl' has no attribute {name!r}")

@@ -46,6 +46,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual permissions
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -67,6 +68,12 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool
         if os.path.exists(tmp):
             os.unlink(tmp)
     return p
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(

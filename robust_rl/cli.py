@@ -18,6 +18,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS: dict[str, str] = {
     "train": "train",
     "evaluate": "evaluate",
+    "classify": "classify",
     "sweep": "sweep",
 }
 

@@ -3,8 +3,10 @@
 A sweep is a list of :class:`Trial` objects (usually from a YAML file, see :func:`load_sweep`).
 Each trial trains one model with :func:`robust_rl.training.train`, evaluates it on the perturbed
 suite and the physics grid, and writes everything under ``out/<trial-name>/``; its
-``result.json`` marks it finished, so running the sweep again skips it. A failed trial is
-reported with its error and the others go on.
+``result.json`` marks it finished, so running the sweep again skips it (a ``result.json`` written
+by a different trial, e.g. after the config changed, is refused rather than reused); an unfinished
+trial continues from its last checkpoint. A failed trial is reported with its error and the others
+go on. Trials run in local worker processes or as Ray tasks (:mod:`robust_rl._ray_backend`).
 
 Sweep file::
 
@@ -12,7 +14,7 @@ Sweep file::
     env: robust_rl/CartPole-v1
     seeds: [0, 1, 2]
     evaluation: {episodes: 50, grid_episodes: 10}
-    search: grid                 # or: random, with n_trials and search_seed
+    search: grid                 # or random: n_trials points of each variant's grid
     variants:
       robust-dqn:
         algo: robust-dqn
@@ -23,6 +25,12 @@ Sweep file::
       dqn:
         algo: dqn
         config: experiments/configs/dqn_cartpole.yaml
+
+A list in ``params`` is a search axis, except for ``radius`` and ``*_kwargs`` keys, whose value
+is itself a list or mapping: there a flat list (or a mapping) is one value and a list of lists
+(or of mappings) is an axis. ``config`` paths are relative to the sweep file (or the working
+directory). Trial folders are named ``<variant>[__<key>=<value>...]__seed<k>`` with the searched
+keys only; the trials of one group (same name without the seed) are averaged over seeds.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import itertools
 import json
 import os
 import random
+import re
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -49,6 +58,7 @@ __all__ = [
     "RESULT_FILE",
     "Trial",
     "TrialResult",
+    "expand_sweep",
     "load_sweep",
     "run_sweep",
     "run_trial",
@@ -58,6 +68,8 @@ __all__ = [
 
 BACKENDS: tuple[str, ...] = ("local", "ray")
 RESULT_FILE = "result.json"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")
+_VARIANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
 @dataclass(frozen=True)
@@ -95,11 +107,14 @@ class TrialResult:
 
 
 def _fmt(value: Any) -> str:
+    """A hyperparameter value as a piece of a folder name (letters, digits and ``_.+-``)."""
+    if isinstance(value, dict):
+        return "-".join(f"{_fmt(k)}-{_fmt(v)}" for k, v in value.items())
     if isinstance(value, list | tuple):
         return "-".join(_fmt(v) for v in value)
     if isinstance(value, float):
         return f"{value:g}"
-    return str(value)
+    return _UNSAFE.sub("_", str(value))
 
 
 def _check_type(name: str, value: Any, kind: type | tuple[type, ...], what: str) -> Any:
@@ -144,12 +159,25 @@ def expand_sweep(spec: Mapping[str, Any], base_dir: Path | None = None) -> list[
     search = spec.get("search", "grid")
     if search not in ("grid", "random"):
         raise ValueError(f"sweep: search must be 'grid' or 'random', got {search!r}")
+    n_trials = spec.get("n_trials")
+    if n_trials is not None:
+        _check_type("n_trials", n_trials, int, "a positive integer")
+        if n_trials < 1:
+            raise ValueError(f"sweep: n_trials must be a positive integer, got {n_trials!r}")
+    search_seed = _check_type("search_seed", spec.get("search_seed", 0), int, "an integer")
+    if search != "random" and (n_trials is not None or "search_seed" in spec):
+        raise ValueError("sweep: n_trials and search_seed apply to search: random only")
     variants = _check_type("variants", spec.get("variants"), dict, "a non-empty mapping")
     if not variants:
         raise ValueError("sweep: variants must be a non-empty mapping")
 
     trials: list[Trial] = []
     for vname, vspec in variants.items():
+        if not isinstance(vname, str) or not _VARIANT_RE.match(vname):
+            raise ValueError(
+                f"sweep: variant name {vname!r} must start with a letter or digit and hold only "
+                "letters, digits and _.+- (it names the trials' folders)"
+            )
         _check_type(f"variants.{vname}", vspec, dict, "a mapping")
         vbad = sorted(set(vspec) - {"algo", "config", "env", "params"})
         if vbad:
@@ -164,8 +192,9 @@ def expand_sweep(spec: Mapping[str, Any], base_dir: Path | None = None) -> list[
         venv = check_env_id(vspec.get("env", env))
         config: dict[str, Any] = {}
         if "config" in vspec:
-            cpath = Path(vspec["config"])
-            if not cpath.is_absolute() and not cpath.exists() and base_dir is not None:
+            cpath = Path(_check_type(f"variants.{vname}.config", vspec["config"], str, "a path"))
+            # relative to the sweep file's folder first, then to the working directory
+            if not cpath.is_absolute() and base_dir is not None and (base_dir / cpath).is_file():
                 cpath = base_dir / cpath
             config = load_config(cpath)
         params = _check_type(f"variants.{vname}.params", vspec.get("params", {}), dict, "a mapping")
@@ -179,9 +208,8 @@ def expand_sweep(spec: Mapping[str, Any], base_dir: Path | None = None) -> list[
             dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())
         ]
         if search == "random":
-            n_trials = _check_type("n_trials", spec.get("n_trials", len(points)), int, "an integer")
-            rng = random.Random(spec.get("search_seed", 0))
-            points = rng.sample(points, min(n_trials, len(points)))
+            rng = random.Random(search_seed)
+            points = rng.sample(points, min(n_trials or len(points), len(points)))
         for point in points:
             cfg = validate_config(algo, {**config, **point})
             searched = {k: v for k, v in point.items() if len(axes[k]) > 1}
@@ -215,8 +243,58 @@ def _is_axis(key: str, value: list[Any]) -> bool:
     return True
 
 
+def _as_json(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _changed(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """Keys (``config.<name>`` inside the config) whose values differ between two trial records."""
+    changed = []
+    for key in sorted(set(recorded) | set(current)):
+        old, new = recorded.get(key), current.get(key)
+        if key == "config" and isinstance(old, dict) and isinstance(new, dict):
+            changed += [f"config.{k}" for k in _changed(old, new)]
+        elif old != new:
+            changed.append(key)
+    return changed
+
+
+def _stale_error(trial: Trial, out_dir: str | os.PathLike[str]) -> str | None:
+    """Why ``out_dir/<trial>/result.json`` does not belong to ``trial`` (None if it does)."""
+    done = Path(out_dir) / trial.name / RESULT_FILE
+    try:
+        recorded = json.loads(done.read_text())["trial"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"{done} is unreadable ({type(exc).__name__}: {exc}); delete it to rerun the trial"
+    changed = _changed(recorded, _as_json(asdict(trial)))
+    if changed:
+        return (
+            f"{done} was written by a different trial (changed: {', '.join(changed)}); "
+            "delete that trial's folder to rerun it, or choose another --out"
+        )
+    return None
+
+
+def _same_run(trial: Trial, folder: Path) -> bool:
+    """Whether ``folder/config.yaml`` (written by :func:`~robust_rl.training.train`) is this trial's."""
+    import yaml
+
+    try:
+        info = yaml.safe_load((folder / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    current = {"algo": trial.algo, "env": trial.env, "seed": trial.seed, "config": trial.config}
+    return isinstance(info, dict) and _as_json(info) == _as_json(current)
+
+
 def run_trial(trial: Trial, out_dir: str | os.PathLike[str], torch_threads: int = 1) -> TrialResult:
-    """Train, evaluate and record one trial in ``out_dir/<trial.name>/`` (never raises)."""
+    """Train, evaluate and record one trial in ``out_dir/<trial.name>/`` (never raises).
+
+    A trial whose ``result.json`` exists is not run again (status ``"skipped"``, its recorded
+    returns), unless the file was written by a different trial (another config, seed or
+    evaluation: status ``"failed"``). An unfinished trial continues from its last checkpoint if
+    that checkpoint was made with the same config, else it starts afresh.
+    """
     import torch
 
     from robust_rl.envs import CARTPOLE_SUITE
@@ -227,6 +305,9 @@ def run_trial(trial: Trial, out_dir: str | os.PathLike[str], torch_threads: int 
     folder = Path(out_dir) / trial.name
     done = folder / RESULT_FILE
     if done.is_file():
+        stale = _stale_error(trial, out_dir)
+        if stale is not None:
+            return TrialResult(trial, "failed", error=f"ValueError: {stale}")
         data = json.loads(done.read_text())
         return TrialResult(trial, "skipped", data["suite"], data["grid"], data["wall_time_s"])
     start = time.perf_counter()
@@ -239,7 +320,7 @@ def run_trial(trial: Trial, out_dir: str | os.PathLike[str], torch_threads: int 
             folder,
             tensorboard_log=str(folder / "tb"),
             force=True,
-            resume=(folder / CHECKPOINT_FILE).is_file(),
+            resume=(folder / CHECKPOINT_FILE).is_file() and _same_run(trial, folder),
         )
         models = {trial.name: result.model}
         suite = evaluate_suite(models, CARTPOLE_SUITE, n_episodes=trial.episodes, seed=10_000)
@@ -284,12 +365,26 @@ def run_sweep(
     :param backend: ``"local"`` (worker processes on this machine) or ``"ray"`` (Ray tasks; a
         local Ray instance, or the cluster at ``address``).
     :param max_parallel: trials running at once (each pins torch to one thread).
+    :param address: Ray cluster address (``backend="ray"`` only); None starts a local Ray.
+    :param on_result: called with each result as it arrives.
+    :raises ValueError: on a bad argument, or a finished trial in ``out_dir`` whose
+        ``result.json`` was written by a different trial (checked before anything runs).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if isinstance(max_parallel, bool) or not isinstance(max_parallel, int) or max_parallel < 1:
         raise ValueError(f"max_parallel must be a positive integer, got {max_parallel!r}")
+    if address is not None and backend != "ray":
+        raise ValueError("address applies to backend='ray' only")
+    names = [t.name for t in trials]
+    if len(set(names)) != len(names):
+        raise ValueError("trial names must be unique (they name the trials' folders)")
     out = Path(out_dir)
+    for trial in trials:
+        if (out / trial.name / RESULT_FILE).is_file():
+            stale = _stale_error(trial, out)
+            if stale is not None:
+                raise ValueError(stale)
     out.mkdir(parents=True, exist_ok=True)
     if backend == "ray":
         from robust_rl._ray_backend import run_with_ray
@@ -318,9 +413,12 @@ def _run_local(
                 on_result(res)
         return results
     with ProcessPoolExecutor(max_workers=max_parallel) as pool:
-        futures = [pool.submit(run_trial, trial, out) for trial in trials]
+        futures = {pool.submit(run_trial, trial, out): trial for trial in trials}
         for fut in as_completed(futures):
-            res = fut.result()
+            try:
+                res = fut.result()
+            except Exception as exc:  # the worker died (run_trial itself never raises)
+                res = TrialResult(futures[fut], "failed", error=f"{type(exc).__name__}: {exc}")
             results.append(res)
             if on_result:
                 on_result(res)

@@ -75,7 +75,8 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         data = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
-        raise ValueError(f"config file {p} is not valid YAML: {exc}") from None
+        detail = " ".join(str(exc).split())
+        raise ValueError(f"config file {p} is not valid YAML: {detail}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

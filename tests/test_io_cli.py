@@ -60,3 +60,37 @@ def test_every_public_name_imports(module):
     assert mod.__all__, module
     for name in mod.__all__:
         assert getattr(mod, name) is not None, f"{module}.{name}"
+
+
+def test_estimator_core_imports_torch_only():
+    """House rule: robust_rl.risk depends on torch (and numpy), never on gymnasium or SB3."""
+    import ast
+    from pathlib import Path
+
+    import robust_rl.risk
+
+    allowed = {
+        "torch",
+        "numpy",
+        "robust_rl",
+        "__future__",
+        "math",
+        "collections",
+        "dataclasses",
+        "typing",
+    }
+    for path in Path(robust_rl.risk.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                roots = {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                roots = {(node.module or "").split(".")[0]}
+                if (
+                    node.module
+                    and node.module.startswith("robust_rl")
+                    and not node.module.startswith("robust_rl.risk")
+                ):
+                    roots.add("robust_rl-outside-core")
+            else:
+                continue
+            assert roots <= allowed, f"{path.name} imports {roots - allowed}"

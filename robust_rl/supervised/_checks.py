@@ -1,0 +1,83 @@
+"""Argument checks shared by the supervised modules (each raises a ValueError naming the argument)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+NORMS = ("linf", "l2")
+
+
+def check_norm(norm: str) -> str:
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {list(NORMS)}, got {norm!r}")
+    return norm
+
+
+def check_radius(radius: float, name: str = "radius") -> float:
+    r = float(radius)
+    if not math.isfinite(r) or r < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {radius!r}")
+    return r
+
+
+def check_positive(value: float, name: str) -> float:
+    v = float(value)
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
+
+
+def check_clip(clip: Sequence[float] | None) -> tuple[float, float] | None:
+    if clip is None:
+        return None
+    try:
+        lo, hi = (float(c) for c in clip)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"clip must be None or a pair (low, high), got {clip!r}") from exc
+    if not lo < hi:
+        raise ValueError(f"clip must satisfy low < high, got {clip!r}")
+    return lo, hi
+
+
+def check_inputs(
+    x: torch.Tensor,
+    y: torch.Tensor | None = None,
+    *,
+    box: tuple[float, float] | None = None,
+    num_classes: int | None = None,
+) -> None:
+    """Check a batch: shapes agree, labels are class indices, pixels lie in ``box``."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise ValueError("x must be a floating-point torch.Tensor")
+    if x.dim() < 2:
+        raise ValueError(f"x must have shape (B, *S) with a batch dimension, got {tuple(x.shape)}")
+    if box is not None and x.numel():
+        lo, hi = box
+        xmin, xmax = float(x.min()), float(x.max())
+        if xmin < lo or xmax > hi:
+            raise ValueError(
+                f"inputs must lie in the box [{lo}, {hi}] (clip); found values in "
+                f"[{xmin:.4g}, {xmax:.4g}]"
+            )
+    if y is None:
+        return
+    if not isinstance(y, torch.Tensor) or y.dtype not in (
+        torch.int64,
+        torch.int32,
+        torch.int16,
+        torch.int8,
+        torch.uint8,
+    ):
+        raise ValueError("y must be an integer torch.Tensor of class indices")
+    if y.shape != x.shape[:1]:
+        raise ValueError(f"y must have shape ({x.shape[0]},) to match x, got {tuple(y.shape)}")
+    if num_classes is not None and y.numel():
+        ymin, ymax = int(y.min()), int(y.max())
+        if ymin < 0 or ymax >= num_classes:
+            raise ValueError(
+                f"labels must be in [0, {num_classes - 1}] (num_classes={num_classes}); found "
+                f"values in [{ymin}, {ymax}]"
+            )

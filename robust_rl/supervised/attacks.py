@@ -1,0 +1,293 @@
+"""Test-time perturbations: FGM, PGD / IFGM attacks and uniform random noise in a norm ball.
+
+Every function takes a batch ``x`` of shape ``(B, *S)`` and returns a perturbed batch of the same
+shape that lies in the ball of the given ``radius`` around ``x`` (ℓ∞ or ℓ2 norm, per data point)
+and, when ``clip=(low, high)`` is given, in that box (pixels in ``[0, 1]`` by default). Clipping to
+the box after the ball step keeps the point in the ball: the box contains ``x``.
+
+The attacks run the model in eval mode without parameter gradients, and restore the model's
+train/eval mode and every parameter's ``requires_grad`` flag afterwards; parameter ``.grad``
+fields are never written. The thin classes :class:`FGM`, :class:`PGD` and :class:`RandomNoise`
+bind the hyperparameters, in the style of torchattacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robust_rl.risk import sample_ball
+from robust_rl.supervised._checks import (
+    check_clip,
+    check_inputs,
+    check_norm,
+    check_positive,
+    check_radius,
+)
+
+__all__ = ["FGM", "PGD", "RandomNoise", "fgm", "pgd", "random_noise"]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+_EPS = 1e-12
+
+
+@contextmanager
+def _attack_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode and frozen parameters inside the block; the previous state is restored after."""
+    was_training = model.training
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        model.eval()
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+def _default_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits, y, reduction="sum")
+
+
+def _input_grad(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn
+) -> torch.Tensor:
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        loss = loss_fn(model(x), y)
+        (grad,) = torch.autograd.grad(loss, x)
+    return grad
+
+
+def _per_point_norm(v: torch.Tensor, norm: str) -> torch.Tensor:
+    flat = v.flatten(1)
+    n = flat.abs().amax(dim=1) if norm == "linf" else flat.norm(dim=1)
+    return n.view(-1, *([1] * (v.dim() - 1)))
+
+
+def _ascent_direction(grad: torch.Tensor, norm: str) -> torch.Tensor:
+    """Steepest ascent direction of unit norm: sign(g) for ℓ∞, g/‖g‖₂ for ℓ2 (0 where g = 0)."""
+    if norm == "linf":
+        return grad.sign()
+    return grad / _per_point_norm(grad, "l2").clamp_min(_EPS)
+
+
+def _project(delta: torch.Tensor, radius: float, norm: str) -> torch.Tensor:
+    if norm == "linf":
+        return delta.clamp(-radius, radius)
+    scale = (radius / _per_point_norm(delta, "l2").clamp_min(_EPS)).clamp(max=1.0)
+    return delta * scale
+
+
+def _finish(x: torch.Tensor, delta: torch.Tensor, clip: tuple[float, float] | None) -> torch.Tensor:
+    z = x + delta
+    if clip is not None:
+        z = z.clamp(*clip)
+    return z.detach()
+
+
+def _common_checks(
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    radius: float,
+    norm: str,
+    clip: Sequence[float] | None,
+) -> tuple[float, tuple[float, float] | None]:
+    r = check_radius(radius)
+    check_norm(norm)
+    box = check_clip(clip)
+    check_inputs(x, y, box=box)
+    return r, box
+
+
+def fgm(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    radius: float,
+    norm: str = "linf",
+    clip: Sequence[float] | None = (0.0, 1.0),
+    loss_fn: LossFn | None = None,
+) -> torch.Tensor:
+    """Fast gradient method: one step of length ``radius`` along the steepest ascent direction.
+
+    .. math:: z = \\Pi_{\\text{box}}\\big(x + \\rho\\, d(\\nabla_x \\ell(x, y))\\big),\\qquad
+        d(g) = \\operatorname{sign}(g)\\ (\\ell_\\infty), \\quad d(g) = g / \\|g\\|_2\\ (\\ell_2)
+
+    :param model: classifier mapping ``(B, *S)`` to logits ``(B, K)``.
+    :param x: clean inputs ``(B, *S)``, inside ``clip``.
+    :param y: labels ``(B,)``.
+    :param radius: ball radius ρ ≥ 0.
+    :param norm: ``"linf"`` or ``"l2"``.
+    :param clip: box ``(low, high)`` the result is clamped to, or ``None``.
+    :param loss_fn: ``loss_fn(logits, y)`` to ascend; default summed cross-entropy.
+    :returns: adversarial inputs ``(B, *S)``, detached.
+    """
+    r, box = _common_checks(x, y, radius, norm, clip)
+    if r == 0.0:
+        return x.detach().clone()
+    with _attack_mode(model):
+        grad = _input_grad(model, x, y, loss_fn or _default_loss)
+    return _finish(x, r * _ascent_direction(grad, norm), box)
+
+
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    radius: float,
+    steps: int = 10,
+    step_size: float | None = None,
+    norm: str = "linf",
+    clip: Sequence[float] | None = (0.0, 1.0),
+    random_start: bool = False,
+    generator: torch.Generator | None = None,
+    loss_fn: LossFn | None = None,
+) -> torch.Tensor:
+    """Projected gradient ascent in the ball (IFGM with the default step ``radius / steps``).
+
+    Each step moves by ``step_size`` along the steepest ascent direction (sign of the gradient for
+    ℓ∞, normalised gradient for ℓ2), projects back onto the ball around ``x`` and clamps to the box.
+
+    :param model: classifier mapping ``(B, *S)`` to logits ``(B, K)``.
+    :param x: clean inputs ``(B, *S)``, inside ``clip``.
+    :param y: labels ``(B,)``.
+    :param radius: ball radius ρ ≥ 0.
+    :param steps: number of gradient steps T ≥ 1.
+    :param step_size: length of each step; default ``radius / steps`` (iterated FGM).
+    :param norm: ``"linf"`` or ``"l2"``.
+    :param clip: box ``(low, high)`` the iterates are clamped to, or ``None``.
+    :param random_start: start from a uniform draw in the ball instead of ``x``.
+    :param generator: random generator for the random start.
+    :param loss_fn: ``loss_fn(logits, y)`` to ascend; default summed cross-entropy.
+    :returns: adversarial inputs ``(B, *S)``, detached.
+    """
+    r, box = _common_checks(x, y, radius, norm, clip)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    alpha = r / steps if step_size is None else check_positive(step_size, "step_size")
+    if r == 0.0:
+        return x.detach().clone()
+    x = x.detach()
+    if random_start:
+        z = sample_ball(x, r, 1, norm=norm, generator=generator, clip=box).squeeze(1)
+    else:
+        z = x.clone()
+    loss = loss_fn or _default_loss
+    with _attack_mode(model):
+        for _ in range(steps):
+            grad = _input_grad(model, z, y, loss)
+            delta = _project(z + alpha * _ascent_direction(grad, norm) - x, r, norm)
+            z = _finish(x, delta, box)
+    return z
+
+
+def random_noise(
+    x: torch.Tensor,
+    radius: float,
+    norm: str = "linf",
+    clip: Sequence[float] | None = (0.0, 1.0),
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """One uniform draw from the ball of radius ``radius`` around each point, clamped to ``clip``.
+
+    :param x: inputs ``(B, *S)``, inside ``clip``.
+    :param radius: ball radius ρ ≥ 0.
+    :param norm: ``"linf"`` or ``"l2"``.
+    :param clip: box ``(low, high)`` the draws are clamped to, or ``None``.
+    :param generator: random generator.
+    :returns: perturbed inputs ``(B, *S)``.
+    """
+    r, box = _common_checks(x, None, radius, norm, clip)
+    if r == 0.0:
+        return x.detach().clone()
+    return sample_ball(x.detach(), r, 1, norm=norm, generator=generator, clip=box).squeeze(1)
+
+
+class FGM:
+    """Callable form of :func:`fgm`: ``FGM(model, radius, norm)(x, y)``."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        radius: float,
+        norm: str = "linf",
+        clip: Sequence[float] | None = (0.0, 1.0),
+        loss_fn: LossFn | None = None,
+    ) -> None:
+        self.radius = check_radius(radius)
+        self.norm = check_norm(norm)
+        self.clip = check_clip(clip)
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return fgm(self.model, x, y, self.radius, self.norm, self.clip, self.loss_fn)
+
+
+class PGD:
+    """Callable form of :func:`pgd`: ``PGD(model, radius, steps=10)(x, y)``."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        radius: float,
+        steps: int = 10,
+        step_size: float | None = None,
+        norm: str = "linf",
+        clip: Sequence[float] | None = (0.0, 1.0),
+        random_start: bool = False,
+        generator: torch.Generator | None = None,
+        loss_fn: LossFn | None = None,
+    ) -> None:
+        self.radius = check_radius(radius)
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+        self.steps = steps
+        self.step_size = None if step_size is None else check_positive(step_size, "step_size")
+        self.norm = check_norm(norm)
+        self.clip = check_clip(clip)
+        self.random_start = random_start
+        self.generator = generator
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return pgd(
+            self.model,
+            x,
+            y,
+            self.radius,
+            steps=self.steps,
+            step_size=self.step_size,
+            norm=self.norm,
+            clip=self.clip,
+            random_start=self.random_start,
+            generator=self.generator,
+            loss_fn=self.loss_fn,
+        )
+
+
+class RandomNoise:
+    """Callable form of :func:`random_noise`: ``RandomNoise(radius, norm)(x)``."""
+
+    def __init__(
+        self,
+        radius: float,
+        norm: str = "linf",
+        clip: Sequence[float] | None = (0.0, 1.0),
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.radius = check_radius(radius)
+        self.norm = check_norm(norm)
+        self.clip = check_clip(clip)
+        self.generator = generator
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return random_noise(x, self.radius, self.norm, self.clip, self.generator)

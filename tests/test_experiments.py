@@ -1,0 +1,109 @@
+"""The experiment scripts run end to end (tiny budgets; the real runs are in experiments/)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_reproduce_cartpole_tiny(tmp_path):
+    out = tmp_path / "repro"
+    proc = run(
+        "reproduce_cartpole.py",
+        "--seeds",
+        "1",
+        "--timesteps",
+        "300",
+        "--episodes",
+        "1",
+        "--grid-episodes",
+        "1",
+        "--max-parallel",
+        "1",
+        "--out",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stderr
+    for name in (
+        "dqn_seed0.zip",
+        "robust-dqn_seed0.zip",
+        "dqn-dr_seed0.zip",
+        "results.md",
+        "results.csv",
+        "grid.png",
+    ):
+        assert (out / name).is_file(), name
+    table = (out / "results.md").read_text()
+    assert "| heavy pole |" in table and "## How to replicate" in table
+    # resume: a second invocation reuses the finished trials
+    again = run(
+        "reproduce_cartpole.py",
+        "--seeds",
+        "1",
+        "--timesteps",
+        "300",
+        "--episodes",
+        "1",
+        "--grid-episodes",
+        "1",
+        "--max-parallel",
+        "1",
+        "--out",
+        str(out),
+    )
+    assert again.returncode == 0 and again.stdout.count("[skipped]") == 3
+
+
+def test_bench_throughput_tiny(tmp_path):
+    proc = run(
+        "bench_throughput.py",
+        "--timesteps",
+        "1200",
+        "--repeats",
+        "1",
+        "--levels",
+        "2",
+        "--out",
+        str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "throughput.md").read_text()
+    assert "| DQN (SB3) |" in text and "RobustDQN RT-MLMC L=2" in text
+
+
+def test_bench_estimators_tiny(tmp_path):
+    proc = run(
+        "bench_estimators.py",
+        "--max-level",
+        "1",
+        "--replicates",
+        "200",
+        "--timing-reps",
+        "1",
+        "--convex-seeds",
+        "1",
+        "--max-evals",
+        "2000",
+        "--saa-levels",
+        "1",
+        "--rt-levels",
+        "1",
+        "--out",
+        str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "estimators.md").read_text()
+    assert "## 1. Closed form" in text and (tmp_path / "estimators.png").is_file()
