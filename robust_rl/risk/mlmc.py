@@ -91,6 +91,10 @@ class FunctionalEstimator:
     concatenated into a single call of ``evaluate``: a neural network sees one forward pass.
 
     :param functional: ``(b, n, *O) -> (b,)``, e.g. :func:`~robust_rl.risk.functionals.entropic_max`.
+        It must be a function of the empirical distribution of the ``n`` draws (invariant to
+        their order and to repeating every draw equally often), as every plug-in estimator
+        ``U`` is: RT-MLMC evaluates sets of different sizes in one call by tiling them to a
+        common length.
     :param radius: ball radius, a float or a tensor broadcastable to the point shape ``S``.
     :param norm: ``"linf"`` or ``"l2"``.
     :param estimator: ``"rt-mlmc"`` or ``"saa"``.
@@ -204,7 +208,9 @@ class FunctionalEstimator:
     ) -> MLMCEstimate:
         batch, event = x.shape[0], x.shape[1:]
         device = x.device
-        u = torch.rand(batch, generator=generator, device=device, dtype=torch.float64)
+        # float64 uniforms for the level draw (MPS has no float64: float32 is ample there)
+        udtype = torch.float32 if device.type == "mps" else torch.float64
+        u = torch.rand(batch, generator=generator, device=device, dtype=udtype)
         plan = _rt_plan(
             u.cpu().numpy(), self._cdf, self._inv_probs_np, self.with_center, self.control_variate
         )

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robust_rl.risk import entropic_risk
+from robust_rl.risk import EntropicRiskResult, entropic_risk
 from robust_rl.supervised._checks import check_clip, check_inputs
 
 __all__ = ["EntropicLoss", "entropic_loss", "entropic_loss_result"]
@@ -46,7 +46,7 @@ def entropic_loss_result(
     clip: Sequence[float] | None = None,
     generator: torch.Generator | None = None,
     control_variate: bool = False,
-) -> Any:
+) -> EntropicRiskResult:
     """Like :func:`entropic_loss` but returns the core's full result object.
 
     The result has ``value`` (differentiable scalar), ``per_point`` ``(B,)``, ``levels`` ``(B,)``
