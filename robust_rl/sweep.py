@@ -495,7 +495,10 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 
 def write_summary(
-    results: Sequence[TrialResult], out_dir: str | os.PathLike[str], title: str = "sweep"
+    results: Sequence[TrialResult],
+    out_dir: str | os.PathLike[str],
+    title: str = "sweep",
+    footer: str = "",
 ) -> list[Path]:
     """Write ``trials.csv``, ``summary.csv``, ``summary.md`` and ``summary.png`` (overwriting the
     previous summary of this sweep: it is regenerated from the trials' result files)."""
@@ -527,13 +530,15 @@ def write_summary(
     for i, agg in enumerate(summary, 1):
         cells = [f"{agg['suite:' + m]:.1f} ± {agg['suite:' + m + '_std']:.1f}" for m in mdps]
         cells += [
-            f"{agg[k]:.1f} ± {agg[k + '_std']:.1f}"
+            f"{agg[k]:.1f} ± {agg[k + '_std']:.1f}" if np.isfinite(agg[k]) else "–"
             for k in ("suite_mean", "grid_mean", "grid_worst")
         ]
         lines.append(f"| {i} | {agg['group']} | {agg['n_seeds']} | " + " | ".join(cells) + " |")
     failed = [r for r in rows if r["status"] == "failed"]
     if failed:
         lines += ["", "Failed trials:", ""] + [f"- {r['trial']}: {r['error']}" for r in failed]
+    if footer:
+        lines += ["", footer]
     written.append(atomic_write_text(out / "summary.md", "\n".join(lines) + "\n", force=True))
     if summary:
         fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(summary)), 4))

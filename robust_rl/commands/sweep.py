@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+import platform
+import shlex
+import sys
+import time
 
 from robust_rl.sweep import BACKENDS, TrialResult, load_sweep, run_sweep, write_summary
 
@@ -37,6 +42,7 @@ def _report(res: TrialResult) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.address is not None and args.backend != "ray":
         raise ValueError("--address applies to --backend ray only")
+    start = time.perf_counter()
     name, trials = load_sweep(args.file)
     print(f"sweep {name}: {len(trials)} trials -> {args.out}", flush=True)
     results = run_sweep(
@@ -47,7 +53,15 @@ def run(args: argparse.Namespace) -> int:
         address=args.address,
         on_result=_report,
     )
-    for path in write_summary(results, args.out, title=name):
+    total = sum(r.wall_time_s for r in results)
+    footer = (
+        f"Command: `robust-rl {shlex.join(sys.argv[1:]) if sys.argv[1:2] == ['sweep'] else 'sweep ' + args.file}`. "
+        f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores. Wall time of this invocation "
+        f"{(time.perf_counter() - start) / 60:.1f} min; training + evaluation time summed over "
+        f"trials {total / 60:.1f} min (per trial: `wall_time_s` in trials.csv; trials finished "
+        "by an earlier invocation are reused, not rerun)."
+    )
+    for path in write_summary(results, args.out, title=name, footer=footer):
         print(f"wrote {path}")
     failed = sum(r.status == "failed" for r in results)
     if failed:
