@@ -14,7 +14,6 @@ Writes ``OUT/estimators.md``, ``OUT/estimators.csv`` and ``OUT/estimators.png``.
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import os
 import platform
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from robust_rl._io import atomic_write_bytes, atomic_write_text
+from robust_rl._io import atomic_write_text, save_figure
 from robust_rl.risk import entropic_risk, expected_evaluations
 
 DT = torch.float64
@@ -414,10 +413,8 @@ def _plot(bias_rows, time_rows, convex, path: Path) -> None:
     axes[2].set_title("entropic logistic regression (seed 0)")
     axes[2].legend(fontsize=7)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    save_figure(fig, path, force=True)
     plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue(), force=True)
 
 
 if __name__ == "__main__":

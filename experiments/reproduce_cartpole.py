@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robust_rl._io import atomic_write_bytes, atomic_write_text
+from robust_rl._io import atomic_write_text, save_figure
 from robust_rl.envs import CARTPOLE_SUITE
 from robust_rl.sweep import expand_sweep, run_sweep, write_summary
 
@@ -188,8 +188,6 @@ def main() -> int:
 
 
 def _plot_grid(done, variants, path: Path) -> None:
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -220,10 +218,8 @@ def _plot_grid(done, variants, path: Path) -> None:
     axes[0].set_ylabel("return (mean ± std over seeds)")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    save_figure(fig, path, force=True)
     plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue(), force=True)
 
 
 if __name__ == "__main__":

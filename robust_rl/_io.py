@@ -5,8 +5,15 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "check_writable", "reserve_path"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_writable",
+    "reserve_path",
+    "save_figure",
+]
 
 
 def check_writable(path: str | os.PathLike[str], force: bool = False) -> Path:
@@ -81,3 +88,14 @@ def atomic_write_text(
 ) -> Path:
     """Text version of :func:`atomic_write_bytes`."""
     return atomic_write_bytes(path, text.encode(encoding), force=force)
+
+
+def save_figure(
+    fig: Any, path: str | os.PathLike[str], *, dpi: int = 110, force: bool = False
+) -> Path:
+    """Render a matplotlib figure to PNG and write it atomically (see :func:`atomic_write_bytes`)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return atomic_write_bytes(path, buf.getvalue(), force=force)

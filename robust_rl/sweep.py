@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from robust_rl._io import atomic_write_text
+from robust_rl._io import atomic_write_text, save_figure
 from robust_rl.training import ALGOS, check_env_id, load_config, validate_config
 
 __all__ = [
@@ -560,12 +560,6 @@ def write_summary(
         ax.set_title(title)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        import io
-
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
+        written.append(save_figure(fig, out / "summary.png", force=True))
         plt.close(fig)
-        from robust_rl._io import atomic_write_bytes
-
-        written.append(atomic_write_bytes(out / "summary.png", buf.getvalue(), force=True))
     return written

@@ -314,9 +314,6 @@ def test_invalid_sweep_file_exits_2(
         pytest.param(
             "variants: {dqn: [\n",
             "is not valid YAML",
-            marks=pytest.mark.xfail(
-                reason="training.load_config passes on PyYAML's multi-line message", strict=False
-            ),
         ),
     ],
 )

@@ -26,13 +26,6 @@ from robust_rl.risk import (
     soft_min_of_max,
     soft_min_then_max,
 )
-from robust_rl.risk._checks import (
-    check_estimator,
-    check_eta,
-    check_level,
-    check_norm,
-    check_positive_int,
-)
 
 __all__ = ["TARGET_FORMS", "TD_LOSSES", "RobustDQN"]
 
@@ -125,16 +118,19 @@ class RobustDQN(DQN):
         _init_setup_model: bool = True,
     ) -> None:
         self.radius: float | list[float] = _check_radius_value(radius)
-        self.eta = check_eta(eta)
-        self.norm = check_norm(norm)
-        self.estimator = check_estimator(estimator)
-        self.max_level = check_level(max_level)
-        if n_samples is not None:
-            if estimator != "saa":
-                raise ValueError(
-                    f"n_samples applies to estimator='saa' only, got estimator={estimator!r}"
-                )
-            check_positive_int(n_samples, "n_samples")
+        # the core checks eta, norm, estimator, max_level and n_samples (one set of messages)
+        FunctionalEstimator(
+            soft_min_then_max(eta),
+            radius=0.0,
+            norm=norm,
+            estimator=estimator,
+            max_level=max_level,
+            n_samples=n_samples,
+        )
+        self.eta = float(eta)
+        self.norm = norm
+        self.estimator = estimator
+        self.max_level = max_level
         self.n_samples = n_samples
         if target_form not in TARGET_FORMS:
             raise ValueError(f"target_form must be one of {TARGET_FORMS}, got {target_form!r}")
