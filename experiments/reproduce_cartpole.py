@@ -212,6 +212,8 @@ def _plot_grid(done, variants, path: Path) -> None:
             ax.plot(factors, mean, marker="o", label=LABELS[v])
             ax.fill_between(factors, mean - std, mean + std, alpha=0.15)
         ax.set_xscale("log")
+        ax.set_xticks(factors, [f"{f:g}" for f in factors])
+        ax.minorticks_off()
         ax.set_xlabel(f"{param} factor (× nominal)")
         ax.set_title(param)
         ax.grid(alpha=0.3)
