@@ -402,8 +402,8 @@ def _plot(bias_rows, time_rows, convex, path: Path) -> None:
         axes[2].plot(
             e,
             np.maximum(g, 1e-6),
-            "-" if c["estimator"] == "saa" else "--",
-            label=f"{c['estimator']} L={c['L']}",
+            "-" if c["estimator"] == "saa" else (":" if "control" in c["name"] else "--"),
+            label=f"{c['name']} L={c['L']}",
         )
     axes[2].axhline(1e-3, color="k", lw=0.8)
     axes[2].set_xscale("log")

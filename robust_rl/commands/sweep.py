@@ -6,7 +6,6 @@ import argparse
 import os
 import platform
 import shlex
-import sys
 import time
 
 from robust_rl.sweep import BACKENDS, TrialResult, load_sweep, run_sweep, write_summary
@@ -39,6 +38,16 @@ def _report(res: TrialResult) -> None:
         )
 
 
+def _command(args: argparse.Namespace) -> list[str]:
+    """The command line that reproduces this sweep."""
+    cmd = ["robust-rl", "sweep", args.file, "--out", args.out]
+    if args.backend != "local":
+        cmd += ["--backend", args.backend]
+    if args.address:
+        cmd += ["--address", args.address]
+    return cmd
+
+
 def run(args: argparse.Namespace) -> int:
     if args.address is not None and args.backend != "ray":
         raise ValueError("--address applies to --backend ray only")
@@ -55,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     )
     total = sum(r.wall_time_s for r in results)
     footer = (
-        f"Command: `robust-rl {shlex.join(sys.argv[1:]) if sys.argv[1:2] == ['sweep'] else 'sweep ' + args.file}`. "
+        f"Command: `{shlex.join(_command(args))}`. "
         f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores. Wall time of this invocation "
         f"{(time.perf_counter() - start) / 60:.1f} min; training + evaluation time summed over "
         f"trials {total / 60:.1f} min (per trial: `wall_time_s` in trials.csv; trials finished "
