@@ -48,7 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robust_rl._io import atomic_write_bytes, atomic_write_text
+from robust_rl._io import atomic_write_bytes, atomic_write_text, figure_png
 from robust_rl.risk import sample_ball
 from robust_rl.supervised import fit, load_digits, make_model
 
@@ -201,7 +201,6 @@ def _markdown(results: dict[tuple[str, str], list[dict[str, float]]], header: st
 
 
 def _plot(results: dict[tuple[str, str], list[dict[str, float]]]) -> bytes:
-    import io
 
     import matplotlib
 
@@ -233,10 +232,9 @@ def _plot(results: dict[tuple[str, str], list[dict[str, float]]]) -> bytes:
     axes[0][0].set_ylabel("V / (ρ E‖∇ℓ‖*)")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    png = figure_png(fig, dpi=120)
     plt.close(fig)
-    return buf.getvalue()
+    return png
 
 
 def main(argv: list[str] | None = None) -> int:

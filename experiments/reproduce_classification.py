@@ -25,7 +25,6 @@ Run::
 from __future__ import annotations
 
 import argparse
-import io
 import itertools
 import os
 import platform
@@ -38,7 +37,7 @@ from typing import Any
 
 import torch
 
-from robust_rl._io import atomic_write_bytes, atomic_write_text, check_writable
+from robust_rl._io import atomic_write_bytes, atomic_write_text, check_writable, figure_png
 from robust_rl.supervised import (
     DEFAULT_MAGNITUDES,
     KINDS,
@@ -187,10 +186,9 @@ def _plot(mean: dict, std: dict, grids: dict) -> bytes:
     axes[0][0].legend(fontsize=8)
     fig.suptitle("8×8 digits: error vs perturbation (mean ± std over seeds)")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    png = figure_png(fig, dpi=120)
     plt.close(fig)
-    return buf.getvalue()
+    return png
 
 
 def main(argv: list[str] | None = None) -> int:

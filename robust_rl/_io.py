@@ -11,6 +11,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "check_writable",
+    "figure_png",
     "reserve_path",
     "save_figure",
 ]
@@ -90,12 +91,17 @@ def atomic_write_text(
     return atomic_write_bytes(path, text.encode(encoding), force=force)
 
 
-def save_figure(
-    fig: Any, path: str | os.PathLike[str], *, dpi: int = 110, force: bool = False
-) -> Path:
-    """Render a matplotlib figure to PNG and write it atomically (see :func:`atomic_write_bytes`)."""
+def figure_png(fig: Any, dpi: int = 110) -> bytes:
+    """Render a matplotlib figure to PNG bytes (to be written with :func:`atomic_write_bytes`)."""
     import io
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    return atomic_write_bytes(path, buf.getvalue(), force=force)
+    return buf.getvalue()
+
+
+def save_figure(
+    fig: Any, path: str | os.PathLike[str], *, dpi: int = 110, force: bool = False
+) -> Path:
+    """Render a matplotlib figure to PNG and write it atomically (see :func:`atomic_write_bytes`)."""
+    return atomic_write_bytes(path, figure_png(fig, dpi), force=force)

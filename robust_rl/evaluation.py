@@ -37,7 +37,7 @@ from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
-from robust_rl._io import atomic_write_bytes, atomic_write_text, check_writable
+from robust_rl._io import atomic_write_bytes, atomic_write_text, check_writable, figure_png
 from robust_rl.envs import CARTPOLE_SUITE
 
 __all__ = [
@@ -326,9 +326,7 @@ class EvaluationResults:
             ax.grid(alpha=0.3)
         axes[0].set_ylabel("return")
         axes[-1].legend(fontsize="small")
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi)
-        return buf.getvalue()
+        return figure_png(fig, dpi=dpi)
 
 
 def _md_escape(text: str) -> str:
