@@ -53,7 +53,17 @@ def test_console_script_help_runs():
 
 @pytest.mark.parametrize(
     "module",
-    ["robust_rl", "robust_rl.risk", "robust_rl.envs", "robust_rl.evaluation", "robust_rl.dqn"],
+    [
+        "robust_rl",
+        "robust_rl.risk",
+        "robust_rl.envs",
+        "robust_rl.evaluation",
+        "robust_rl.dqn",
+        "robust_rl.training",
+        "robust_rl.sweep",
+        "robust_rl.supervised",
+        "robust_rl._io",
+    ],
 )
 def test_every_public_name_imports(module):
     mod = importlib.import_module(module)
