@@ -21,8 +21,7 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess:
 
 def test_reproduce_cartpole_tiny(tmp_path):
     out = tmp_path / "repro"
-    proc = run(
-        "reproduce_cartpole.py",
+    args = (
         "--seeds",
         "1",
         "--timesteps",
@@ -36,6 +35,7 @@ def test_reproduce_cartpole_tiny(tmp_path):
         "--out",
         str(out),
     )
+    proc = run("reproduce_cartpole.py", *args)
     assert proc.returncode == 0, proc.stderr
     for name in (
         "dqn_seed0.zip",
@@ -49,21 +49,7 @@ def test_reproduce_cartpole_tiny(tmp_path):
     table = (out / "results.md").read_text()
     assert "| heavy pole |" in table and "## How to replicate" in table
     # resume: a second invocation reuses the finished trials
-    again = run(
-        "reproduce_cartpole.py",
-        "--seeds",
-        "1",
-        "--timesteps",
-        "300",
-        "--episodes",
-        "1",
-        "--grid-episodes",
-        "1",
-        "--max-parallel",
-        "1",
-        "--out",
-        str(out),
-    )
+    again = run("reproduce_cartpole.py", *args)
     assert again.returncode == 0 and again.stdout.count("[skipped]") == 3
 
 
