@@ -8,6 +8,8 @@ from typing import Any
 
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
+from robust_rl.errors import InvalidArgumentError
+
 __all__ = ["CARTPOLE_PARAM_NAMES", "NOMINAL_CARTPOLE_PARAMS", "PerturbedCartPoleEnv"]
 
 #: Physics parameters of :class:`PerturbedCartPoleEnv` at their gymnasium ``CartPole-v1`` values.
@@ -26,15 +28,17 @@ CARTPOLE_PARAM_NAMES: tuple[str, ...] = tuple(NOMINAL_CARTPOLE_PARAMS)
 def _check_param(name: str, value: Any) -> float:
     """Return ``value`` as a float, or raise :class:`ValueError` naming ``name``."""
     if name not in NOMINAL_CARTPOLE_PARAMS:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"unknown CartPole parameter {name!r}; accepted names: {', '.join(CARTPOLE_PARAM_NAMES)}"
         )
     try:
         x = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}") from None
+        raise InvalidArgumentError(
+            f"{name} must be a positive finite number, got {value!r}"
+        ) from None
     if not (math.isfinite(x) and x > 0.0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be a positive finite number, got {value!r}")
     return x
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from gymnasium.core import ActType, ObsType
 
 from robust_rl.envs.cartpole import PerturbedCartPoleEnv
+from robust_rl.errors import InvalidArgumentError
 
 __all__ = [
     "DEFAULT_CARTPOLE_RANGES",
@@ -37,28 +38,30 @@ def _check_ranges(
     ranges: Mapping[str, tuple[float, float]], accepted: tuple[str, ...]
 ) -> dict[str, tuple[float, float]]:
     if not isinstance(ranges, Mapping) or len(ranges) == 0:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"ranges must be a non-empty mapping {{name: (low, high)}} over {', '.join(accepted)}; "
             f"got {ranges!r}"
         )
     checked: dict[str, tuple[float, float]] = {}
     for name, bounds in ranges.items():
         if name not in accepted:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"ranges: unknown parameter {name!r}; accepted names: {', '.join(accepted)}"
             )
         try:
             low, high = (float(b) for b in bounds)
         except (TypeError, ValueError):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"ranges[{name!r}] must be a pair (low, high) of numbers, got {bounds!r}"
             ) from None
         if not (math.isfinite(low) and math.isfinite(high) and low > 0.0 and high > 0.0):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"ranges[{name!r}] bounds must be positive finite numbers, got ({low}, {high})"
             )
         if low > high:
-            raise ValueError(f"ranges[{name!r}]: low must be <= high, got low={low} > high={high}")
+            raise InvalidArgumentError(
+                f"ranges[{name!r}]: low must be <= high, got low={low} > high={high}"
+            )
         checked[name] = (low, high)
     return checked
 
@@ -111,13 +114,13 @@ class DomainRandomization(
             callable(getattr(base, "set_params", None))
             and callable(getattr(base, "get_params", None))
         ):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"env: {type(base).__name__} has no set_params/get_params methods; "
                 "DomainRandomization needs an environment with adjustable physics such as "
                 "robust_rl.envs.PerturbedCartPoleEnv"
             )
         if distribution not in _DISTRIBUTIONS:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"distribution must be one of {', '.join(map(repr, _DISTRIBUTIONS))}, "
                 f"got {distribution!r}"
             )

@@ -3,18 +3,24 @@
 The estimator core :mod:`robust_rl.risk` (torch only) serves the robust DQN agent
 (:class:`robust_rl.RobustDQN`) and the robust classifier (:mod:`robust_rl.supervised`).
 Importing :mod:`robust_rl` registers the perturbed environments (:mod:`robust_rl.envs`) with
-gymnasium; Stable-Baselines3 is imported only when :class:`RobustDQN` is first used.
+gymnasium: at once if gymnasium is loaded, else when it is first imported, so that
+``import robust_rl.risk`` loads neither gymnasium nor Stable-Baselines3. Stable-Baselines3 is
+imported only when :class:`RobustDQN` is first used.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from robust_rl import envs, risk
+from robust_rl._registration import register_when_gymnasium_loads
+
+register_when_gymnasium_loads()
 
 if TYPE_CHECKING:
+    from robust_rl import envs, risk
     from robust_rl.dqn import RobustDQN
 
 __all__ = ["RobustDQN", "__version__", "envs", "risk"]
@@ -25,4 +31,6 @@ def __getattr__(name: str) -> Any:
         from robust_rl.dqn import RobustDQN
 
         return RobustDQN
+    if name in ("envs", "risk"):
+        return importlib.import_module(f"robust_rl.{name}")
     raise AttributeError(f"module 'robust_rl' has no attribute {name!r}")

@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from robust_rl.errors import OutputExistsError
+
 __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
@@ -26,7 +28,9 @@ def check_writable(path: str | os.PathLike[str], force: bool = False) -> Path:
     """
     p = Path(path)
     if p.exists() and not force:
-        raise FileExistsError(f"{p} already exists; pass force=True (CLI: --force) to overwrite it")
+        raise OutputExistsError(
+            f"{p} already exists; pass force=True (CLI: --force) to overwrite it"
+        )
     return p
 
 
@@ -66,7 +70,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool
             try:
                 os.link(tmp, p)
             except FileExistsError as exc:
-                raise FileExistsError(
+                raise OutputExistsError(
                     f"{p} already exists; pass force=True (CLI: --force) to overwrite it"
                 ) from exc
             except OSError:  # file systems without hard links

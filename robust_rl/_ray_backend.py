@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 
+from robust_rl.errors import InvalidArgumentError
 from robust_rl.sweep import RESULT_FILE, Trial, TrialResult, run_trial
 
 __all__ = ["WORKER_ENV", "run_with_ray"]
@@ -43,7 +44,9 @@ def _import_ray() -> ModuleType:
     try:
         import ray
     except ImportError:
-        raise ValueError("--backend ray needs Ray: pip install 'robust-rl[ray]'") from None
+        raise InvalidArgumentError(
+            "--backend ray needs Ray: pip install 'robust-rl[ray]'"
+        ) from None
     return ray
 
 
@@ -67,7 +70,7 @@ def run_with_ray(
     :raises ValueError: if Ray is not installed or the cluster at ``address`` cannot be reached.
     """
     if isinstance(max_parallel, bool) or not isinstance(max_parallel, int) or max_parallel < 1:
-        raise ValueError(f"max_parallel must be a positive integer, got {max_parallel!r}")
+        raise InvalidArgumentError(f"max_parallel must be a positive integer, got {max_parallel!r}")
     ray = _import_ray()
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -101,7 +104,7 @@ def run_with_ray(
             try:
                 ray.init(address=address, logging_level=logging.WARNING)
             except (ConnectionError, TimeoutError) as exc:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"--address {address!r}: cannot connect to a Ray cluster ({exc})"
                 ) from None
         started = True

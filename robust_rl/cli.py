@@ -1,8 +1,9 @@
 """The ``robust-rl`` command line.
 
 Each subcommand lives in :mod:`robust_rl.commands` as a module with ``add_parser(subparsers)``
-and ``run(args) -> int``. Errors a user can cause (``ValueError``, ``FileNotFoundError``,
-``FileExistsError``, ``KeyError`` from unknown ids) become one line on stderr and exit code 2.
+and ``run(args) -> int``. Errors a user can cause (:class:`robust_rl.errors.UserError`: invalid
+arguments, unknown names, missing inputs, existing outputs) become one line on stderr and exit
+code 2; any other exception is a bug and keeps its traceback (exit code 1).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from robust_rl.errors import UserError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -21,8 +24,6 @@ COMMANDS: dict[str, str] = {
     "classify": "classify",
     "sweep": "sweep",
 }
-
-_USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, KeyError, PermissionError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,9 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.handler(args) or 0)
-    except _USER_ERRORS as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"robust-rl {args.command}: error: {msg}", file=sys.stderr)
+    except UserError as exc:
+        print(f"robust-rl {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"robust-rl {args.command}: interrupted", file=sys.stderr)

@@ -39,6 +39,7 @@ import numpy as np
 
 from robust_rl._io import atomic_write_bytes, atomic_write_text, check_writable, figure_png
 from robust_rl.envs import CARTPOLE_SUITE
+from robust_rl.errors import InvalidArgumentError, UnknownNameError
 
 __all__ = [
     "DEFAULT_GRID",
@@ -159,7 +160,9 @@ class EvaluationResults:
         for row in self.rows:
             key = (row.model, row.mdp)
             if key in self._index:
-                raise ValueError(f"rows: duplicate row for model {row.model!r} on {row.mdp!r}")
+                raise InvalidArgumentError(
+                    f"rows: duplicate row for model {row.model!r} on {row.mdp!r}"
+                )
             self._index[key] = row
 
     @property
@@ -185,7 +188,7 @@ class EvaluationResults:
         try:
             return self._index[(model, mdp)]
         except KeyError:
-            raise KeyError(
+            raise UnknownNameError(
                 f"no row for model {model!r} on MDP {mdp!r}; models: {self.models}, "
                 f"MDPs: {self.mdps}"
             ) from None
@@ -262,7 +265,7 @@ class EvaluationResults:
         :param caption: put :meth:`caption` above the table.
         """
         if precision < 0:
-            raise ValueError(f"precision must be >= 0, got {precision}")
+            raise InvalidArgumentError(f"precision must be >= 0, got {precision}")
         models = self.models
         lines = []
         if caption:
@@ -289,7 +292,9 @@ class EvaluationResults:
         :raises ValueError: for suite results, which have no factors.
         """
         if self.kind != "grid":
-            raise ValueError(f"plot_png needs grid results (kind='grid'), got kind={self.kind!r}")
+            raise InvalidArgumentError(
+                f"plot_png needs grid results (kind='grid'), got kind={self.kind!r}"
+            )
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -339,12 +344,12 @@ def _md_escape(text: str) -> str:
 
 def _check_models(models: Mapping[str, Predictor]) -> None:
     if not isinstance(models, Mapping) or len(models) == 0:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"models must be a non-empty mapping {{name: model with predict()}}, got {models!r}"
         )
     for name, model in models.items():
         if not isinstance(name, str) or not name:
-            raise ValueError(f"models: names must be non-empty strings, got {name!r}")
+            raise InvalidArgumentError(f"models: names must be non-empty strings, got {name!r}")
         if not callable(getattr(model, "predict", None)):
             raise TypeError(
                 f"models[{name!r}] has no predict() method; expected an SB3-style model "
@@ -354,20 +359,20 @@ def _check_models(models: Mapping[str, Predictor]) -> None:
 
 def _check_positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be an integer >= 1, got {value!r}")
     return int(value)
 
 
 def _check_seed(seed: Any) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        raise InvalidArgumentError(f"seed must be a non-negative integer, got {seed!r}")
     return int(seed)
 
 
 def _check_env_id(env_id: str, argument: str) -> None:
     if env_id not in gym.registry:
         ours = sorted(k for k in gym.registry if k.startswith("robust_rl/"))
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{argument}: unknown environment id {env_id!r}; registered robust_rl ids: "
             f"{', '.join(ours)} (or any other id registered with gymnasium)"
         )
@@ -379,7 +384,7 @@ def _env_factory(source: EnvSource, argument: str) -> Callable[[], gym.Env]:
         return lambda: gym.make(source)
     if callable(source):
         return source
-    raise ValueError(
+    raise InvalidArgumentError(
         f"{argument} must be a registered environment id or a callable returning an "
         f"environment, got {source!r}"
     )
@@ -431,7 +436,7 @@ def evaluate_returns(
         if cap is None and spec is not None and spec.max_episode_steps is not None:
             cap = int(spec.max_episode_steps)
         if cap is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"env {env!r} has no registered time limit (env.spec.max_episode_steps); "
                 "pass max_episode_steps or register the environment with one"
             )
@@ -461,7 +466,7 @@ def _run_batch(
         actions, _ = model.predict(np.stack([obs[j] for j in active]), deterministic=deterministic)
         actions = np.asarray(actions)
         if actions.ndim == 0 or actions.shape[0] != len(active):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"model.predict returned actions of shape {actions.shape} for a batch of "
                 f"{len(active)} observations; expected a leading dimension of {len(active)}"
             )
@@ -505,7 +510,7 @@ def evaluate_suite(
     n_episodes = _check_positive_int("n_episodes", n_episodes)
     seed = _check_seed(seed)
     if not isinstance(suite, Mapping) or len(suite) == 0:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"suite must be a non-empty mapping {{name: env id or factory}}, got {suite!r}"
         )
     for mdp, source in suite.items():
@@ -575,7 +580,7 @@ def evaluate_grid(
     try:
         get_params = getattr(probe.unwrapped, "get_params", None)
         if not callable(get_params):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"env_id: {env_id!r} has no get_params()/set_params(); use an environment "
                 "with adjustable physics such as robust_rl/CartPole-v1"
             )
@@ -623,27 +628,31 @@ def _check_factors(
 ) -> list[tuple[str, float]]:
     accepted = ", ".join(nominal)
     if not isinstance(factors, Mapping) or len(factors) == 0:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"factors must be a non-empty mapping {{parameter: [factors]}} over {accepted}, "
             f"got {factors!r}"
         )
     points: list[tuple[str, float]] = []
     for param, values in factors.items():
         if param not in nominal:
-            raise ValueError(f"factors: unknown parameter {param!r}; accepted names: {accepted}")
+            raise InvalidArgumentError(
+                f"factors: unknown parameter {param!r}; accepted names: {accepted}"
+            )
         try:
             fs = [float(f) for f in values]
         except (TypeError, ValueError):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"factors[{param!r}] must be a sequence of numbers, got {values!r}"
             ) from None
         if not fs:
-            raise ValueError(f"factors[{param!r}] is empty; give at least one factor")
+            raise InvalidArgumentError(f"factors[{param!r}] is empty; give at least one factor")
         for f in fs:
             if not (math.isfinite(f) and f > 0):
-                raise ValueError(f"factors[{param!r}] must be positive finite numbers, got {f!r}")
+                raise InvalidArgumentError(
+                    f"factors[{param!r}] must be positive finite numbers, got {f!r}"
+                )
         if len(set(fs)) != len(fs):
-            raise ValueError(f"factors[{param!r}] has repeated factors: {fs}")
+            raise InvalidArgumentError(f"factors[{param!r}] has repeated factors: {fs}")
         points += [(param, f) for f in fs]
     return points
 
@@ -683,14 +692,16 @@ def aggregate_over_seeds(
         not all evaluated on the same MDPs.
     """
     if results.over != "episodes":
-        raise ValueError(
+        raise InvalidArgumentError(
             f"results: expected per-episode results (over='episodes'), got over={results.over!r}"
         )
     groups: dict[str, list[str]] = {}
     for model in results.models:
         group = group_of(model)
         if not isinstance(group, str) or not group:
-            raise ValueError(f"group_of({model!r}) must return a non-empty string, got {group!r}")
+            raise InvalidArgumentError(
+                f"group_of({model!r}) must return a non-empty string, got {group!r}"
+            )
         groups.setdefault(group, []).append(model)
     rows = []
     for group, members in groups.items():
@@ -700,7 +711,7 @@ def aggregate_over_seeds(
             if missing:
                 if len(missing) == len(members):
                     continue
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"group {group!r}: models {missing} were not evaluated on {mdp!r} while "
                     "other members were"
                 )
@@ -745,13 +756,17 @@ def save_results(
     """
     items = [results] if isinstance(results, EvaluationResults) else list(results)
     if not items:
-        raise ValueError("results: nothing to save (empty sequence)")
+        raise InvalidArgumentError("results: nothing to save (empty sequence)")
     names = [r.name for r in items]
     for n in names:
         if not _NAME_RE.match(n):
-            raise ValueError(f"results name {n!r} is not a valid file stem (letters, digits, _.-)")
+            raise InvalidArgumentError(
+                f"results name {n!r} is not a valid file stem (letters, digits, _.-)"
+            )
     if len(set(names)) != len(names):
-        raise ValueError(f"results have repeated names {names}; give each a distinct name")
+        raise InvalidArgumentError(
+            f"results have repeated names {names}; give each a distinct name"
+        )
     out = Path(out_dir)
     planned: list[tuple[Path, Callable[[], str | bytes]]] = []
     for r in items:

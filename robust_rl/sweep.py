@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from robust_rl._io import atomic_write_text, save_figure
+from robust_rl.errors import InvalidArgumentError
 from robust_rl.training import ALGOS, check_env_id, load_config, validate_config
 
 __all__ = [
@@ -119,7 +120,7 @@ def _fmt(value: Any) -> str:
 
 def _check_type(name: str, value: Any, kind: type | tuple[type, ...], what: str) -> Any:
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise ValueError(f"sweep: {name} must be {what}, got {value!r}")
+        raise InvalidArgumentError(f"sweep: {name} must be {what}, got {value!r}")
     return value
 
 
@@ -135,19 +136,19 @@ def expand_sweep(spec: Mapping[str, Any], base_dir: Path | None = None) -> list[
     known = {"name", "env", "seeds", "evaluation", "search", "n_trials", "search_seed", "variants"}
     unknown = sorted(set(spec) - known)
     if unknown:
-        raise ValueError(f"sweep: unknown key(s) {unknown}; accepted: {sorted(known)}")
+        raise InvalidArgumentError(f"sweep: unknown key(s) {unknown}; accepted: {sorted(known)}")
     env = _check_type("env", spec.get("env", "robust_rl/CartPole-v1"), str, "a gymnasium id")
     seeds = _check_type("seeds", spec.get("seeds", [0]), list, "a non-empty list of integers")
     if not seeds or not all(
         isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds
     ):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"sweep: seeds must be a non-empty list of non-negative integers, got {seeds!r}"
         )
     evaluation = _check_type("evaluation", spec.get("evaluation", {}), dict, "a mapping")
     bad = sorted(set(evaluation) - {"episodes", "grid_episodes"})
     if bad:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"sweep: unknown evaluation key(s) {bad}; accepted: episodes, grid_episodes"
         )
     episodes = _check_type("evaluation.episodes", evaluation.get("episodes", 50), int, "an integer")
@@ -155,38 +156,40 @@ def expand_sweep(spec: Mapping[str, Any], base_dir: Path | None = None) -> list[
         "evaluation.grid_episodes", evaluation.get("grid_episodes", 10), int, "an integer"
     )
     if episodes < 1 or grid_episodes < 0:
-        raise ValueError("sweep: evaluation.episodes must be >= 1 and grid_episodes >= 0")
+        raise InvalidArgumentError("sweep: evaluation.episodes must be >= 1 and grid_episodes >= 0")
     search = spec.get("search", "grid")
     if search not in ("grid", "random"):
-        raise ValueError(f"sweep: search must be 'grid' or 'random', got {search!r}")
+        raise InvalidArgumentError(f"sweep: search must be 'grid' or 'random', got {search!r}")
     n_trials = spec.get("n_trials")
     if n_trials is not None:
         _check_type("n_trials", n_trials, int, "a positive integer")
         if n_trials < 1:
-            raise ValueError(f"sweep: n_trials must be a positive integer, got {n_trials!r}")
+            raise InvalidArgumentError(
+                f"sweep: n_trials must be a positive integer, got {n_trials!r}"
+            )
     search_seed = _check_type("search_seed", spec.get("search_seed", 0), int, "an integer")
     if search != "random" and (n_trials is not None or "search_seed" in spec):
-        raise ValueError("sweep: n_trials and search_seed apply to search: random only")
+        raise InvalidArgumentError("sweep: n_trials and search_seed apply to search: random only")
     variants = _check_type("variants", spec.get("variants"), dict, "a non-empty mapping")
     if not variants:
-        raise ValueError("sweep: variants must be a non-empty mapping")
+        raise InvalidArgumentError("sweep: variants must be a non-empty mapping")
 
     trials: list[Trial] = []
     for vname, vspec in variants.items():
         if not isinstance(vname, str) or not _VARIANT_RE.match(vname):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"sweep: variant name {vname!r} must start with a letter or digit and hold only "
                 "letters, digits and _.+- (it names the trials' folders)"
             )
         _check_type(f"variants.{vname}", vspec, dict, "a mapping")
         vbad = sorted(set(vspec) - {"algo", "config", "env", "params"})
         if vbad:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"sweep: unknown key(s) {vbad} in variant {vname!r}; accepted: algo, config, env, params"
             )
         algo = vspec.get("algo")
         if algo not in ALGOS:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"sweep: variant {vname!r}: algo must be one of {sorted(ALGOS)}, got {algo!r}"
             )
         venv = check_env_id(vspec.get("env", env))
@@ -203,7 +206,7 @@ def expand_sweep(spec: Mapping[str, Any], base_dir: Path | None = None) -> list[
         }
         for k, values in axes.items():
             if not values:
-                raise ValueError(f"sweep: variant {vname!r}: the grid for {k!r} is empty")
+                raise InvalidArgumentError(f"sweep: variant {vname!r}: the grid for {k!r} is empty")
         points = [
             dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())
         ]
@@ -231,7 +234,7 @@ def expand_sweep(spec: Mapping[str, Any], base_dir: Path | None = None) -> list[
                 )
     names = [t.name for t in trials]
     if len(set(names)) != len(names):
-        raise ValueError("sweep: trial names collide; give variants distinct names")
+        raise InvalidArgumentError("sweep: trial names collide; give variants distinct names")
     return trials
 
 
@@ -371,20 +374,20 @@ def run_sweep(
         ``result.json`` was written by a different trial (checked before anything runs).
     """
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise InvalidArgumentError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if isinstance(max_parallel, bool) or not isinstance(max_parallel, int) or max_parallel < 1:
-        raise ValueError(f"max_parallel must be a positive integer, got {max_parallel!r}")
+        raise InvalidArgumentError(f"max_parallel must be a positive integer, got {max_parallel!r}")
     if address is not None and backend != "ray":
-        raise ValueError("address applies to backend='ray' only")
+        raise InvalidArgumentError("address applies to backend='ray' only")
     names = [t.name for t in trials]
     if len(set(names)) != len(names):
-        raise ValueError("trial names must be unique (they name the trials' folders)")
+        raise InvalidArgumentError("trial names must be unique (they name the trials' folders)")
     out = Path(out_dir)
     for trial in trials:
         if (out / trial.name / RESULT_FILE).is_file():
             stale = _stale_error(trial, out)
             if stale is not None:
-                raise ValueError(stale)
+                raise InvalidArgumentError(stale)
     out.mkdir(parents=True, exist_ok=True)
     if backend == "ray":
         from robust_rl._ray_backend import run_with_ray

@@ -31,6 +31,7 @@ from stable_baselines3.common.save_util import load_from_zip_file
 import robust_rl.envs  # noqa: F401  (registers the ids)
 from robust_rl._io import atomic_write_text
 from robust_rl.dqn import RobustDQN
+from robust_rl.errors import InvalidArgumentError, MissingFileError, OutputExistsError
 
 __all__ = [
     "ALGOS",
@@ -61,7 +62,7 @@ def check_env_id(env_id: str) -> str:
         gym.spec(env_id)
     except gym.error.Error:
         known = ", ".join(sorted(k for k in gym.registry if k.startswith("robust_rl/")))
-        raise ValueError(
+        raise InvalidArgumentError(
             f"unknown env id {env_id!r}; registered perturbed ids are: {known} (or any gymnasium id)"
         ) from None
     return env_id
@@ -71,16 +72,16 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML hyperparameter file (a mapping) with clear errors."""
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"config file {p} does not exist")
+        raise MissingFileError(f"config file {p} does not exist")
     try:
         data = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
         detail = " ".join(str(exc).split())
-        raise ValueError(f"config file {p} is not valid YAML: {detail}") from None
+        raise InvalidArgumentError(f"config file {p} is not valid YAML: {detail}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"config file {p} must hold a mapping of hyperparameters, got {type(data).__name__}"
         )
     return data
@@ -89,11 +90,11 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
 def validate_config(algo: str, config: Mapping[str, Any]) -> dict[str, Any]:
     """Check that every key is a constructor argument of ``algo`` (or one of :data:`CONFIG_KEYS`)."""
     if algo not in ALGOS:
-        raise ValueError(f"algo must be one of {sorted(ALGOS)}, got {algo!r}")
+        raise InvalidArgumentError(f"algo must be one of {sorted(ALGOS)}, got {algo!r}")
     accepted = set(inspect.signature(ALGOS[algo].__init__).parameters) - _NOT_CONFIGURABLE
     unknown = sorted(set(config) - accepted - set(CONFIG_KEYS))
     if unknown:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"unknown hyperparameter(s) {unknown} for algo {algo!r}; accepted: "
             f"{sorted(accepted | set(CONFIG_KEYS))}"
         )
@@ -101,10 +102,10 @@ def validate_config(algo: str, config: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(n_timesteps, float) and n_timesteps.is_integer():
         n_timesteps = int(n_timesteps)
     if isinstance(n_timesteps, bool) or not isinstance(n_timesteps, int) or n_timesteps < 1:
-        raise ValueError(f"n_timesteps must be a positive integer, got {n_timesteps!r}")
+        raise InvalidArgumentError(f"n_timesteps must be a positive integer, got {n_timesteps!r}")
     n_envs = config.get("n_envs", 1)
     if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
-        raise ValueError(f"n_envs must be a positive integer, got {n_envs!r}")
+        raise InvalidArgumentError(f"n_envs must be a positive integer, got {n_envs!r}")
     out = dict(config)
     out["n_timesteps"] = n_timesteps
     out["n_envs"] = n_envs
@@ -142,20 +143,22 @@ def load_model(path: str | os.PathLike[str], device: str = "auto") -> BaseAlgori
     """
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"model file {p} does not exist")
+        raise MissingFileError(f"model file {p} does not exist")
     try:
         data, _, _ = load_from_zip_file(p, device="cpu", load_data=True)
     except Exception as exc:  # zipfile.BadZipFile, json errors, pickle errors ...
-        raise ValueError(
+        raise InvalidArgumentError(
             f"model file {p} is not a readable Stable-Baselines3 model ({exc})"
         ) from None
     if not isinstance(data, dict):
-        raise ValueError(f"model file {p} is not a readable Stable-Baselines3 model")
+        raise InvalidArgumentError(f"model file {p} is not a readable Stable-Baselines3 model")
     cls = RobustDQN if "eta" in data and "target_form" in data else DQN
     try:
         return cls.load(p, device=device)
     except Exception as exc:
-        raise ValueError(f"model file {p} could not be loaded as {cls.__name__} ({exc})") from None
+        raise InvalidArgumentError(
+            f"model file {p} could not be loaded as {cls.__name__} ({exc})"
+        ) from None
 
 
 class AtomicCheckpointCallback(BaseCallback):
@@ -165,7 +168,7 @@ class AtomicCheckpointCallback(BaseCallback):
     def __init__(self, directory: str | os.PathLike[str], save_freq: int, verbose: int = 0):
         super().__init__(verbose)
         if save_freq < 1:
-            raise ValueError(f"save_freq must be a positive integer, got {save_freq!r}")
+            raise InvalidArgumentError(f"save_freq must be a positive integer, got {save_freq!r}")
         self.directory = Path(directory)
         self.save_freq = save_freq
         self._last = 0
@@ -243,16 +246,16 @@ def train(
     cfg = validate_config(algo, config)
     check_env_id(env_id)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        raise InvalidArgumentError(f"seed must be a non-negative integer, got {seed!r}")
     out = Path(out_dir)
     model_path = out / MODEL_FILE
     if model_path.exists() and not force:
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{model_path} already exists; pass --force to overwrite it or choose another --out"
         )
     checkpoint = out / CHECKPOINT_FILE
     if resume and not checkpoint.is_file():
-        raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint}")
+        raise MissingFileError(f"--resume: no checkpoint at {checkpoint}")
     out.mkdir(parents=True, exist_ok=True)
     run_info = {"algo": algo, "env": env_id, "seed": seed, "config": cfg}
     config_path = out / "config.yaml"

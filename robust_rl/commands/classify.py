@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from robust_rl.errors import InvalidArgumentError
+
 __all__ = ["DEFAULTS", "add_parser", "run"]
 
 #: training defaults: the hyperparameters chosen by the validation sweep of
@@ -214,13 +216,13 @@ def run(args: argparse.Namespace) -> int:
     for name in _OUTPUTS:  # fail before training, not after
         check_writable(out / name, args.force)
     if args.dataset == "mnist" and args.data_dir is None:
-        raise ValueError("--data-dir is required with --dataset mnist")
+        raise InvalidArgumentError("--data-dir is required with --dataset mnist")
     radius = args.radius
     if radius is None:
         radius = DEFAULTS["radius"] if args.method == "entropic" else DEFAULTS["adv_radius"]
     if args.threads is not None:
         if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            raise InvalidArgumentError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     data = load_dataset(args.dataset, args.data_dir)

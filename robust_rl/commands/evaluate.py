@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from robust_rl.envs import CARTPOLE_SUITE
+from robust_rl.errors import InvalidArgumentError, OutputExistsError
 from robust_rl.evaluation import DEFAULT_GRID, evaluate_grid, evaluate_suite, save_results
 from robust_rl.training import load_model
 
@@ -42,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     paths = [Path(m) for m in args.models]
     names = [model_name(p) for p in paths]
     if len(set(names)) != len(names):
-        raise ValueError(f"models must have distinct names (file stem or run folder), got {names}")
+        raise InvalidArgumentError(
+            f"models must have distinct names (file stem or run folder), got {names}"
+        )
     if args.out is not None:
         out = Path(args.out)
         planned = [out / f"suite.{ext}" for ext in ("csv", "md")]
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             planned += [out / f"grid.{ext}" for ext in ("csv", "md", "png")]
         existing = [str(p) for p in planned if p.exists()]
         if existing and not args.force:
-            raise FileExistsError(f"{existing[0]} already exists; pass --force to overwrite it")
+            raise OutputExistsError(f"{existing[0]} already exists; pass --force to overwrite it")
     models = {name: load_model(p, device="cpu") for name, p in zip(names, paths, strict=True)}
     results = [evaluate_suite(models, SUITES[args.suite], n_episodes=args.episodes, seed=args.seed)]
     if args.grid:

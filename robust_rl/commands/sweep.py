@@ -8,6 +8,7 @@ import platform
 import shlex
 import time
 
+from robust_rl.errors import InvalidArgumentError
 from robust_rl.sweep import BACKENDS, TrialResult, load_sweep, run_sweep, write_summary
 
 
@@ -50,7 +51,7 @@ def _command(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     if args.address is not None and args.backend != "ray":
-        raise ValueError("--address applies to --backend ray only")
+        raise InvalidArgumentError("--address applies to --backend ray only")
     start = time.perf_counter()
     name, trials = load_sweep(args.file)
     print(f"sweep {name}: {len(trials)} trials -> {args.out}", flush=True)

@@ -6,6 +6,7 @@ import argparse
 
 import torch
 
+from robust_rl.errors import InvalidArgumentError
 from robust_rl.training import ALGOS, load_config, train
 
 
@@ -41,7 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.torch_threads < 1:
-        raise ValueError(f"--torch-threads must be a positive integer, got {args.torch_threads}")
+        raise InvalidArgumentError(
+            f"--torch-threads must be a positive integer, got {args.torch_threads}"
+        )
     torch.set_num_threads(args.torch_threads)
     config = load_config(args.config)
     if args.timesteps is not None:

@@ -20,6 +20,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.dqn.policies import CnnPolicy, DQNPolicy, MlpPolicy
 
+from robust_rl.errors import InvalidArgumentError
 from robust_rl.risk import (
     FunctionalEstimator,
     MLMCEstimate,
@@ -133,11 +134,13 @@ class RobustDQN(DQN):
         self.max_level = max_level
         self.n_samples = n_samples
         if target_form not in TARGET_FORMS:
-            raise ValueError(f"target_form must be one of {TARGET_FORMS}, got {target_form!r}")
+            raise InvalidArgumentError(
+                f"target_form must be one of {TARGET_FORMS}, got {target_form!r}"
+            )
         self.target_form = target_form
         self.control_variate = bool(control_variate)
         if td_loss not in TD_LOSSES:
-            raise ValueError(f"td_loss must be one of {TD_LOSSES}, got {td_loss!r}")
+            raise InvalidArgumentError(f"td_loss must be one of {TD_LOSSES}, got {td_loss!r}")
         self.td_loss = td_loss
         super().__init__(
             policy,
@@ -173,14 +176,14 @@ class RobustDQN(DQN):
     # ------------------------------------------------------------------------------ setup
     def _setup_model(self) -> None:
         if not isinstance(self.observation_space, spaces.Box):
-            raise ValueError(
+            raise InvalidArgumentError(
                 "RobustDQN perturbs observations in a ball, so observation_space must be a "
                 f"gymnasium.spaces.Box, got {type(self.observation_space).__name__}"
             )
         obs_shape = tuple(self.observation_space.shape)
         radius = np.asarray(self.radius, dtype=np.float32)
         if radius.ndim > 0 and radius.shape != obs_shape and radius.size != math.prod(obs_shape):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"radius has {radius.size} values but the observation has shape {obs_shape}; pass "
                 f"a float or one value per observation coordinate ({math.prod(obs_shape)} values)"
             )
@@ -280,12 +283,12 @@ def _check_radius_value(radius: float | Sequence[float]) -> float | list[float]:
     try:
         arr = np.asarray(radius, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"radius must be a non-negative float or a sequence of them (one per observation "
             f"coordinate), got {radius!r}"
         ) from None
     if arr.ndim > 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"radius must be a non-negative float or a sequence of them (one per observation "
             f"coordinate), got {radius!r}"
         )

@@ -7,19 +7,21 @@ from collections.abc import Sequence
 
 import torch
 
+from robust_rl.errors import InvalidArgumentError
+
 NORMS: tuple[str, ...] = ("linf", "l2")
 ESTIMATORS: tuple[str, ...] = ("rt-mlmc", "saa")
 
 
 def check_norm(norm: str) -> str:
     if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        raise InvalidArgumentError(f"norm must be one of {NORMS}, got {norm!r}")
     return norm
 
 
 def check_estimator(estimator: str) -> str:
     if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+        raise InvalidArgumentError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     return estimator
 
 
@@ -27,25 +29,29 @@ def check_eta(eta: float) -> float:
     try:
         value = float(eta)
     except (TypeError, ValueError):
-        raise ValueError(f"eta must be a positive number (math.inf allowed), got {eta!r}") from None
+        raise InvalidArgumentError(
+            f"eta must be a positive number (math.inf allowed), got {eta!r}"
+        ) from None
     if not value > 0 or math.isnan(value):
-        raise ValueError(f"eta must be a positive number (math.inf allowed), got {eta!r}")
+        raise InvalidArgumentError(f"eta must be a positive number (math.inf allowed), got {eta!r}")
     return value
 
 
 def check_level(max_level: int, name: str = "max_level") -> int:
     if isinstance(max_level, bool) or not isinstance(max_level, int):
-        raise ValueError(f"{name} must be a non-negative integer, got {max_level!r}")
+        raise InvalidArgumentError(f"{name} must be a non-negative integer, got {max_level!r}")
     if max_level < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {max_level!r}")
+        raise InvalidArgumentError(f"{name} must be a non-negative integer, got {max_level!r}")
     if max_level > 30:
-        raise ValueError(f"{name} must be at most 30 (2**{name} draws per point), got {max_level}")
+        raise InvalidArgumentError(
+            f"{name} must be at most 30 (2**{name} draws per point), got {max_level}"
+        )
     return max_level
 
 
 def check_positive_int(value: int, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
     return value
 
 
@@ -56,18 +62,18 @@ def as_radius(
     try:
         r = torch.as_tensor(radius, dtype=like.dtype, device=like.device)
     except (TypeError, ValueError, RuntimeError):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"radius must be a non-negative float or a tensor/sequence broadcastable to the point "
             f"shape {tuple(event_shape)}, got {radius!r}"
         ) from None
     if not torch.isfinite(r).all() or (r < 0).any():
-        raise ValueError(f"radius must be finite and non-negative, got {radius!r}")
+        raise InvalidArgumentError(f"radius must be finite and non-negative, got {radius!r}")
     try:
         shape = torch.broadcast_shapes(r.shape, event_shape)
     except RuntimeError:
         shape = None
     if shape != event_shape:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"radius of shape {tuple(r.shape)} does not broadcast to the point shape "
             f"{tuple(event_shape)}; pass a float or a tensor/sequence of shape {tuple(event_shape)}"
         )
@@ -80,17 +86,21 @@ def check_clip(clip: tuple[float, float] | None) -> tuple[float, float] | None:
     try:
         lo, hi = (float(c) for c in clip)
     except (TypeError, ValueError):
-        raise ValueError(f"clip must be None or a pair (low, high), got {clip!r}") from None
+        raise InvalidArgumentError(
+            f"clip must be None or a pair (low, high), got {clip!r}"
+        ) from None
     if not lo < hi:
-        raise ValueError(f"clip must satisfy low < high, got {clip!r}")
+        raise InvalidArgumentError(f"clip must satisfy low < high, got {clip!r}")
     return lo, hi
 
 
 def check_points(x: torch.Tensor) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
-        raise ValueError(f"x must be a torch.Tensor of shape (B, *S), got {type(x).__name__}")
+        raise InvalidArgumentError(
+            f"x must be a torch.Tensor of shape (B, *S), got {type(x).__name__}"
+        )
     if x.dim() < 1 or x.shape[0] == 0:
-        raise ValueError(f"x must have shape (B, *S) with B >= 1, got {tuple(x.shape)}")
+        raise InvalidArgumentError(f"x must have shape (B, *S) with B >= 1, got {tuple(x.shape)}")
     if not x.is_floating_point():
-        raise ValueError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+        raise InvalidArgumentError(f"x must be a floating-point tensor, got dtype {x.dtype}")
     return x

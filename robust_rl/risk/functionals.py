@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 
+from robust_rl.errors import InvalidArgumentError
 from robust_rl.risk._checks import check_eta
 
 __all__ = [
@@ -56,7 +57,7 @@ def entropic_max(eta: float) -> SetFunctional:
 
     def functional(values: torch.Tensor) -> torch.Tensor:
         if values.dim() != 2:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"loss_fn must return one loss per draw (shape (N,)); got per-draw shape "
                 f"{tuple(values.shape[2:])}"
             )
@@ -76,7 +77,9 @@ def soft_min_then_max(eta: float) -> SetFunctional:
 
     def functional(q: torch.Tensor) -> torch.Tensor:
         if q.dim() != 3:
-            raise ValueError(f"expected Q-values of shape (b, n, A), got {tuple(q.shape)}")
+            raise InvalidArgumentError(
+                f"expected Q-values of shape (b, n, A), got {tuple(q.shape)}"
+            )
         return (-log_mean_exp(-q, eta, dim=1)).amax(dim=-1)
 
     return functional
@@ -93,7 +96,9 @@ def soft_min_of_max(eta: float) -> SetFunctional:
 
     def functional(q: torch.Tensor) -> torch.Tensor:
         if q.dim() != 3:
-            raise ValueError(f"expected Q-values of shape (b, n, A), got {tuple(q.shape)}")
+            raise InvalidArgumentError(
+                f"expected Q-values of shape (b, n, A), got {tuple(q.shape)}"
+            )
         return -log_mean_exp(-q.amax(dim=-1), eta, dim=1)
 
     return functional

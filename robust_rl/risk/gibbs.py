@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from robust_rl.errors import InvalidArgumentError
 from robust_rl.risk._checks import check_eta, check_points, check_positive_int
 from robust_rl.risk.ball import sample_ball
 
@@ -68,7 +69,9 @@ def sample_worst_case(
     index = torch.arange(batch, device=x.device).repeat_interleave(n_candidates)
     losses = loss_fn(flat, *(t[index] for t in targets))
     if not isinstance(losses, torch.Tensor) or losses.shape != (flat.shape[0],):
-        raise ValueError(f"loss_fn must return per-draw losses of shape ({flat.shape[0]},)")
+        raise InvalidArgumentError(
+            f"loss_fn must return per-draw losses of shape ({flat.shape[0]},)"
+        )
     losses = losses.reshape(batch, n_candidates)
     weights = torch.softmax(losses / eta, dim=1)
     picks = torch.multinomial(weights, n_out, replacement=True, generator=generator)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from robust_rl.errors import InvalidArgumentError
 from robust_rl.risk._checks import (
     as_radius,
     check_clip,
@@ -128,13 +129,13 @@ class FunctionalEstimator:
         self.max_level = check_level(max_level)
         if n_samples is not None:
             if estimator != "saa":
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"n_samples applies to estimator='saa' only, got estimator={estimator!r}"
                 )
             check_positive_int(n_samples, "n_samples")
         self.n_samples = n_samples
         if control_variate and estimator != "rt-mlmc":
-            raise ValueError("control_variate applies to estimator='rt-mlmc' only")
+            raise InvalidArgumentError("control_variate applies to estimator='rt-mlmc' only")
         self.clip = check_clip(clip)
         self.control_variate = bool(control_variate)
         self.with_center = bool(with_center) or self.control_variate
@@ -321,7 +322,7 @@ def estimate_functional(
 def _checked(out: torch.Tensor, n_rows: int) -> torch.Tensor:
     if not isinstance(out, torch.Tensor) or out.dim() < 1 or out.shape[0] != n_rows:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ValueError(
+        raise InvalidArgumentError(
             f"evaluate/loss_fn must return a tensor with one row per draw, shape ({n_rows}, ...), "
             f"got {shape}"
         )
@@ -338,7 +339,7 @@ def _shape(radius: object) -> tuple[int, ...]:
     try:
         return tuple(torch.as_tensor(radius).shape)
     except (TypeError, ValueError, RuntimeError):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"radius must be a non-negative float or a tensor/sequence broadcastable to the point "
             f"shape, got {radius!r}"
         ) from None
@@ -393,7 +394,7 @@ def entropic_risk(
     check_points(x)
     for i, t in enumerate(targets):
         if not isinstance(t, torch.Tensor) or t.dim() < 1 or t.shape[0] != x.shape[0]:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"targets[{i}] must be a tensor with leading dimension B={x.shape[0]}, got "
                 f"{tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}"
             )
@@ -404,7 +405,7 @@ def entropic_risk(
             shape = (
                 tuple(losses.shape) if isinstance(losses, torch.Tensor) else type(losses).__name__
             )
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"loss_fn must return per-draw losses of shape ({z.shape[0]},), got {shape}"
             )
         return losses

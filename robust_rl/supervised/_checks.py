@@ -7,26 +7,28 @@ from collections.abc import Sequence
 
 import torch
 
+from robust_rl.errors import InvalidArgumentError
+
 NORMS = ("linf", "l2")
 
 
 def check_norm(norm: str) -> str:
     if norm not in NORMS:
-        raise ValueError(f"norm must be one of {list(NORMS)}, got {norm!r}")
+        raise InvalidArgumentError(f"norm must be one of {list(NORMS)}, got {norm!r}")
     return norm
 
 
 def check_radius(radius: float, name: str = "radius") -> float:
     r = float(radius)
     if not math.isfinite(r) or r < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {radius!r}")
+        raise InvalidArgumentError(f"{name} must be a finite number >= 0, got {radius!r}")
     return r
 
 
 def check_positive(value: float, name: str) -> float:
     v = float(value)
     if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be a finite number > 0, got {value!r}")
     return v
 
 
@@ -36,9 +38,11 @@ def check_clip(clip: Sequence[float] | None) -> tuple[float, float] | None:
     try:
         lo, hi = (float(c) for c in clip)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"clip must be None or a pair (low, high), got {clip!r}") from exc
+        raise InvalidArgumentError(
+            f"clip must be None or a pair (low, high), got {clip!r}"
+        ) from exc
     if not lo < hi:
-        raise ValueError(f"clip must satisfy low < high, got {clip!r}")
+        raise InvalidArgumentError(f"clip must satisfy low < high, got {clip!r}")
     return lo, hi
 
 
@@ -51,14 +55,16 @@ def check_inputs(
 ) -> None:
     """Check a batch: shapes agree, labels are class indices, pixels lie in ``box``."""
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise ValueError("x must be a floating-point torch.Tensor")
+        raise InvalidArgumentError("x must be a floating-point torch.Tensor")
     if x.dim() < 2:
-        raise ValueError(f"x must have shape (B, *S) with a batch dimension, got {tuple(x.shape)}")
+        raise InvalidArgumentError(
+            f"x must have shape (B, *S) with a batch dimension, got {tuple(x.shape)}"
+        )
     if box is not None and x.numel():
         lo, hi = box
         xmin, xmax = float(x.min()), float(x.max())
         if xmin < lo or xmax > hi:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"inputs must lie in the box [{lo}, {hi}] (clip); found values in "
                 f"[{xmin:.4g}, {xmax:.4g}]"
             )
@@ -71,13 +77,15 @@ def check_inputs(
         torch.int8,
         torch.uint8,
     ):
-        raise ValueError("y must be an integer torch.Tensor of class indices")
+        raise InvalidArgumentError("y must be an integer torch.Tensor of class indices")
     if y.shape != x.shape[:1]:
-        raise ValueError(f"y must have shape ({x.shape[0]},) to match x, got {tuple(y.shape)}")
+        raise InvalidArgumentError(
+            f"y must have shape ({x.shape[0]},) to match x, got {tuple(y.shape)}"
+        )
     if num_classes is not None and y.numel():
         ymin, ymax = int(y.min()), int(y.max())
         if ymin < 0 or ymax >= num_classes:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"labels must be in [0, {num_classes - 1}] (num_classes={num_classes}); found "
                 f"values in [{ymin}, {ymax}]"
             )

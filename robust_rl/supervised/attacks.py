@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robust_rl.errors import InvalidArgumentError
 from robust_rl.risk import sample_ball
 from robust_rl.supervised._checks import (
     check_clip,
@@ -170,7 +171,7 @@ def pgd(
     """
     r, box = _common_checks(x, y, radius, norm, clip)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+        raise InvalidArgumentError(f"steps must be an integer >= 1, got {steps!r}")
     alpha = r / steps if step_size is None else check_positive(step_size, "step_size")
     if r == 0.0:
         return x.detach().clone()
@@ -248,7 +249,7 @@ class PGD:
     ) -> None:
         self.radius = check_radius(radius)
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+            raise InvalidArgumentError(f"steps must be an integer >= 1, got {steps!r}")
         self.steps = steps
         self.step_size = None if step_size is None else check_positive(step_size, "step_size")
         self.norm = check_norm(norm)

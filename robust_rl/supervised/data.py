@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from robust_rl._io import atomic_write_bytes
+from robust_rl.errors import InvalidArgumentError, MissingFileError
 
 __all__ = [
     "DATASETS",
@@ -100,7 +101,7 @@ def load_digits(test_fraction: float = 0.25, split_seed: int = 0) -> Classificat
     :returns: ``x`` of shape ``(N, 1, 8, 8)``; with the defaults 1,347 train and 450 test images.
     """
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        raise InvalidArgumentError(f"test_fraction must be in (0, 1), got {test_fraction}")
     from sklearn.datasets import load_digits as _sk_load_digits
     from sklearn.model_selection import train_test_split
 
@@ -126,7 +127,7 @@ def _read_bytes(path: Path) -> bytes:
         try:
             return gzip.decompress(raw)
         except (OSError, EOFError) as exc:
-            raise ValueError(f"{path}: corrupt gzip data ({exc})") from exc
+            raise InvalidArgumentError(f"{path}: corrupt gzip data ({exc})") from exc
     return raw
 
 
@@ -144,10 +145,10 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"IDX file not found: {p}")
+        raise MissingFileError(f"IDX file not found: {p}")
     data = _read_bytes(p)
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{p}: not an IDX file (bad magic number {data[:4].hex() or 'empty'}; expected "
             f"00 00 <type in {[hex(t) for t in _IDX_DTYPES]}> <ndim>)"
         )
@@ -155,11 +156,13 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     ndim = data[3]
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise ValueError(f"{p}: truncated IDX header ({len(data)} bytes for {ndim} dimensions)")
+        raise InvalidArgumentError(
+            f"{p}: truncated IDX header ({len(data)} bytes for {ndim} dimensions)"
+        )
     shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(data) - header != expected:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{p}: IDX header announces shape {shape} ({expected} data bytes) but the file holds "
             f"{len(data) - header}"
         )
@@ -181,7 +184,9 @@ def write_idx(
     codes = {np.dtype(v).newbyteorder("="): k for k, v in _IDX_DTYPES.items()}
     key = arr.dtype.newbyteorder("=")
     if key not in codes:
-        raise ValueError(f"array dtype must be one of {[str(d) for d in codes]}, got {arr.dtype}")
+        raise InvalidArgumentError(
+            f"array dtype must be one of {[str(d) for d in codes]}, got {arr.dtype}"
+        )
     buf = io.BytesIO()
     buf.write(bytes([0, 0, codes[key], arr.ndim]))
     buf.write(np.asarray(arr.shape, dtype=">u4").tobytes())
@@ -209,14 +214,14 @@ def load_mnist(data_dir: str | os.PathLike[str]) -> ClassificationData:
     """
     directory = Path(data_dir)
     if not directory.is_dir():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"MNIST directory {directory} does not exist; it must hold "
             + ", ".join(f"{s}[.gz]" for s in MNIST_FILES.values())
         )
     found = {key: _find(directory, stem) for key, stem in MNIST_FILES.items()}
     missing = [f"{MNIST_FILES[k]}[.gz]" for k, v in found.items() if v is None]
     if missing:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"MNIST files missing in {directory}: {', '.join(missing)} (expected the four IDX "
             "files " + ", ".join(MNIST_FILES.values()) + ", each raw or .gz)"
         )
@@ -225,20 +230,20 @@ def load_mnist(data_dir: str | os.PathLike[str]) -> ClassificationData:
         assert path is not None
         arr = read_idx(path)
         if key.startswith("x") and (arr.ndim != 3 or arr.dtype != np.uint8):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{path}: expected uint8 images of shape (N, H, W), got {arr.dtype} {arr.shape}"
             )
         if key.startswith("y") and (arr.ndim != 1 or arr.dtype != np.uint8):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{path}: expected uint8 labels of shape (N,), got {arr.dtype} {arr.shape}"
             )
         arrays[key] = arr
     for split in ("train", "test"):
         nx, ny = len(arrays[f"x_{split}"]), len(arrays[f"y_{split}"])
         if nx != ny:
-            raise ValueError(f"MNIST {split} split: {nx} images but {ny} labels")
+            raise InvalidArgumentError(f"MNIST {split} split: {nx} images but {ny} labels")
         if arrays[f"y_{split}"].size and arrays[f"y_{split}"].max() > 9:
-            raise ValueError(f"MNIST {split} labels must be in 0..9")
+            raise InvalidArgumentError(f"MNIST {split} labels must be in 0..9")
 
     def images(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a.astype(np.float32) / 255.0).unsqueeze(1)
@@ -267,6 +272,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) -> C
         return load_digits()
     if name == "mnist":
         if data_dir is None:
-            raise ValueError("data_dir is required for dataset 'mnist' (CLI: --data-dir DIR)")
+            raise InvalidArgumentError(
+                "data_dir is required for dataset 'mnist' (CLI: --data-dir DIR)"
+            )
         return load_mnist(data_dir)
-    raise ValueError(f"unknown dataset {name!r}; expected one of {list(DATASETS)}")
+    raise InvalidArgumentError(f"unknown dataset {name!r}; expected one of {list(DATASETS)}")

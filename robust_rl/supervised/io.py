@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from robust_rl._io import atomic_write_bytes, check_writable
+from robust_rl.errors import InvalidArgumentError, MissingFileError
 from robust_rl.supervised.models import MODELS
 
 __all__ = ["FORMAT", "load_classifier", "read_classifier_metadata", "save_classifier"]
@@ -48,7 +49,7 @@ def save_classifier(
     """
     name = getattr(model, "arch_name", None)
     if name not in MODELS or not isinstance(model, MODELS[name]):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"model must be one of the registered architectures {sorted(MODELS)} "
             f"(see make_model), got {type(model).__name__}"
         )
@@ -68,13 +69,17 @@ def save_classifier(
 def _read(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"classifier file not found: {p}")
+        raise MissingFileError(f"classifier file not found: {p}")
     try:
         payload = torch.load(p, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        raise ValueError(f"{p} is not a readable robust_rl classifier file ({exc})") from exc
+        raise InvalidArgumentError(
+            f"{p} is not a readable robust_rl classifier file ({exc})"
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{p} is not a robust_rl classifier file (expected format {FORMAT!r})")
+        raise InvalidArgumentError(
+            f"{p} is not a robust_rl classifier file (expected format {FORMAT!r})"
+        )
     return payload
 
 
@@ -96,10 +101,14 @@ def load_classifier(path: str | os.PathLike[str], map_location: str = "cpu") -> 
     payload = _read(path)
     arch = payload.get("arch")
     if arch not in MODELS:
-        raise ValueError(f"{path}: unknown architecture {arch!r}; expected one of {sorted(MODELS)}")
+        raise InvalidArgumentError(
+            f"{path}: unknown architecture {arch!r}; expected one of {sorted(MODELS)}"
+        )
     try:
         model = MODELS[arch](**payload["kwargs"])
         model.load_state_dict(payload["state_dict"])
     except (TypeError, RuntimeError, KeyError) as exc:
-        raise ValueError(f"{path}: weights do not fit architecture {arch!r} ({exc})") from exc
+        raise InvalidArgumentError(
+            f"{path}: weights do not fit architecture {arch!r} ({exc})"
+        ) from exc
     return model.to(map_location).eval()

@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from robust_rl.errors import InvalidArgumentError
+
 __all__ = ["MLP", "MODELS", "WRMCNN", "SmallCNN", "make_model"]
 
 
@@ -40,7 +42,7 @@ class _Classifier(nn.Module):
 
 def _check_positive_int(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
 
 
 class WRMCNN(_Classifier):
@@ -86,7 +88,7 @@ class SmallCNN(_Classifier):
         _check_positive_int("in_channels", in_channels)
         _check_positive_int("image_size", image_size)
         if image_size % 2:
-            raise ValueError(f"image_size must be even, got {image_size}")
+            raise InvalidArgumentError(f"image_size must be even, got {image_size}")
         super().__init__(num_classes=num_classes, in_channels=in_channels, image_size=image_size)
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 32, kernel_size=3, padding=1),
@@ -115,7 +117,7 @@ class MLP(_Classifier):
         _check_positive_int("in_features", in_features)
         _check_positive_int("num_classes", num_classes)
         if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 0:
-            raise ValueError(f"hidden must be a non-negative integer, got {hidden!r}")
+            raise InvalidArgumentError(f"hidden must be a non-negative integer, got {hidden!r}")
         super().__init__(in_features=in_features, hidden=hidden, num_classes=num_classes)
         if hidden:
             self.net: nn.Module = nn.Sequential(
@@ -154,12 +156,12 @@ def make_model(
     """
     if name is None:
         if input_size not in _BY_SIZE:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"input_size must be one of {sorted(_BY_SIZE)} when name is None, got {input_size!r}"
             )
         name = _BY_SIZE[input_size]
     if name not in MODELS:
-        raise ValueError(f"unknown model name {name!r}; expected one of {sorted(MODELS)}")
+        raise InvalidArgumentError(f"unknown model name {name!r}; expected one of {sorted(MODELS)}")
     cls = MODELS[name]
     if name == "small_cnn" and input_size is not None and "image_size" not in kwargs:
         kwargs["image_size"] = input_size

@@ -31,6 +31,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from robust_rl._io import atomic_write_text
+from robust_rl.errors import InvalidArgumentError, UnknownNameError
 from robust_rl.supervised._checks import (
     check_clip,
     check_inputs,
@@ -149,18 +150,18 @@ def _as_tensors(data: TrainData) -> tuple[torch.Tensor, torch.Tensor]:
         return data.x_train, data.y_train
     if isinstance(data, TensorDataset):
         if len(data.tensors) != 2:
-            raise ValueError("train_data TensorDataset must hold exactly (x, y)")
+            raise InvalidArgumentError("train_data TensorDataset must hold exactly (x, y)")
         return data.tensors[0], data.tensors[1]
     if isinstance(data, tuple | list) and len(data) == 2:
         return data[0], data[1]
-    raise ValueError(
+    raise InvalidArgumentError(
         "train_data must be a ClassificationData, a TensorDataset (x, y) or a tuple (x, y)"
     )
 
 
 def _check_int(value: int, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
 
 
@@ -187,7 +188,9 @@ def _num_classes(model: nn.Module, x: torch.Tensor) -> int:
         out = model(x[:1])
         model.train(was_training)
     if out.dim() != 2:
-        raise ValueError(f"model must return logits of shape (N, K), got {tuple(out.shape)}")
+        raise InvalidArgumentError(
+            f"model must return logits of shape (N, K), got {tuple(out.shape)}"
+        )
     return int(out.shape[1])
 
 
@@ -248,7 +251,7 @@ def fit(
         outside ``[0, K)`` or inputs outside ``box``.
     """
     if method not in METHODS:
-        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+        raise InvalidArgumentError(f"method must be one of {list(METHODS)}, got {method!r}")
     radius = check_radius(radius)
     check_norm(norm)
     box_t = check_clip(box)
@@ -260,13 +263,15 @@ def fit(
     if method == "entropic":
         check_positive(eta, "eta")
         if estimator not in ("rt-mlmc", "saa"):
-            raise ValueError(f"estimator must be one of ['rt-mlmc', 'saa'], got {estimator!r}")
+            raise InvalidArgumentError(
+                f"estimator must be one of ['rt-mlmc', 'saa'], got {estimator!r}"
+            )
         _check_int(max_level, "max_level", 0)
 
     device = torch.device(device)
     x_all, y_all = _as_tensors(train_data)
     if len(x_all) == 0:
-        raise ValueError("train_data is empty")
+        raise InvalidArgumentError("train_data is empty")
     check_inputs(x_all, y_all, box=box_t)
     x_all = x_all.to(device=device, dtype=torch.float32)
     y_all = y_all.to(device=device, dtype=torch.int64)
@@ -403,7 +408,7 @@ class RobustnessTable:
         for k, m, e in self.rows:
             if k == kind and math.isclose(m, magnitude, rel_tol=1e-9, abs_tol=1e-12):
                 return e
-        raise KeyError(f"no entry for kind={kind!r}, magnitude={magnitude}")
+        raise UnknownNameError(f"no entry for kind={kind!r}, magnitude={magnitude}")
 
     def to_csv(self, path: str | os.PathLike[str] | None = None, *, force: bool = False) -> str:
         """Long-format CSV (``kind,magnitude,error,n``); written atomically if ``path`` is given."""
@@ -480,11 +485,11 @@ def evaluate_robustness(
     kinds = list(kinds)
     for kind in kinds:
         if kind not in KINDS:
-            raise ValueError(f"kinds must be a subset of {list(KINDS)}, got {kind!r}")
+            raise InvalidArgumentError(f"kinds must be a subset of {list(KINDS)}, got {kind!r}")
     if isinstance(magnitudes, Mapping):
         missing = [k for k in kinds if k not in magnitudes]
         if missing:
-            raise ValueError(f"magnitudes has no grid for kinds {missing}")
+            raise InvalidArgumentError(f"magnitudes has no grid for kinds {missing}")
         grids = {k: [check_radius(m, "magnitudes") for m in magnitudes[k]] for k in kinds}
     else:
         grid = [check_radius(m, "magnitudes") for m in magnitudes]
