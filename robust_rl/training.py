@@ -1,4 +1,4 @@
-"""Train DQN / RobustDQN from a YAML hyperparameter file, with atomic checkpoints and resume.
+"""Train SB3 and robust agents from a YAML hyperparameter file, with exact checkpoints and resume.
 
 Used by ``robust-rl train``, the experiment scripts and the sweeps. A config file holds the
 algorithm's constructor arguments (RL-Zoo style) plus ``n_timesteps``, ``policy`` and ``n_envs``::
@@ -12,6 +12,7 @@ algorithm's constructor arguments (RL-Zoo style) plus ``n_timesteps``, ``policy`
 from __future__ import annotations
 
 import inspect
+import io
 import json
 import os
 import tempfile
@@ -20,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
 import gymnasium as gym
 import yaml
-from stable_baselines3 import DQN
+from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
@@ -30,13 +32,21 @@ from stable_baselines3.common.save_util import load_from_zip_file
 
 import robust_rl.envs  # noqa: F401  (registers the ids)
 from robust_rl._io import atomic_write_text
+from robust_rl.checkpoints import (
+    CheckpointCallback,
+    CheckpointMeta,
+    load_checkpoint,
+    restore_environment,
+    restore_rng_state,
+)
 from robust_rl.dqn import RobustDQN
 from robust_rl.errors import InvalidArgumentError, MissingFileError, OutputExistsError
 
 __all__ = [
     "ALGOS",
+    "CHECKPOINT_FILE",
     "CONFIG_KEYS",
-    "AtomicCheckpointCallback",
+    "MODEL_FILE",
     "TrainResult",
     "check_env_id",
     "load_config",
@@ -47,13 +57,20 @@ __all__ = [
 ]
 
 #: algorithm name (CLI ``--algo``) -> class
-ALGOS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "robust-dqn": RobustDQN}
+ALGOS: dict[str, type[BaseAlgorithm]] = {
+    "dqn": DQN,
+    "robust-dqn": RobustDQN,
+    "sac": SAC,
+    "td3": TD3,
+    "ppo": PPO,
+    "a2c": A2C,
+}
 #: keys of a config file that are not constructor arguments
 CONFIG_KEYS: tuple[str, ...] = ("n_timesteps", "policy", "n_envs")
 _NOT_CONFIGURABLE = {"self", "env", "policy", "seed", "tensorboard_log", "_init_setup_model"}
 MODEL_FILE = "model.zip"
-CHECKPOINT_FILE = "checkpoint.zip"
-BUFFER_FILE = "checkpoint_replay_buffer.pkl"
+#: the complete training state (see :mod:`robust_rl.checkpoints`)
+CHECKPOINT_FILE = "checkpoint.pkl"
 
 
 def check_env_id(env_id: str) -> str:
@@ -161,34 +178,6 @@ def load_model(path: str | os.PathLike[str], device: str = "auto") -> BaseAlgori
         ) from None
 
 
-class AtomicCheckpointCallback(BaseCallback):
-    """Every ``save_freq`` environment steps, atomically replace ``checkpoint.zip`` (and the replay
-    buffer) in ``directory``: a crash mid-write leaves the previous checkpoint intact."""
-
-    def __init__(self, directory: str | os.PathLike[str], save_freq: int, verbose: int = 0):
-        super().__init__(verbose)
-        if save_freq < 1:
-            raise InvalidArgumentError(f"save_freq must be a positive integer, got {save_freq!r}")
-        self.directory = Path(directory)
-        self.save_freq = save_freq
-        self._last = 0
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps - self._last >= self.save_freq:
-            self._last = self.num_timesteps
-            self.save()
-        return True
-
-    def save(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        _atomic_save(lambda tmp: self.model.save(tmp), self.directory / CHECKPOINT_FILE)
-        if hasattr(self.model, "save_replay_buffer"):
-            _atomic_save(
-                lambda tmp: self.model.save_replay_buffer(tmp),  # type: ignore[attr-defined]
-                self.directory / BUFFER_FILE,
-            )
-
-
 def _atomic_save(save, target: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
     os.close(fd)
@@ -234,14 +223,18 @@ def train(
 ) -> TrainResult:
     """Train ``algo`` on ``env_id`` and save ``out_dir/model.zip`` (plus ``config.yaml``).
 
-    :param algo: ``"dqn"`` or ``"robust-dqn"``.
+    :param algo: a key of :data:`ALGOS` (``"dqn"``, ``"robust-dqn"``, ``"sac"``, ...).
     :param env_id: a registered gymnasium id (``robust_rl/...`` or any other).
     :param config: hyperparameters (see the module docstring); validated first.
     :param seed: random seed (SB3's ``set_random_seed``: same seed, same result on CPU).
     :param out_dir: output folder. An existing ``model.zip`` is never overwritten without
         ``force``; a checkpoint there is continued with ``resume``.
-    :param resume: continue from ``out_dir/checkpoint.zip`` (and its replay buffer).
-    :param checkpoint_freq: environment steps between atomic checkpoints.
+    :param resume: continue from ``out_dir/checkpoint.pkl`` (:mod:`robust_rl.checkpoints`): the
+        model, optimizer, replay buffer, environments and random states, so that on CPU the
+        resumed run equals the uninterrupted one. A checkpoint of another algorithm, env, seed
+        or config is refused (:class:`~robust_rl.errors.InvalidArgumentError`).
+    :param checkpoint_freq: environment steps between checkpoints (taken at rollout starts).
+    :param callback: an extra SB3 callback (e.g. intermediate evaluations for pruning).
     """
     cfg = validate_config(algo, config)
     check_env_id(env_id)
@@ -253,38 +246,40 @@ def train(
         raise OutputExistsError(
             f"{model_path} already exists; pass --force to overwrite it or choose another --out"
         )
-    checkpoint = out / CHECKPOINT_FILE
-    if resume and not checkpoint.is_file():
-        raise MissingFileError(f"--resume: no checkpoint at {checkpoint}")
+    meta = CheckpointMeta(algo=algo, env_id=env_id, seed=seed, config=_as_plain(cfg))
+    checkpoint_path = out / CHECKPOINT_FILE
+    checkpoint = None
+    if resume:
+        checkpoint = load_checkpoint(checkpoint_path)
+        differ = checkpoint.meta.mismatches(algo, env_id, seed, meta.config)
+        if differ:
+            raise InvalidArgumentError(
+                f"--resume: {checkpoint_path} belongs to another run; it differs in "
+                + "; ".join(differ)
+                + " (resume with the checkpoint's settings, or start afresh in another --out)"
+            )
     out.mkdir(parents=True, exist_ok=True)
-    run_info = {"algo": algo, "env": env_id, "seed": seed, "config": cfg}
+    run_info = {"algo": algo, "env": env_id, "seed": seed, "config": meta.config}
     config_path = out / "config.yaml"
-    if not config_path.exists() or force or resume:
+    if not resume and (not config_path.exists() or force):
         atomic_write_text(config_path, yaml.safe_dump(run_info, sort_keys=False), force=True)
 
     resumed_from = None
-    if resume:
-        model = ALGOS[algo].load(
-            checkpoint,
-            env=make_vec_env(env_id, n_envs=cfg["n_envs"], seed=seed),
-            device=device,
-            tensorboard_log=tensorboard_log,
-        )
-        if (out / BUFFER_FILE).is_file() and hasattr(model, "load_replay_buffer"):
-            model.load_replay_buffer(out / BUFFER_FILE)  # type: ignore[attr-defined]
+    if checkpoint is not None:
+        model = _restore_model(checkpoint, cfg, tensorboard_log, device)
         resumed_from = int(model.num_timesteps)
     else:
         model = make_model(algo, env_id, cfg, seed, tensorboard_log=tensorboard_log, device=device)
     model.verbose = verbose
     remaining = cfg["n_timesteps"] - int(model.num_timesteps)
-    ckpt = AtomicCheckpointCallback(out, save_freq=checkpoint_freq)
+    ckpt = CheckpointCallback(checkpoint_path, meta, save_freq=checkpoint_freq)
     callbacks = CallbackList([ckpt] + ([callback] if callback is not None else []))
     if remaining > 0:
         model.learn(
             remaining,
             callback=callbacks,
             progress_bar=progress_bar,
-            reset_num_timesteps=not resume,
+            reset_num_timesteps=checkpoint is None,
         )
     _atomic_save(lambda tmp: model.save(tmp), model_path)
     atomic_write_text(
@@ -296,3 +291,35 @@ def train(
         force=True,
     )
     return TrainResult(model, model_path, int(model.num_timesteps), resumed_from)
+
+
+def _restore_model(
+    checkpoint: Any, cfg: Mapping[str, Any], tensorboard_log: str | None, device: str
+) -> BaseAlgorithm:
+    """Rebuild the model, its replay buffer, environments and random states from a checkpoint."""
+    meta = checkpoint.meta
+    env = restore_environment(checkpoint)
+    exact = env is not None
+    if env is None:
+        env = make_vec_env(meta.env_id, n_envs=cfg["n_envs"], seed=meta.seed)
+    model = ALGOS[meta.algo].load(
+        io.BytesIO(checkpoint.model_zip),
+        env=env,
+        device=device,
+        tensorboard_log=tensorboard_log,
+        force_reset=not exact,
+    )
+    if checkpoint.replay_buffer is not None and hasattr(model, "load_replay_buffer"):
+        model.load_replay_buffer(io.BytesIO(checkpoint.replay_buffer))  # type: ignore[attr-defined]
+    # SB3's load reseeds the action space and the environments (set_random_seed) and building
+    # the networks draws from the global generators: put every generator back as it was
+    model.action_space = cloudpickle.loads(checkpoint.action_space)
+    if exact:
+        model.set_env(restore_environment(checkpoint), force_reset=False)
+    restore_rng_state(checkpoint.rng)
+    return model
+
+
+def _as_plain(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config as plain YAML data (what ``config.yaml`` holds), for comparisons."""
+    return yaml.safe_load(yaml.safe_dump(dict(config)))

@@ -6,10 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from stable_baselines3.common.callbacks import BaseCallback
 
+from robust_rl.checkpoints import load_checkpoint
 from robust_rl.cli import main
 from robust_rl.dqn import RobustDQN
+from robust_rl.errors import InvalidArgumentError, MissingFileError
 from robust_rl.training import load_config, load_model, train, validate_config
 
 CONFIGS = Path(__file__).resolve().parent.parent / "experiments" / "configs"
@@ -74,7 +78,14 @@ def test_train_command_saves_model_checkpoint_and_tensorboard(tmp_path, capsys):
     assert "saved" in capsys.readouterr().out
     model = RobustDQN.load(out / "model.zip")
     assert model.num_timesteps >= 400 and model.radius == [0.03, 0.03, 0.003, 0.03]
-    assert (out / "checkpoint.zip").is_file() and (out / "checkpoint_replay_buffer.pkl").is_file()
+    meta = load_checkpoint(out / "checkpoint.pkl").meta
+    assert (meta.algo, meta.env_id, meta.seed, meta.exact_env) == (
+        "robust-dqn",
+        "robust_rl/CartPole-v1",
+        1,
+        True,
+    )
+    assert 200 <= meta.num_timesteps < 400
     assert (tmp_path / "tb" / "RobustDQN_1").is_dir()
     info = json.loads((out / "train_info.json").read_text())
     assert info["seed"] == 1 and info["algo"] == "robust-dqn"
@@ -86,31 +97,89 @@ def test_train_command_saves_model_checkpoint_and_tensorboard(tmp_path, capsys):
     assert (out / "model.zip").read_bytes() == before
 
 
-def test_resume_continues_from_the_checkpoint(tmp_path):
-    cfg = load_config(tiny_config(tmp_path))
+class _Interrupt(Exception):
+    pass
+
+
+class _InterruptAt(BaseCallback):
+    """Raise at environment step ``step``, as a killed process would stop there."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__()
+        self.step = step
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.step:
+            raise _Interrupt
+        return True
+
+
+def _state(model) -> dict[str, torch.Tensor]:
+    return {
+        **{f"policy.{k}": v for k, v in model.policy.state_dict().items()},
+        **{
+            f"optim.{i}.{k}": v
+            for i, s in model.policy.optimizer.state_dict()["state"].items()
+            for k, v in s.items()
+        },
+        "buffer.obs": torch.as_tensor(model.replay_buffer.observations),
+        "buffer.actions": torch.as_tensor(model.replay_buffer.actions),
+        "buffer.rewards": torch.as_tensor(model.replay_buffer.rewards),
+    }
+
+
+@pytest.mark.parametrize("algo", ["dqn", "robust-dqn"])
+def test_interrupted_and_resumed_run_equals_uninterrupted_run_bit_for_bit(tmp_path, algo):
+    cfg = {**load_config(tiny_config(tmp_path, algo)), "n_timesteps": 900, "n_envs": 2}
+    common = dict(checkpoint_freq=200, device="cpu")
+    whole = train(algo, "robust_rl/CartPole-v1", cfg, 3, tmp_path / "whole", **common)
+
+    out = tmp_path / "cut"
+    with pytest.raises(_Interrupt):  # killed at step 650, mid-episode
+        train(algo, "robust_rl/CartPole-v1", cfg, 3, out, callback=_InterruptAt(650), **common)
+    assert not (out / "model.zip").exists()
+    resumed = train(algo, "robust_rl/CartPole-v1", cfg, 3, out, resume=True, **common)
+    assert 400 <= resumed.resumed_from < 650  # checkpoints at rollout starts: 224, 448
+    assert resumed.num_timesteps == whole.num_timesteps
+    assert resumed.model.exploration_rate == whole.model.exploration_rate
+    assert resumed.model._n_updates == whole.model._n_updates
+    a, b = _state(whole.model), _state(resumed.model)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_resume_refuses_a_checkpoint_of_another_run(tmp_path, capsys):
+    cfg_path = tiny_config(tmp_path)
     out = tmp_path / "run"
-    first = train(
-        "robust-dqn",
-        "robust_rl/CartPole-v1",
-        {**cfg, "n_timesteps": 300},
-        0,
-        out,
-        checkpoint_freq=100,
-    )
-    assert 300 <= first.num_timesteps < 300 + 16  # SB3 rounds up to train_freq
+    train("robust-dqn", "robust_rl/CartPole-v1", load_config(cfg_path), 0, out, checkpoint_freq=100)
     (out / "model.zip").unlink()  # as if the run had crashed before the final save
-    second = train(
-        "robust-dqn",
-        "robust_rl/CartPole-v1",
-        {**cfg, "n_timesteps": 600},
-        0,
-        out,
-        resume=True,
-        checkpoint_freq=100,
+    config_before = (out / "config.yaml").read_text()
+    base = ["train", "--env", "robust_rl/CartPole-v1", "--out", str(out), "--resume"]
+    assert main([*base, "--algo", "dqn", "--config", str(tiny_config(tmp_path, "dqn"))]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "belongs to another run" in err
+    assert "algo (checkpoint 'robust-dqn', requested 'dqn')" in err
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({**load_config(cfg_path), "eta": 0.7}))
+    assert main([*base, "--algo", "robust-dqn", "--config", str(other)]) == 2
+    assert "config keys ['eta']" in capsys.readouterr().err
+    assert (out / "config.yaml").read_text() == config_before  # not rewritten
+    # the same settings resume
+    assert (
+        main([*base, "--algo", "robust-dqn", "--config", str(cfg_path), "--no-progress-bar"]) == 0
     )
-    assert second.resumed_from == 300  # the last checkpoint (every 100 steps)
-    assert 600 <= second.num_timesteps < 600 + 16
-    assert second.model.eta == cfg["eta"]
+    assert "resumed from step" in capsys.readouterr().out
+
+
+def test_resume_refuses_a_missing_or_foreign_checkpoint(tmp_path):
+    cfg = load_config(tiny_config(tmp_path))
+    with pytest.raises(MissingFileError, match="no checkpoint at"):
+        train("robust-dqn", "robust_rl/CartPole-v1", cfg, 0, tmp_path / "a", resume=True)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "checkpoint.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(InvalidArgumentError, match="not a readable robust_rl checkpoint"):
+        train("robust-dqn", "robust_rl/CartPole-v1", cfg, 0, tmp_path / "b", resume=True)
 
 
 def test_evaluate_command_writes_tables_and_refuses_to_overwrite(tmp_path, capsys):
@@ -217,6 +286,6 @@ def test_corrupt_model_file_and_unknown_hyperparameter(tmp_path, capsys):
     )
     assert "unknown hyperparameter(s) ['learning_rat']" in capsys.readouterr().err
     with pytest.raises(ValueError, match="algo must be one of"):
-        validate_config("ppo", {})
+        validate_config("qrdqn", {})
     with pytest.raises(ValueError, match="n_timesteps must be a positive integer"):
         validate_config("dqn", {"n_timesteps": -5})

@@ -1,4 +1,4 @@
-"""``robust-rl train``: train DQN or RobustDQN from a YAML config."""
+"""``robust-rl train``: train an SB3 or robust agent from a YAML config."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from robust_rl.training import ALGOS, load_config, train
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
-        help="train DQN or RobustDQN on a (perturbed) gymnasium env",
-        description="Train DQN or RobustDQN from an RL-Zoo style YAML file "
-        "(see experiments/configs/). Writes OUT/model.zip, OUT/config.yaml and an atomic "
-        "checkpoint OUT/checkpoint.zip that --resume continues from.",
+        help="train an SB3 or robust agent on a (perturbed) gymnasium env",
+        description="Train an agent from an RL-Zoo style YAML file (see experiments/configs/). "
+        "Writes OUT/model.zip, OUT/config.yaml and an atomic checkpoint OUT/checkpoint.pkl "
+        "(model, optimizer, replay buffer, environments, random states) that --resume "
+        "continues exactly; a checkpoint of another algorithm, env, seed or config is refused.",
     )
     p.add_argument("--algo", required=True, choices=sorted(ALGOS))
     p.add_argument("--env", required=True, help="gymnasium id, e.g. robust_rl/CartPole-v1")

@@ -1,0 +1,236 @@
+"""Complete training checkpoints: resuming continues the same run, bit for bit on CPU.
+
+A checkpoint is one file (written atomically: a crash mid-write leaves the previous checkpoint
+intact) that holds everything the next environment step depends on:
+
+* the model as SB3 saves it (parameters, optimizer state, ``num_timesteps``, exploration and
+  learning-rate schedules, the last observation and episode-start flags, episode statistics);
+* the replay buffer (off-policy algorithms);
+* the training environments themselves (the ``VecEnv``, pickled with cloudpickle: physics state
+  mid-episode, ``Monitor`` statistics, each env's seeded generator);
+* the random states of Python, NumPy (the global generator: epsilon-greedy and replay sampling
+  use it), PyTorch (CPU and, when present, CUDA) and the action space's own generator (random
+  exploration samples from it; SB3 reseeds it when a model is loaded);
+* what the checkpoint belongs to (:class:`CheckpointMeta`: algorithm, env id, seed, config), so
+  that a resume with another algorithm or config is refused instead of silently mixing runs.
+
+Checkpoints are taken at the start of a rollout (after the previous gradient steps), where
+resuming with ``learn(..., reset_num_timesteps=False)`` re-enters SB3's loop in the same state.
+If the environments cannot be pickled (e.g. a simulator handle without pickle support), the
+checkpoint still holds everything else, records ``exact_env=False``, and the resumed run starts
+new episodes: :attr:`CheckpointMeta.exact_env` says which case applies.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import random
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import numpy as np
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv
+
+from robust_rl._io import atomic_write_bytes
+from robust_rl.errors import InvalidArgumentError, MissingFileError
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "Checkpoint",
+    "CheckpointCallback",
+    "CheckpointMeta",
+    "capture_rng_state",
+    "load_checkpoint",
+    "restore_rng_state",
+    "save_checkpoint",
+]
+
+#: version of the checkpoint layout; a file with another version is refused
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class CheckpointMeta:
+    """What a checkpoint belongs to.
+
+    :ivar algo: algorithm name (``robust-rl train --algo``).
+    :ivar env_id: gymnasium id trained on.
+    :ivar seed: training seed.
+    :ivar config: the validated hyperparameters.
+    :ivar num_timesteps: environment steps done when the checkpoint was taken.
+    :ivar exact_env: whether the environments' state is in the checkpoint.
+    """
+
+    algo: str
+    env_id: str
+    seed: int
+    config: dict[str, Any]
+    num_timesteps: int = 0
+    exact_env: bool = True
+
+    def mismatches(self, algo: str, env_id: str, seed: int, config: Mapping[str, Any]) -> list[str]:
+        """Names of the run settings that differ from this checkpoint's (empty if none)."""
+        out = []
+        if algo != self.algo:
+            out.append(f"algo (checkpoint {self.algo!r}, requested {algo!r})")
+        if env_id != self.env_id:
+            out.append(f"env (checkpoint {self.env_id!r}, requested {env_id!r})")
+        if seed != self.seed:
+            out.append(f"seed (checkpoint {self.seed}, requested {seed})")
+        changed = sorted(
+            k for k in set(config) | set(self.config) if config.get(k) != self.config.get(k)
+        )
+        if changed:
+            out.append(f"config keys {changed}")
+        return out
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The contents of a checkpoint file (see :func:`load_checkpoint`)."""
+
+    meta: CheckpointMeta
+    model_zip: bytes
+    replay_buffer: bytes | None
+    env: bytes | None
+    rng: dict[str, Any]
+    action_space: bytes
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Random states of Python, NumPy's global generator and PyTorch (CPU, CUDA if present)."""
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),  # noqa: NPY002  (SB3 draws from the legacy global)
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["torch_cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: Mapping[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])  # noqa: NPY002
+    torch.set_rng_state(state["torch"])
+    if "torch_cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["torch_cuda"])
+
+
+def save_checkpoint(
+    model: BaseAlgorithm, meta: CheckpointMeta, path: str | os.PathLike[str]
+) -> CheckpointMeta:
+    """Write ``model``'s complete training state to ``path`` atomically (overwriting it).
+
+    :return: the metadata written (with ``num_timesteps`` and ``exact_env`` filled in).
+    """
+    model_buf = io.BytesIO()
+    model.save(model_buf)
+    buffer_bytes = None
+    if getattr(model, "replay_buffer", None) is not None:
+        buf = io.BytesIO()
+        model.save_replay_buffer(buf)  # type: ignore[attr-defined]
+        buffer_bytes = buf.getvalue()
+    env = model.get_env()
+    env_bytes = None
+    if env is not None:
+        try:
+            env_bytes = cloudpickle.dumps(env)
+        except Exception:  # a simulator handle without pickle support: resume restarts episodes
+            env_bytes = None
+    meta = CheckpointMeta(
+        **{
+            **asdict(meta),
+            "num_timesteps": int(model.num_timesteps),
+            "exact_env": env_bytes is not None,
+        }
+    )
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "meta": asdict(meta),
+        "model_zip": model_buf.getvalue(),
+        "replay_buffer": buffer_bytes,
+        "env": env_bytes,
+        "rng": capture_rng_state(),
+        "action_space": cloudpickle.dumps(model.action_space),
+    }
+    atomic_write_bytes(path, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL), force=True)
+    return meta
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    :raises MissingFileError: no file at ``path``.
+    :raises InvalidArgumentError: the file is not a checkpoint of this format.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise MissingFileError(f"no checkpoint at {p}")
+    try:
+        payload = pickle.loads(p.read_bytes())
+    except Exception as exc:
+        raise InvalidArgumentError(f"{p} is not a readable robust_rl checkpoint ({exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise InvalidArgumentError(
+            f"{p} is not a robust_rl checkpoint of format {CHECKPOINT_FORMAT} (found {found!r}); "
+            "it was written by another version: start the run afresh"
+        )
+    return Checkpoint(
+        CheckpointMeta(**payload["meta"]),
+        payload["model_zip"],
+        payload["replay_buffer"],
+        payload["env"],
+        payload["rng"],
+        payload["action_space"],
+    )
+
+
+def restore_environment(checkpoint: Checkpoint) -> VecEnv | None:
+    """The pickled training environments, or None if the checkpoint has none."""
+    return None if checkpoint.env is None else cloudpickle.loads(checkpoint.env)
+
+
+class CheckpointCallback(BaseCallback):
+    """Save a complete checkpoint at the first rollout start after every ``save_freq`` steps.
+
+    Rollout starts are the points where SB3's loop can be re-entered exactly (the previous
+    rollout's gradient steps are done), so a run resumed from any checkpoint matches the
+    uninterrupted run.
+
+    :param path: the checkpoint file (replaced atomically each time).
+    :param meta: what the run is (algorithm, env id, seed, config).
+    :param save_freq: environment steps between checkpoints.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], meta: CheckpointMeta, save_freq: int, verbose: int = 0
+    ) -> None:
+        super().__init__(verbose)
+        if isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1:
+            raise InvalidArgumentError(f"save_freq must be a positive integer, got {save_freq!r}")
+        self.path = Path(path)
+        self.meta = meta
+        self.save_freq = save_freq
+        self._last = 0
+
+    def _on_training_start(self) -> None:
+        self._last = int(self.model.num_timesteps)
+
+    def _on_rollout_start(self) -> None:
+        if self.num_timesteps - self._last >= self.save_freq:
+            self._last = int(self.num_timesteps)
+            save_checkpoint(self.model, self.meta, self.path)
+
+    def _on_step(self) -> bool:
+        return True
