@@ -1,27 +1,47 @@
-"""Perturbed environments, installed as :mod:`robust_rl.envs`.
+"""Perturbable environments, installed as :mod:`robust_rl.envs`.
 
-Importing this module (which ``import robust_rl`` does) registers the CartPole suite with
-gymnasium; registering is idempotent. Use it as::
+Importing this module (which ``import robust_rl`` does as soon as gymnasium is loaded)
+registers every id with gymnasium; registering is idempotent. Use it as::
 
     import gymnasium as gym
-    import robust_rl.envs  # noqa: F401  (registers the ids)
+    import robust_rl  # registers the ids
 
-    env = gym.make(robust_rl.envs.CARTPOLE_SUITE["heavy pole"])
+    env = gym.make("robust_rl/Hopper-v5")
+    env.unwrapped.get_params()["torso_mass"]            # 3.665..., read from the simulator
+    obs, info = env.reset(seed=0, options={"params": {"torso_mass": 6.0, "friction": 0.5}})
+    info["params"]                                      # the episode's physics
 
-Every id is registered with ``max_episode_steps=500`` and ``reward_threshold=475.0``, like
-gymnasium's ``CartPole-v1``:
+Every perturbable environment has the same interface (:class:`~.params.PerturbableEnv`, as in
+RRLS): ``env.unwrapped.get_params()``, ``env.unwrapped.set_params(**params)`` (an unknown
+name or invalid value raises :class:`ValueError` naming it and what is accepted),
+``reset(options={"params": {...}})`` and ``info["params"]``.
 
-* ``robust_rl/CartPole-v1``: nominal physics (identical to gymnasium's ``CartPole-v1``);
-* ``robust_rl/CartPoleHeavyPole-v1``: ``masspole=2.0`` (nominal 0.1);
-* ``robust_rl/CartPoleShortPole-v1``: ``length=0.25`` (nominal 0.5; half the pole's length);
-* ``robust_rl/CartPoleStrongGravity-v1``: ``gravity=24.5`` (nominal 9.8);
-* ``robust_rl/CartPoleDomainRandomized-v1``: parameters redrawn at each reset from
-  :data:`DEFAULT_CARTPOLE_RANGES` (log-uniform), the domain-randomisation baseline.
+Tasks (nominal ids; :data:`TASK_IDS`), each with a domain-randomised id drawing from its
+uncertainty set (:data:`UNCERTAINTY_SETS`) and named perturbed variants:
+
+* ``robust_rl/CartPole-v1``: ``gravity``, ``masscart``, ``masspole``, ``length``, ``force_mag``;
+  variants ``CartPoleHeavyPole-v1``, ``CartPoleShortPole-v1``, ``CartPoleStrongGravity-v1``;
+  ``CartPoleDomainRandomized-v1`` (log-uniform over :data:`DEFAULT_CARTPOLE_RANGES`).
+* ``robust_rl/Pendulum-v1``: ``g``, ``m``, ``l``, ``max_torque`` (only lowered);
+  ``PendulumHeavy-v1``, ``PendulumWeakMotor-v1``, ``PendulumDomainRandomized-v1``.
+* ``robust_rl/Acrobot-v1``: ``link_mass_1``, ``link_mass_2``, ``link_length_1``,
+  ``link_length_2``; ``AcrobotHeavyTip-v1``, ``AcrobotDomainRandomized-v1``.
+* ``robust_rl/MountainCar-v0``: ``force``, ``gravity``; ``MountainCarWeakEngine-v0``,
+  ``MountainCarDomainRandomized-v0``.
+* ``robust_rl/MountainCarContinuous-v0``: ``power``, ``gravity``;
+  ``MountainCarContinuousWeakEngine-v0``, ``MountainCarContinuousDomainRandomized-v0``.
+* MuJoCo (``pip install "robust-rl[mujoco]"``): ``robust_rl/InvertedPendulum-v5``
+  (``pole_mass``, ``cart_mass``), ``robust_rl/Hopper-v5``, ``robust_rl/HalfCheetah-v5`` and
+  ``robust_rl/Walker2d-v5`` (body masses and ``friction``), with ``...HeavyTorso-v5`` /
+  ``...LowFriction-v5`` (``InvertedPendulumHeavyPole-v5``) variants and
+  ``...DomainRandomized-v5`` ids. They register without ``mujoco``; making one without it
+  raises :class:`~.mujoco.MujocoNotInstalledError` naming the install command.
+
+Time limits and reward thresholds are those of gymnasium's ids of the same name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -31,9 +51,23 @@ from robust_rl.envs.cartpole import (
     NOMINAL_CARTPOLE_PARAMS,
     PerturbedCartPoleEnv,
 )
+from robust_rl.envs.mujoco import MUJOCO_AVAILABLE, MujocoNotInstalledError
+from robust_rl.envs.params import ParamSpec, PerturbableEnv
+from robust_rl.envs.tasks import (
+    CARTPOLE_DOMAIN_RANDOMIZED_ID,
+    CARTPOLE_SUITE,
+    CARTPOLE_SUITE_PARAMS,
+    NOMINAL_PARAMS,
+    TASK_IDS,
+    TASKS,
+    UNCERTAINTY_SETS,
+    TaskSpec,
+    get_task,
+)
 from robust_rl.envs.wrappers import (
     DEFAULT_CARTPOLE_RANGES,
     DomainRandomization,
+    make_domain_randomized,
     make_domain_randomized_cartpole,
 )
 
@@ -43,51 +77,58 @@ __all__ = [
     "CARTPOLE_SUITE",
     "CARTPOLE_SUITE_PARAMS",
     "DEFAULT_CARTPOLE_RANGES",
+    "MUJOCO_AVAILABLE",
     "NOMINAL_CARTPOLE_PARAMS",
+    "NOMINAL_PARAMS",
+    "TASK_IDS",
+    "UNCERTAINTY_SETS",
     "DomainRandomization",
+    "MujocoNotInstalledError",
+    "ParamSpec",
+    "PerturbableEnv",
     "PerturbedCartPoleEnv",
+    "TaskSpec",
+    "get_task",
+    "make_domain_randomized",
     "make_domain_randomized_cartpole",
     "register_envs",
+    "registered_ids",
 ]
 
-#: Display name -> registered id of the test MDPs, the nominal one first.
-CARTPOLE_SUITE: Mapping[str, str] = {
-    "original": "robust_rl/CartPole-v1",
-    "heavy pole": "robust_rl/CartPoleHeavyPole-v1",
-    "short pole": "robust_rl/CartPoleShortPole-v1",
-    "strong gravity": "robust_rl/CartPoleStrongGravity-v1",
-}
 
-#: Registered id -> the physics parameters it overrides (the others are nominal).
-CARTPOLE_SUITE_PARAMS: Mapping[str, Mapping[str, float]] = {
-    "robust_rl/CartPole-v1": {},
-    "robust_rl/CartPoleHeavyPole-v1": {"masspole": 2.0},
-    "robust_rl/CartPoleShortPole-v1": {"length": 0.25},
-    "robust_rl/CartPoleStrongGravity-v1": {"gravity": 24.5},
-}
+def _registrations() -> list[tuple[str, dict[str, Any]]]:
+    """``(id, gym.register keyword arguments)`` of every id, from :data:`TASKS`."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for task in TASKS:
+        limits = {
+            "max_episode_steps": task.max_episode_steps,
+            "reward_threshold": task.reward_threshold,
+        }
+        for env_id, params in {task.id: {}, **task.variants}.items():
+            out.append(
+                (env_id, {"entry_point": task.entry_point, "kwargs": dict(params), **limits})
+            )
+        if task.id == "robust_rl/CartPole-v1":
+            dr = {"entry_point": "robust_rl.envs.wrappers:make_domain_randomized_cartpole"}
+        else:
+            dr = {
+                "entry_point": "robust_rl.envs.wrappers:make_domain_randomized",
+                "kwargs": {"task": task.id},
+            }
+        out.append((task.domain_randomized_id, {**dr, **limits}))
+    return out
 
-#: Id of the domain-randomised training environment (see :func:`make_domain_randomized_cartpole`).
-CARTPOLE_DOMAIN_RANDOMIZED_ID = "robust_rl/CartPoleDomainRandomized-v1"
 
-_LIMITS: dict[str, Any] = {"max_episode_steps": 500, "reward_threshold": 475.0}
+def registered_ids() -> tuple[str, ...]:
+    """Every id this package registers (nominal, variants, domain-randomised), in order."""
+    return tuple(env_id for env_id, _ in _registrations())
 
 
 def register_envs() -> None:
-    """Register the ids above with gymnasium; ids already registered are left alone."""
-    for env_id, params in CARTPOLE_SUITE_PARAMS.items():
+    """Register every id with gymnasium; ids already registered are left alone."""
+    for env_id, kwargs in _registrations():
         if env_id not in gym.registry:
-            gym.register(
-                id=env_id,
-                entry_point="robust_rl.envs.cartpole:PerturbedCartPoleEnv",
-                kwargs=dict(params),
-                **_LIMITS,
-            )
-    if CARTPOLE_DOMAIN_RANDOMIZED_ID not in gym.registry:
-        gym.register(
-            id=CARTPOLE_DOMAIN_RANDOMIZED_ID,
-            entry_point="robust_rl.envs.wrappers:make_domain_randomized_cartpole",
-            **_LIMITS,
-        )
+            gym.register(id=env_id, **kwargs)
 
 
 register_envs()

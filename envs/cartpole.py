@@ -8,7 +8,7 @@ from typing import Any
 
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
-from robust_rl.errors import InvalidArgumentError
+from robust_rl.envs.params import ParamSpec, PerturbableEnv
 
 __all__ = ["CARTPOLE_PARAM_NAMES", "NOMINAL_CARTPOLE_PARAMS", "PerturbedCartPoleEnv"]
 
@@ -25,21 +25,18 @@ NOMINAL_CARTPOLE_PARAMS: Mapping[str, float] = {
 CARTPOLE_PARAM_NAMES: tuple[str, ...] = tuple(NOMINAL_CARTPOLE_PARAMS)
 
 
+_SPECS: tuple[ParamSpec, ...] = (
+    ParamSpec("gravity", "gravitational acceleration (m/s²)"),
+    ParamSpec("masscart", "mass of the cart (kg)"),
+    ParamSpec("masspole", "mass of the pole (kg)"),
+    ParamSpec("length", "half the length of the pole (m)"),
+    ParamSpec("force_mag", "magnitude of the force of an action (N)"),
+)
+
+
 def _check_param(name: str, value: Any) -> float:
     """Return ``value`` as a float, or raise :class:`ValueError` naming ``name``."""
-    if name not in NOMINAL_CARTPOLE_PARAMS:
-        raise InvalidArgumentError(
-            f"unknown CartPole parameter {name!r}; accepted names: {', '.join(CARTPOLE_PARAM_NAMES)}"
-        )
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(
-            f"{name} must be a positive finite number, got {value!r}"
-        ) from None
-    if not (math.isfinite(x) and x > 0.0):
-        raise InvalidArgumentError(f"{name} must be a positive finite number, got {value!r}")
-    return x
+    return PerturbedCartPoleEnv.check_params({name: value})[name]
 
 
 def _physics_property(name: str, doc: str) -> property:
@@ -74,7 +71,7 @@ def _derived_property(name: str, doc: str) -> property:
     return property(fget, fset, doc=doc)
 
 
-class PerturbedCartPoleEnv(CartPoleEnv):
+class PerturbedCartPoleEnv(PerturbableEnv, CartPoleEnv):
     """CartPole whose physics parameters can be chosen and changed.
 
     ## Description
@@ -89,7 +86,9 @@ class PerturbedCartPoleEnv(CartPoleEnv):
 
     What changes is that the five physics parameters ``gravity``, ``masscart``, ``masspole``,
     ``length`` and ``force_mag`` are constructor arguments and can be changed between (or during)
-    episodes with :meth:`set_params`. The derived quantities ``total_mass`` and
+    episodes with :meth:`set_params` (or ``reset(options={"params": {...}})``, which applies them
+    before the reset; ``info["params"]`` reports them, see
+    :class:`robust_rl.envs.params.PerturbableEnv`). The derived quantities ``total_mass`` and
     ``polemass_length`` are read-only properties recomputed from the parameters on every access
     (stock CartPole computes them once in ``__init__``, so changing a mass afterwards silently
     has no effect on the dynamics). This makes the environment suitable for testing a policy
@@ -158,6 +157,9 @@ class PerturbedCartPoleEnv(CartPoleEnv):
     * v1: initial version, built on gymnasium's ``CartPole-v1`` (500-step limit).
     """
 
+    TASK_NAME = "CartPole"
+    PARAM_SPECS = _SPECS
+
     gravity = _physics_property("gravity", "Gravitational acceleration (m/s²).")
     masscart = _physics_property("masscart", "Mass of the cart (kg).")
     masspole = _physics_property("masspole", "Mass of the pole (kg).")
@@ -194,20 +196,8 @@ class PerturbedCartPoleEnv(CartPoleEnv):
     def _compute_polemass_length(self) -> float:
         return self._params["masspole"] * self._params["length"]
 
-    def set_params(self, **params: float) -> None:
-        """Change some physics parameters; the others keep their values.
-
-        The change is atomic: either every value is valid and all are applied, or a
-        :class:`ValueError` naming the offending argument is raised and nothing changes. It takes
-        effect from the next :meth:`step`, also in the middle of an episode.
-
-        :param params: any of ``gravity``, ``masscart``, ``masspole``, ``length``, ``force_mag``,
-            each a positive finite number.
-        :raises ValueError: on an unknown name or a non-positive or non-finite value.
-        """
-        checked = {name: _check_param(name, value) for name, value in params.items()}
-        self._params.update(checked)
-
-    def get_params(self) -> dict[str, float]:
-        """Return a copy of the current physics parameters (name -> value)."""
+    def _read_params(self) -> dict[str, float]:
         return {name: self._params[name] for name in CARTPOLE_PARAM_NAMES}
+
+    def _write_params(self, params: dict[str, float]) -> None:
+        self._params.update(params)

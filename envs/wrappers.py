@@ -9,29 +9,21 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 from gymnasium.core import ActType, ObsType
+from gymnasium.envs.registration import load_env_creator
 
 from robust_rl.envs.cartpole import PerturbedCartPoleEnv
+from robust_rl.envs.tasks import DEFAULT_CARTPOLE_RANGES, get_task
 from robust_rl.errors import InvalidArgumentError
 
 __all__ = [
     "DEFAULT_CARTPOLE_RANGES",
     "DomainRandomization",
+    "make_domain_randomized",
     "make_domain_randomized_cartpole",
 ]
 
 #: Accepted values of ``DomainRandomization(distribution=...)``.
 _DISTRIBUTIONS = ("uniform", "log-uniform")
-
-#: Default ranges of :func:`make_domain_randomized_cartpole` (drawn log-uniformly). Each range
-#: spans the nominal value and reaches the matching test perturbation at one edge: ``masspole``
-#: 0.05..2.0 (nominal 0.1, heavy pole 2.0), ``length`` 0.25..1.0 (nominal 0.5, short pole 0.25),
-#: ``gravity`` 4.9..24.5 (nominal 9.8, strong gravity 24.5). The cart mass and the force keep
-#: their nominal values.
-DEFAULT_CARTPOLE_RANGES: Mapping[str, tuple[float, float]] = {
-    "masspole": (0.05, 2.0),
-    "length": (0.25, 1.0),
-    "gravity": (4.9, 24.5),
-}
 
 
 def _check_ranges(
@@ -71,13 +63,18 @@ class DomainRandomization(
 ):
     """Redraw physics parameters at every reset (domain randomisation, Tobin et al., 2017).
 
-    At each :meth:`reset` the wrapped environment is reset first (which seeds its ``np_random``
-    when a seed is given), then every parameter named in ``ranges`` is drawn independently from
-    the environment's ``np_random`` and applied with ``env.unwrapped.set_params``. The episode
-    is therefore deterministic given the reset seed, and its initial state is the one the
-    unwrapped environment would have had for that seed. Parameters not named in ``ranges``
-    keep their current values. The drawn values are reported in ``info["physics"]`` (all the
-    parameters, as returned by ``get_params``).
+    Works on any environment with the :class:`~robust_rl.envs.params.PerturbableEnv`
+    interface (every task of :mod:`robust_rl.envs`, or an RRLS-style environment with
+    ``set_params``/``get_params``). At each :meth:`reset` the wrapped environment is reset
+    first (which seeds its ``np_random`` when a seed is given), then every parameter named in
+    ``ranges`` is drawn independently from the environment's own ``np_random`` (never from the
+    global ``numpy.random``) and applied with ``env.unwrapped.set_params``. The sequence of
+    physics is therefore a function of the reset seed alone, and each episode's initial state
+    is the one the unwrapped environment would have had for that seed (the initial states of
+    these tasks do not depend on the physics). Parameters not named in ``ranges`` keep their
+    current values (those of ``options["params"]`` if given). All the parameters, as returned
+    by ``get_params``, are reported in ``info["params"]`` (and, under their former name, in
+    ``info["physics"]``).
 
     * ``"uniform"``: :math:`p \\sim U(\\mathrm{low}, \\mathrm{high})`.
     * ``"log-uniform"``: :math:`\\log p \\sim U(\\log \\mathrm{low}, \\log \\mathrm{high})`,
@@ -97,10 +94,12 @@ class DomainRandomization(
     :param env: an environment whose ``unwrapped`` has ``set_params(**kw)`` and
         ``get_params() -> dict`` (e.g. :class:`~robust_rl.envs.PerturbedCartPoleEnv`).
     :param ranges: ``{name: (low, high)}`` with ``0 < low <= high``; ``low == high`` pins a value.
+        Both bounds must be values the environment accepts (checked with its
+        ``check_params`` when it has one, e.g. Pendulum's ``max_torque <= 2``).
     :param distribution: ``"uniform"`` or ``"log-uniform"``.
     :raises ValueError: if ``env`` has no ``set_params``/``get_params``, a name is not one of its
-        parameters, a bound is not a positive finite number, ``low > high``, or ``distribution``
-        is not accepted.
+        parameters, a bound is not a positive finite number or not accepted by the
+        environment, ``low > high``, or ``distribution`` is not accepted.
     """
 
     def __init__(
@@ -125,6 +124,14 @@ class DomainRandomization(
                 f"got {distribution!r}"
             )
         checked = _check_ranges(ranges, tuple(base.get_params()))
+        check_params = getattr(base, "check_params", None)
+        if callable(check_params):
+            for name, (low, high) in checked.items():
+                try:
+                    check_params({name: low})
+                    check_params({name: high})
+                except ValueError as exc:
+                    raise InvalidArgumentError(f"ranges[{name!r}]: {exc}") from None
         gym.utils.RecordConstructorArgs.__init__(
             self, ranges={k: tuple(v) for k, v in checked.items()}, distribution=distribution
         )
@@ -152,12 +159,14 @@ class DomainRandomization(
 
         :param seed: seeds the environment's ``np_random`` (initial state and parameters).
         :param options: passed on to the wrapped environment's ``reset``.
-        :return: ``(observation, info)`` with ``info["physics"]`` the parameters of the episode.
+        :return: ``(observation, info)`` with ``info["params"]`` (and ``info["physics"]``) the
+            parameters of the episode.
         """
         obs, info = self.env.reset(seed=seed, options=options)
         self.env.unwrapped.set_params(**self.sample_params())
         info = dict(info)
-        info["physics"] = self.env.unwrapped.get_params()
+        info["params"] = self.env.unwrapped.get_params()
+        info["physics"] = dict(info["params"])
         return obs, info
 
 
@@ -179,4 +188,33 @@ def make_domain_randomized_cartpole(
         PerturbedCartPoleEnv(render_mode=render_mode),
         DEFAULT_CARTPOLE_RANGES if ranges is None else ranges,
         distribution=distribution,
+    )
+
+
+def make_domain_randomized(
+    task: str,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    distribution: Literal["uniform", "log-uniform"] | None = None,
+    **env_kwargs: Any,
+) -> DomainRandomization[Any, Any]:
+    """A task's environment wrapped in :class:`DomainRandomization` over its uncertainty set.
+
+    This is the entry point of the ``robust_rl/<Task>DomainRandomized-v<N>`` ids (which add
+    the task's time limit).
+
+    :param task: a nominal id, one of :data:`robust_rl.envs.TASK_IDS`.
+    :param ranges: parameter ranges; ``None`` uses the task's uncertainty set
+        (:data:`robust_rl.envs.UNCERTAINTY_SETS`).
+    :param distribution: ``"uniform"`` or ``"log-uniform"``; ``None`` uses the task's
+        (uniform, except CartPole's log-uniform baseline).
+    :param env_kwargs: passed to the environment (e.g. ``render_mode`` or fixed parameters).
+    :raises UnknownNameError: if ``task`` is not a known nominal id.
+    :raises MujocoNotInstalledError: for a MuJoCo task when ``mujoco`` is not installed.
+    """
+    spec = get_task(task)
+    env = load_env_creator(spec.entry_point)(**env_kwargs)
+    return DomainRandomization(
+        env,
+        spec.uncertainty_set if ranges is None else ranges,
+        distribution=spec.distribution if distribution is None else distribution,
     )

@@ -1,0 +1,145 @@
+"""Body-mass and friction perturbation of gymnasium's MuJoCo environments.
+
+:class:`PerturbedMujocoEnv` is mixed into a gymnasium ``MujocoEnv`` subclass (see
+:mod:`robust_rl.envs.mujoco.robots`) and writes the parameters straight into the loaded
+``mjModel``, then refreshes every constant MuJoCo derives from them.
+
+**Masses.** ``<body>_mass`` sets ``model.body_mass`` of that body (kg, absolute). The body is
+treated as the same shape made of a denser or lighter material: its inertia tensor
+``model.body_inertia`` is multiplied by the same ratio ``new mass / nominal mass`` and its
+centre of mass (``body_ipos``) does not move. ``mujoco.mj_setConst`` then recomputes the
+constants derived from masses at the reference pose: ``body_subtreemass``, ``dof_M0``,
+``body_invweight0``, ``dof_invweight0``, ``actuator_acc0`` and the statistics
+(``stat.meanmass``, ``stat.meaninertia``) that scale the constraint solver. Joint armature
+and damping, actuator gears and geometry are unchanged.
+
+**Friction.** ``friction`` is the sliding friction coefficient of the contact between the
+floor and the feet. MuJoCo gives a contact between two geoms of equal priority the *larger*
+of their two friction coefficients, so lowering the floor's friction alone below the feet's
+would change nothing. Instead, the sliding friction (``geom_friction[:, 0]``) of *every* geom
+(floor and robot) is multiplied by ``friction / nominal friction`` (and so is that of any
+explicit contact pair). Every contact's coefficient is then scaled by the same factor, whatever
+MuJoCo's combination rule, and the floor–feet contact has exactly ``friction``; at the nominal
+value the model is gymnasium's exactly. Torsional and rolling friction are left as they are
+(the models use ``condim=3``: sliding friction only).
+
+All changes are made in the ``mjModel`` that the simulation steps with (not in an XML file),
+followed by ``mj_forward`` so that the current ``mjData`` is consistent; they take effect at
+the next ``step`` and persist across resets until changed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from robust_rl.envs.mujoco import require_mujoco
+
+require_mujoco()
+
+import mujoco  # noqa: E402
+from gymnasium.utils import EzPickle  # noqa: E402
+
+from robust_rl.envs.mujoco.specs import MujocoRobotSpec  # noqa: E402
+from robust_rl.envs.params import ParamSpec, PerturbableEnv  # noqa: E402
+
+__all__ = ["PerturbedMujocoEnv", "robot_param_specs"]
+
+
+def robot_param_specs(robot: MujocoRobotSpec) -> tuple[ParamSpec, ...]:
+    """The :class:`ParamSpec` of every parameter of ``robot``."""
+    specs = [
+        ParamSpec(name, f"mass of the body {body!r} (kg)")
+        for name, body in robot.mass_bodies.items()
+    ]
+    if robot.floor_geom is not None:
+        specs.append(ParamSpec("friction", "sliding friction of the floor-feet contact"))
+    return tuple(specs)
+
+
+class PerturbedMujocoEnv(PerturbableEnv):
+    """Mixin for a gymnasium ``MujocoEnv``: body masses and friction as parameters.
+
+    Subclasses set :attr:`ROBOT` (and ``TASK_NAME``/``PARAM_SPECS`` from it) and call
+    :meth:`_init_perturbed` from ``__init__``. See the module documentation for what a mass
+    or friction change does to the model.
+    """
+
+    ROBOT: ClassVar[MujocoRobotSpec]
+    model: Any
+    data: Any
+
+    def _init_perturbed(
+        self, params: Mapping[str, float | None], env_kwargs: dict[str, Any]
+    ) -> None:
+        """Build the gymnasium environment, remember its nominal model, apply ``params``.
+
+        :param params: parameter name -> value, ``None`` keeping the model's own value.
+        :param env_kwargs: keyword arguments of the gymnasium environment.
+        """
+        checked = self.check_params({k: v for k, v in params.items() if v is not None})
+        super().__init__(**env_kwargs)  # type: ignore[call-arg]
+        EzPickle.__init__(self, **dict(params), **env_kwargs)
+        model = self.model
+        robot = self.ROBOT
+        self._body_ids = {
+            name: mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, body)
+            for name, body in robot.mass_bodies.items()
+        }
+        self._nominal_mass = model.body_mass.copy()
+        self._nominal_inertia = model.body_inertia.copy()
+        self._nominal_geom_friction = model.geom_friction[:, 0].copy()
+        self._nominal_pair_friction = model.pair_friction[:, :2].copy()
+        if robot.floor_geom is not None:
+            self._floor_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, robot.floor_geom)
+            self._feet_ids = [
+                mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, g) for g in robot.feet_geoms
+            ]
+            self._nominal_friction = self._floor_contact_friction()
+        self._scratch = mujoco.MjData(model)
+        if checked:
+            self._write_params(checked)
+
+    def _combined_friction(self, g1: int, g2: int) -> float:
+        """Sliding friction MuJoCo gives a contact between geoms ``g1`` and ``g2``."""
+        m = self.model
+        p1, p2 = int(m.geom_priority[g1]), int(m.geom_priority[g2])
+        f1, f2 = float(m.geom_friction[g1, 0]), float(m.geom_friction[g2, 0])
+        if p1 != p2:
+            return f1 if p1 > p2 else f2
+        return max(f1, f2)
+
+    def _floor_contact_friction(self) -> float:
+        return max(self._combined_friction(self._floor_id, foot) for foot in self._feet_ids)
+
+    def _read_params(self) -> dict[str, float]:
+        values = {name: float(self.model.body_mass[i]) for name, i in self._body_ids.items()}
+        if self.ROBOT.floor_geom is not None:
+            values["friction"] = self._floor_contact_friction()
+        return values
+
+    def _write_params(self, params: dict[str, float]) -> None:
+        model = self.model
+        for name, mass in params.items():
+            if name == "friction":
+                continue
+            i = self._body_ids[name]
+            ratio = mass / self._nominal_mass[i]
+            model.body_mass[i] = mass
+            model.body_inertia[i] = self._nominal_inertia[i] * ratio
+        if "friction" in params:
+            friction = params["friction"]
+            if friction == self._nominal_friction:
+                model.geom_friction[:, 0] = self._nominal_geom_friction
+                model.pair_friction[:, :2] = self._nominal_pair_friction
+            else:
+                # friction * (g / nominal) keeps the geoms that set the nominal value exact.
+                relative = self._nominal_geom_friction / self._nominal_friction
+                model.geom_friction[:, 0] = friction * relative
+                model.pair_friction[:, :2] = friction * (
+                    self._nominal_pair_friction / self._nominal_friction
+                )
+        # Derived constants (subtree masses, M0, inverse weights, solver statistics); the
+        # scratch data keeps the episode's state out of it.
+        mujoco.mj_setConst(model, self._scratch)
+        mujoco.mj_forward(model, self.data)

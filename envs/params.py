@@ -1,0 +1,180 @@
+"""The interface shared by every perturbable environment: named physics parameters.
+
+Every environment of :mod:`robust_rl.envs` whose physics can be changed mixes
+:class:`PerturbableEnv` into its gymnasium class and so offers the interface of RRLS
+(Zouitine et al., 2024):
+
+* ``env.unwrapped.get_params() -> dict[str, float]``: the values the simulator is using now;
+* ``env.unwrapped.set_params(**params)``: change some of them (atomically: all or none);
+* ``env.reset(options={"params": {...}})``: set them before the reset;
+* ``info["params"]`` returned by ``reset``: the values of the new episode.
+
+An unknown name or an invalid value raises :class:`~robust_rl.errors.InvalidArgumentError`
+(a :class:`ValueError`) that names the parameter and what is accepted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from robust_rl.errors import InvalidArgumentError
+
+__all__ = ["ParamSpec", "PerturbableEnv", "split_reset_options"]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One physics parameter: its name, meaning and accepted values.
+
+    A value is accepted when it is a finite number ``> 0`` and, if :attr:`upper` is set,
+    ``<= upper``.
+
+    :param name: the keyword of ``set_params``.
+    :param description: meaning and unit, for documentation and error messages.
+    :param upper: inclusive upper bound, or ``None`` for none.
+    :param upper_reason: why there is an upper bound (quoted in the error message).
+    """
+
+    name: str
+    description: str
+    upper: float | None = None
+    upper_reason: str = ""
+
+    def accepted(self) -> str:
+        """The accepted values, in words."""
+        if self.upper is None:
+            return "a positive finite number"
+        return f"a finite number in (0, {self.upper}]"
+
+    def check(self, value: Any) -> float:
+        """Return ``value`` as a float, or raise :class:`InvalidArgumentError` naming the parameter."""
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            x = math.nan
+        if not (math.isfinite(x) and x > 0.0) or (self.upper is not None and x > self.upper):
+            reason = (
+                f" ({self.upper_reason})" if self.upper is not None and self.upper_reason else ""
+            )
+            raise InvalidArgumentError(
+                f"{self.name} must be {self.accepted()}, got {value!r}{reason}"
+            )
+        return x
+
+
+def split_reset_options(
+    options: Mapping[str, Any] | None, accepted: tuple[str, ...]
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Separate ``options["params"]`` from the other reset options.
+
+    :param options: the ``options`` argument of ``reset`` (``None`` or a mapping).
+    :param accepted: the parameter names, for the error message.
+    :return: ``(other_options, params)``; ``other_options`` is ``None`` when nothing else is left.
+    :raises InvalidArgumentError: if ``options`` or ``options["params"]`` is not a mapping.
+    """
+    if options is None:
+        return None, {}
+    if not isinstance(options, Mapping):
+        raise InvalidArgumentError(f"options must be a dict or None, got {options!r}")
+    rest = {k: v for k, v in options.items() if k != "params"}
+    params = options.get("params", {})
+    if params is None:
+        params = {}
+    if not isinstance(params, Mapping):
+        raise InvalidArgumentError(
+            "options['params'] must be a mapping {name: value} over "
+            f"{', '.join(accepted)}; got {params!r}"
+        )
+    return (rest or None), dict(params)
+
+
+class PerturbableEnv:
+    """Mixin giving a gymnasium environment named, validated physics parameters.
+
+    Put it first among the bases (``class PerturbedX(PerturbableEnv, XEnv)``) and define:
+
+    * :attr:`TASK_NAME`, used in error messages;
+    * :attr:`PARAM_SPECS`, the parameters in a fixed order;
+    * :meth:`_read_params`, which reads the values from the simulator;
+    * :meth:`_write_params`, which writes already validated values into the simulator.
+
+    The mixin provides :meth:`check_params`, :meth:`set_params`, :meth:`get_params` and a
+    ``reset`` that applies ``options["params"]`` before resetting and reports
+    ``info["params"]``.
+    """
+
+    TASK_NAME: ClassVar[str] = ""
+    PARAM_SPECS: ClassVar[tuple[ParamSpec, ...]] = ()
+
+    @classmethod
+    def param_names(cls) -> tuple[str, ...]:
+        """The names accepted by :meth:`set_params`, in a fixed order."""
+        return tuple(spec.name for spec in cls.PARAM_SPECS)
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> dict[str, float]:
+        """Validate ``params`` without applying them.
+
+        :param params: ``{name: value}`` over :meth:`param_names`.
+        :return: the values as floats.
+        :raises InvalidArgumentError: on an unknown name (the message lists the accepted
+            names) or a value that is not accepted (the message names the parameter and the
+            accepted values).
+        """
+        specs = {spec.name: spec for spec in cls.PARAM_SPECS}
+        checked: dict[str, float] = {}
+        for name, value in params.items():
+            if name not in specs:
+                raise InvalidArgumentError(
+                    f"unknown {cls.TASK_NAME} parameter {name!r}; accepted names: "
+                    f"{', '.join(cls.param_names())}"
+                )
+            checked[name] = specs[name].check(value)
+        return checked
+
+    def set_params(self, **params: float) -> None:
+        """Change some physics parameters; the others keep their values.
+
+        The change is atomic: either every value is valid and all are applied, or
+        :class:`ValueError` is raised and nothing changes. It takes effect from the next
+        ``step``, also in the middle of an episode.
+
+        :param params: ``name=value`` pairs over :meth:`param_names`.
+        :raises ValueError: on an unknown name or an invalid value.
+        """
+        checked = self.check_params(params)
+        if checked:
+            self._write_params(checked)
+
+    def get_params(self) -> dict[str, float]:
+        """The physics parameters the simulator is using now, read back from it."""
+        return self._read_params()
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Reset the episode; ``options["params"]`` are applied first.
+
+        :param seed: seeds the environment's ``np_random``.
+        :param options: the wrapped environment's reset options, plus an optional
+            ``"params"`` mapping passed to :meth:`set_params` before the reset.
+        :return: ``(observation, info)`` with ``info["params"]`` the episode's parameters.
+        :raises ValueError: if ``options["params"]`` is not a mapping of valid parameters.
+        """
+        rest, params = split_reset_options(options, self.param_names())
+        self.set_params(**params)
+        obs, info = super().reset(seed=seed, options=rest)  # type: ignore[misc]
+        info = dict(info)
+        info["params"] = self.get_params()
+        return obs, info
+
+    # -- to be defined by each environment ---------------------------------------------------
+
+    def _read_params(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def _write_params(self, params: dict[str, float]) -> None:
+        raise NotImplementedError

@@ -1,0 +1,258 @@
+"""The registered tasks as data: ids, entry points, nominal values, uncertainty sets, variants.
+
+Nothing here imports a simulator: the MuJoCo entry points are strings, so every id registers
+without ``mujoco`` and only making a MuJoCo id needs it.
+
+The uncertainty sets of the MuJoCo tasks are the published ones of M2TD3 (Tanabe et al., 2022)
+as used by RRLS (Zouitine et al., 2024). Those of the classic-control tasks are this project's
+choice: ranges around the nominal value within which the task stays solvable (for CartPole,
+the ranges of the domain-randomisation baseline, :data:`DEFAULT_CARTPOLE_RANGES`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from robust_rl.envs.cartpole import NOMINAL_CARTPOLE_PARAMS
+from robust_rl.envs.classic.acrobot import NOMINAL_ACROBOT_PARAMS
+from robust_rl.envs.classic.mountain_car import (
+    NOMINAL_MOUNTAIN_CAR_CONTINUOUS_PARAMS,
+    NOMINAL_MOUNTAIN_CAR_PARAMS,
+)
+from robust_rl.envs.classic.pendulum import NOMINAL_PENDULUM_PARAMS
+from robust_rl.envs.mujoco.specs import HALF_CHEETAH, HOPPER, INVERTED_PENDULUM, WALKER2D
+from robust_rl.errors import UnknownNameError
+
+__all__ = [
+    "CARTPOLE_DOMAIN_RANDOMIZED_ID",
+    "CARTPOLE_SUITE",
+    "CARTPOLE_SUITE_PARAMS",
+    "DEFAULT_CARTPOLE_RANGES",
+    "NOMINAL_PARAMS",
+    "TASKS",
+    "TASK_IDS",
+    "UNCERTAINTY_SETS",
+    "TaskSpec",
+    "get_task",
+]
+
+#: Ranges (absolute values) of the CartPole domain-randomisation baseline, drawn
+#: log-uniformly. Each range spans the nominal value and reaches the matching test
+#: perturbation at one edge: ``masspole`` 0.05..2.0 (nominal 0.1, heavy pole 2.0), ``length``
+#: 0.25..1.0 (nominal 0.5, short pole 0.25), ``gravity`` 4.9..24.5 (nominal 9.8, strong
+#: gravity 24.5). The cart mass and the force keep their nominal values.
+DEFAULT_CARTPOLE_RANGES: Mapping[str, tuple[float, float]] = {
+    "masspole": (0.05, 2.0),
+    "length": (0.25, 1.0),
+    "gravity": (4.9, 24.5),
+}
+
+#: Display name -> registered id of the CartPole test MDPs, the nominal one first.
+CARTPOLE_SUITE: Mapping[str, str] = {
+    "original": "robust_rl/CartPole-v1",
+    "heavy pole": "robust_rl/CartPoleHeavyPole-v1",
+    "short pole": "robust_rl/CartPoleShortPole-v1",
+    "strong gravity": "robust_rl/CartPoleStrongGravity-v1",
+}
+
+#: Registered CartPole id -> the physics parameters it overrides (the others are nominal).
+CARTPOLE_SUITE_PARAMS: Mapping[str, Mapping[str, float]] = {
+    "robust_rl/CartPole-v1": {},
+    "robust_rl/CartPoleHeavyPole-v1": {"masspole": 2.0},
+    "robust_rl/CartPoleShortPole-v1": {"length": 0.25},
+    "robust_rl/CartPoleStrongGravity-v1": {"gravity": 24.5},
+}
+
+#: Id of the domain-randomised CartPole training environment.
+CARTPOLE_DOMAIN_RANDOMIZED_ID = "robust_rl/CartPoleDomainRandomized-v1"
+
+_DR_ENTRY_POINT = "robust_rl.envs.wrappers:make_domain_randomized"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One perturbable task and everything registered for it.
+
+    :param id: the nominal id (``"robust_rl/Hopper-v5"``).
+    :param entry_point: ``"module:Class"`` of the environment.
+    :param max_episode_steps: the time limit, as gymnasium's id of the same name.
+    :param reward_threshold: as gymnasium's id of the same name.
+    :param nominal: parameter name -> nominal value.
+    :param uncertainty_set: parameter name -> ``(low, high)``, absolute values.
+    :param variants: id of a named perturbed variant -> the parameters it overrides.
+    :param domain_randomized_id: id of the domain-randomised training environment.
+    :param distribution: how that environment draws from :attr:`uncertainty_set`.
+    :param needs_mujoco: whether making the ids needs the ``mujoco`` package.
+    """
+
+    id: str
+    entry_point: str
+    max_episode_steps: int
+    reward_threshold: float | None
+    nominal: Mapping[str, float]
+    uncertainty_set: Mapping[str, tuple[float, float]]
+    variants: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    domain_randomized_id: str = ""
+    distribution: Literal["uniform", "log-uniform"] = "uniform"
+    needs_mujoco: bool = False
+
+
+TASKS: tuple[TaskSpec, ...] = (
+    TaskSpec(
+        id="robust_rl/CartPole-v1",
+        entry_point="robust_rl.envs.cartpole:PerturbedCartPoleEnv",
+        max_episode_steps=500,
+        reward_threshold=475.0,
+        nominal=NOMINAL_CARTPOLE_PARAMS,
+        uncertainty_set=DEFAULT_CARTPOLE_RANGES,
+        variants={k: v for k, v in CARTPOLE_SUITE_PARAMS.items() if v},
+        domain_randomized_id=CARTPOLE_DOMAIN_RANDOMIZED_ID,
+        distribution="log-uniform",
+    ),
+    TaskSpec(
+        id="robust_rl/Pendulum-v1",
+        entry_point="robust_rl.envs.classic.pendulum:PerturbedPendulumEnv",
+        max_episode_steps=200,
+        reward_threshold=None,
+        nominal=NOMINAL_PENDULUM_PARAMS,
+        uncertainty_set={
+            "g": (5.0, 15.0),
+            "m": (0.5, 1.5),
+            "l": (0.5, 1.5),
+            "max_torque": (1.0, 2.0),
+        },
+        variants={
+            "robust_rl/PendulumHeavy-v1": {"m": 1.5},
+            "robust_rl/PendulumWeakMotor-v1": {"max_torque": 1.5},
+        },
+        domain_randomized_id="robust_rl/PendulumDomainRandomized-v1",
+    ),
+    TaskSpec(
+        id="robust_rl/Acrobot-v1",
+        entry_point="robust_rl.envs.classic.acrobot:PerturbedAcrobotEnv",
+        max_episode_steps=500,
+        reward_threshold=-100.0,
+        nominal=NOMINAL_ACROBOT_PARAMS,
+        uncertainty_set={
+            "link_mass_1": (0.5, 1.5),
+            "link_mass_2": (0.5, 1.5),
+            "link_length_1": (0.75, 1.25),
+            "link_length_2": (0.75, 1.25),
+        },
+        variants={"robust_rl/AcrobotHeavyTip-v1": {"link_mass_2": 1.5}},
+        domain_randomized_id="robust_rl/AcrobotDomainRandomized-v1",
+    ),
+    TaskSpec(
+        id="robust_rl/MountainCar-v0",
+        entry_point="robust_rl.envs.classic.mountain_car:PerturbedMountainCarEnv",
+        max_episode_steps=200,
+        reward_threshold=-110.0,
+        nominal=NOMINAL_MOUNTAIN_CAR_PARAMS,
+        uncertainty_set={"force": (0.0008, 0.0012), "gravity": (0.002, 0.003)},
+        variants={"robust_rl/MountainCarWeakEngine-v0": {"force": 0.0008}},
+        domain_randomized_id="robust_rl/MountainCarDomainRandomized-v0",
+    ),
+    TaskSpec(
+        id="robust_rl/MountainCarContinuous-v0",
+        entry_point="robust_rl.envs.classic.mountain_car:PerturbedMountainCarContinuousEnv",
+        max_episode_steps=999,
+        reward_threshold=90.0,
+        nominal=NOMINAL_MOUNTAIN_CAR_CONTINUOUS_PARAMS,
+        uncertainty_set={"power": (0.0012, 0.0018), "gravity": (0.002, 0.003)},
+        variants={"robust_rl/MountainCarContinuousWeakEngine-v0": {"power": 0.0012}},
+        domain_randomized_id="robust_rl/MountainCarContinuousDomainRandomized-v0",
+    ),
+    TaskSpec(
+        id="robust_rl/InvertedPendulum-v5",
+        entry_point="robust_rl.envs.mujoco.robots:PerturbedInvertedPendulumEnv",
+        max_episode_steps=1000,
+        reward_threshold=950.0,
+        nominal=INVERTED_PENDULUM.nominal,
+        uncertainty_set={"pole_mass": (1.0, 31.0), "cart_mass": (1.0, 11.0)},
+        variants={"robust_rl/InvertedPendulumHeavyPole-v5": {"pole_mass": 20.0}},
+        domain_randomized_id="robust_rl/InvertedPendulumDomainRandomized-v5",
+        needs_mujoco=True,
+    ),
+    TaskSpec(
+        id="robust_rl/Hopper-v5",
+        entry_point="robust_rl.envs.mujoco.robots:PerturbedHopperEnv",
+        max_episode_steps=1000,
+        reward_threshold=3800.0,
+        nominal=HOPPER.nominal,
+        uncertainty_set={
+            "friction": (0.1, 3.0),
+            "torso_mass": (0.1, 3.0),
+            "thigh_mass": (0.1, 4.0),
+        },
+        variants={
+            "robust_rl/HopperHeavyTorso-v5": {"torso_mass": 7.0},
+            "robust_rl/HopperLowFriction-v5": {"friction": 0.5},
+        },
+        domain_randomized_id="robust_rl/HopperDomainRandomized-v5",
+        needs_mujoco=True,
+    ),
+    TaskSpec(
+        id="robust_rl/HalfCheetah-v5",
+        entry_point="robust_rl.envs.mujoco.robots:PerturbedHalfCheetahEnv",
+        max_episode_steps=1000,
+        reward_threshold=4800.0,
+        nominal=HALF_CHEETAH.nominal,
+        uncertainty_set={
+            "friction": (0.1, 4.0),
+            "torso_mass": (0.1, 7.0),
+            "bthigh_mass": (0.1, 3.0),
+        },
+        variants={
+            "robust_rl/HalfCheetahHeavyTorso-v5": {"torso_mass": 12.5},
+            "robust_rl/HalfCheetahLowFriction-v5": {"friction": 0.1},
+        },
+        domain_randomized_id="robust_rl/HalfCheetahDomainRandomized-v5",
+        needs_mujoco=True,
+    ),
+    TaskSpec(
+        id="robust_rl/Walker2d-v5",
+        entry_point="robust_rl.envs.mujoco.robots:PerturbedWalker2dEnv",
+        max_episode_steps=1000,
+        reward_threshold=None,
+        nominal=WALKER2D.nominal,
+        uncertainty_set={
+            "friction": (0.1, 4.0),
+            "torso_mass": (0.1, 5.0),
+            "thigh_mass": (0.1, 6.0),
+        },
+        variants={
+            "robust_rl/Walker2dHeavyTorso-v5": {"torso_mass": 7.0},
+            "robust_rl/Walker2dLowFriction-v5": {"friction": 0.5},
+        },
+        domain_randomized_id="robust_rl/Walker2dDomainRandomized-v5",
+        needs_mujoco=True,
+    ),
+)
+
+#: The nominal ids, in a fixed order (classic control first, then MuJoCo).
+TASK_IDS: tuple[str, ...] = tuple(task.id for task in TASKS)
+
+#: Nominal id -> parameter name -> nominal value.
+NOMINAL_PARAMS: dict[str, dict[str, float]] = {task.id: dict(task.nominal) for task in TASKS}
+
+#: Nominal id -> parameter name -> ``(low, high)`` (absolute values; see the module doc).
+UNCERTAINTY_SETS: dict[str, dict[str, tuple[float, float]]] = {
+    task.id: dict(task.uncertainty_set) for task in TASKS
+}
+
+_BY_ID = {task.id: task for task in TASKS}
+
+
+def get_task(task_id: str) -> TaskSpec:
+    """The :class:`TaskSpec` of a nominal id.
+
+    :raises UnknownNameError: if ``task_id`` is not one of :data:`TASK_IDS`.
+    """
+    try:
+        return _BY_ID[task_id]
+    except KeyError:
+        raise UnknownNameError(
+            f"unknown task {task_id!r}; known tasks: {', '.join(TASK_IDS)}"
+        ) from None
