@@ -351,3 +351,222 @@ def test_domain_randomization_bad_env_and_distribution() -> None:
         DomainRandomization(gym.make("CartPole-v1"), {"masspole": (0.1, 1.0)})
     with pytest.raises(ValueError, match="distribution must be one of 'uniform', 'log-uniform'"):
         DomainRandomization(PerturbedCartPoleEnv(), RANGES, distribution="normal")  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------------
+# every task: exports, registration, the shared interface
+
+
+ENVS_MODULES = [
+    "robust_rl.envs",
+    "robust_rl.envs.params",
+    "robust_rl.envs.tasks",
+    "robust_rl.envs.wrappers",
+    "robust_rl.envs.cartpole",
+    "robust_rl.envs.classic",
+    "robust_rl.envs.classic.pendulum",
+    "robust_rl.envs.classic.acrobot",
+    "robust_rl.envs.classic.mountain_car",
+    "robust_rl.envs.mujoco",
+    "robust_rl.envs.mujoco.specs",
+    "robust_rl.envs.mujoco.base",
+    "robust_rl.envs.mujoco.robots",
+]
+CLASSIC_TASKS = [t for t in robust_rl.envs.TASK_IDS if not robust_rl.envs.get_task(t).needs_mujoco]
+
+
+@pytest.mark.parametrize("module", ENVS_MODULES)
+def test_envs_modules_export_documented_names(module: str) -> None:
+    if module in ("robust_rl.envs.mujoco.base", "robust_rl.envs.mujoco.robots"):
+        pytest.importorskip("mujoco")
+    mod = importlib.import_module(module)
+    assert mod.__doc__
+    assert isinstance(mod.__all__, list) and len(mod.__all__) == len(set(mod.__all__))
+    for name in mod.__all__:
+        obj = getattr(mod, name)
+        if callable(obj):
+            assert obj.__doc__, f"{module}.{name} has no docstring"
+
+
+def test_task_tables() -> None:
+    from robust_rl.envs import NOMINAL_PARAMS, TASK_IDS, UNCERTAINTY_SETS
+
+    assert TASK_IDS == (
+        "robust_rl/CartPole-v1",
+        "robust_rl/Pendulum-v1",
+        "robust_rl/Acrobot-v1",
+        "robust_rl/MountainCar-v0",
+        "robust_rl/MountainCarContinuous-v0",
+        "robust_rl/InvertedPendulum-v5",
+        "robust_rl/Hopper-v5",
+        "robust_rl/HalfCheetah-v5",
+        "robust_rl/Walker2d-v5",
+    )
+    assert set(NOMINAL_PARAMS) == set(UNCERTAINTY_SETS) == set(TASK_IDS)
+    assert isinstance(UNCERTAINTY_SETS, dict) and isinstance(NOMINAL_PARAMS, dict)
+    assert list(NOMINAL_PARAMS["robust_rl/Walker2d-v5"]) == [
+        "torso_mass",
+        "thigh_mass",
+        "leg_mass",
+        "foot_mass",
+        "thigh_left_mass",
+        "leg_left_mass",
+        "foot_left_mass",
+        "friction",
+    ]
+    # the published M2TD3 / RRLS sets
+    assert UNCERTAINTY_SETS["robust_rl/InvertedPendulum-v5"] == {
+        "pole_mass": (1.0, 31.0),
+        "cart_mass": (1.0, 11.0),
+    }
+    assert UNCERTAINTY_SETS["robust_rl/Hopper-v5"] == {
+        "friction": (0.1, 3.0),
+        "torso_mass": (0.1, 3.0),
+        "thigh_mass": (0.1, 4.0),
+    }
+    assert UNCERTAINTY_SETS["robust_rl/HalfCheetah-v5"] == {
+        "friction": (0.1, 4.0),
+        "torso_mass": (0.1, 7.0),
+        "bthigh_mass": (0.1, 3.0),
+    }
+    assert UNCERTAINTY_SETS["robust_rl/Walker2d-v5"] == {
+        "friction": (0.1, 4.0),
+        "torso_mass": (0.1, 5.0),
+        "thigh_mass": (0.1, 6.0),
+    }
+    assert UNCERTAINTY_SETS["robust_rl/CartPole-v1"] == dict(DEFAULT_CARTPOLE_RANGES)
+    for task in TASK_IDS:
+        for name, (low, high) in UNCERTAINTY_SETS[task].items():
+            assert name in NOMINAL_PARAMS[task]
+            assert 0 < low < high
+        for overrides in robust_rl.envs.get_task(task).variants.values():
+            assert set(overrides) <= set(NOMINAL_PARAMS[task])
+    for task in CLASSIC_TASKS:  # this project's sets contain the nominal value
+        for name, (low, high) in UNCERTAINTY_SETS[task].items():
+            assert low <= NOMINAL_PARAMS[task][name] <= high
+
+
+def test_get_task_unknown_name() -> None:
+    with pytest.raises(
+        KeyError, match=r"unknown task 'Hopper-v5'; known tasks: robust_rl/CartPole"
+    ):
+        robust_rl.envs.get_task("Hopper-v5")
+
+
+def test_every_id_registered_with_gymnasiums_limits() -> None:
+    ids = robust_rl.envs.registered_ids()
+    assert len(ids) == len(set(ids)) == 33
+    for task_id in robust_rl.envs.TASK_IDS:
+        task = robust_rl.envs.get_task(task_id)
+        reference = gym.spec(task_id.removeprefix("robust_rl/"))  # gymnasium's id
+        for env_id in (task_id, *task.variants, task.domain_randomized_id):
+            spec = gym.spec(env_id)
+            assert isinstance(spec.entry_point, str)  # nothing imported at registration
+            assert spec.max_episode_steps == reference.max_episode_steps
+            assert spec.reward_threshold == reference.reward_threshold
+
+
+def _python(code: str) -> str:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    return out.stdout.strip()
+
+
+def test_mujoco_ids_register_without_mujoco_and_say_how_to_install_it() -> None:
+    out = _python(
+        "import sys\n"
+        "import gymnasium as gym, robust_rl\n"
+        "gym.make('robust_rl/Pendulum-v1'); gym.make('robust_rl/CartPoleDomainRandomized-v1')\n"
+        "print('mujoco' in sys.modules, 'robust_rl/Hopper-v5' in gym.registry)\n"
+        "sys.modules['mujoco'] = None  # as if it were not installed\n"
+        "import robust_rl.envs as envs\n"
+        "for env_id in ('robust_rl/Walker2d-v5', 'robust_rl/HopperDomainRandomized-v5'):\n"
+        "    try:\n"
+        "        gym.make(env_id)\n"
+        "    except envs.MujocoNotInstalledError as exc:\n"
+        "        print(isinstance(exc, ModuleNotFoundError), exc.name, exc)\n"
+    )
+    lines = out.splitlines()
+    assert lines[0] == "False True"
+    assert len(lines) == 3
+    for line in lines[1:]:
+        assert line.startswith("True mujoco ")
+        assert 'pip install "robust-rl[mujoco]"' in line
+
+
+def test_cartpole_reset_options_params_and_info() -> None:
+    env = gym.make("robust_rl/CartPole-v1")
+    obs, info = env.reset(seed=1, options={"params": {"masspole": 0.3}, "low": 0.0, "high": 0.0})
+    assert info["params"] == {**NOMINAL_CARTPOLE_PARAMS, "masspole": 0.3}
+    np.testing.assert_array_equal(obs, np.zeros(4, np.float32))  # other options still apply
+    assert env.unwrapped.total_mass == pytest.approx(1.3)
+    with pytest.raises(ValueError, match=r"unknown CartPole parameter 'mass'; accepted names"):
+        env.reset(options={"params": {"mass": 1.0}})
+    assert env.unwrapped.get_params()["masspole"] == 0.3
+
+
+@pytest.mark.parametrize("task", CLASSIC_TASKS)
+def test_domain_randomized_ids_same_seed_same_physics(task: str) -> None:
+    dr_id = robust_rl.envs.get_task(task).domain_randomized_id
+    ranges = robust_rl.envs.UNCERTAINTY_SETS[task]
+
+    def physics(seed: int, global_seed: int) -> list[dict[str, float]]:
+        np.random.seed(global_seed)  # noqa: NPY002  (must play no part)
+        env = gym.make(dr_id)
+        out = [env.reset(seed=seed)[1]["params"]]
+        out += [env.reset()[1]["params"] for _ in range(5)]
+        assert env.unwrapped.get_params() == out[-1]
+        return out
+
+    first = physics(seed=3, global_seed=0)
+    assert physics(seed=3, global_seed=99) == first
+    assert physics(seed=4, global_seed=0) != first
+    for params in first:
+        for name, (low, high) in ranges.items():
+            assert low <= params[name] <= high
+    assert len({p[next(iter(ranges))] for p in first}) == len(first)
+
+
+def test_domain_randomization_physics_reach_the_dynamics() -> None:
+    """Same seed, same actions: same trajectory; another seed draws other physics and, from the
+    same initial state, another trajectory."""
+    from robust_rl.envs.classic import PerturbedPendulumEnv
+
+    def rollout(seed: int) -> np.ndarray:
+        env = DomainRandomization(PerturbedPendulumEnv(), {"m": (0.5, 1.5), "g": (5.0, 15.0)})
+        env.reset(seed=seed)
+        env.unwrapped.state = np.array([1.0, 0.0])
+        return np.stack([env.step(np.array([0.5], np.float32))[0] for _ in range(20)])
+
+    np.testing.assert_array_equal(rollout(0), rollout(0))
+    assert np.abs(rollout(0) - rollout(1)).max() > 1e-3
+
+
+def test_domain_randomization_ranges_checked_against_the_env() -> None:
+    from robust_rl.envs.classic import PerturbedPendulumEnv
+
+    with pytest.raises(
+        ValueError,
+        match=r"ranges\['max_torque'\]: max_torque must be a finite number in \(0, 2.0\]",
+    ):
+        DomainRandomization(PerturbedPendulumEnv(), {"max_torque": (1.0, 3.0)})
+    with pytest.raises(
+        ValueError, match=r"unknown parameter 'mass'; accepted names: g, m, l, max_torque"
+    ):
+        DomainRandomization(PerturbedPendulumEnv(), {"mass": (1.0, 3.0)})
+    with pytest.raises(KeyError, match="unknown task 'robust_rl/Nope-v0'"):
+        robust_rl.envs.make_domain_randomized("robust_rl/Nope-v0")
+
+
+def test_domain_randomization_keeps_options_params_outside_its_ranges() -> None:
+    env = gym.make("robust_rl/PendulumDomainRandomized-v1")
+    _, info = env.reset(seed=0, options={"params": {"max_torque": 0.5}})
+    assert 1.0 <= info["params"]["max_torque"] <= 2.0  # in the ranges: redrawn
+    env = robust_rl.envs.make_domain_randomized("robust_rl/Pendulum-v1", ranges={"m": (1, 2)})
+    _, info = env.reset(seed=0, options={"params": {"l": 0.7}})
+    assert info["params"]["l"] == 0.7 and 1 <= info["params"]["m"] <= 2
+    assert info["physics"] == info["params"]

@@ -40,8 +40,12 @@ MUJOCO_AVAILABLE: bool = importlib.util.find_spec("mujoco") is not None
 INSTALL_HINT = 'pip install "robust-rl[mujoco]"'
 
 
-class MujocoNotInstalledError(UserError, ImportError):
-    """A MuJoCo task was asked for but the ``mujoco`` package is not installed."""
+class MujocoNotInstalledError(UserError, ModuleNotFoundError):
+    """A MuJoCo task was asked for but the ``mujoco`` package is not installed.
+
+    A :class:`ModuleNotFoundError` whose ``name`` is ``"mujoco"``, so code that skips missing
+    optional dependencies recognises it.
+    """
 
 
 def require_mujoco(what: str = "the MuJoCo tasks") -> None:
@@ -54,5 +58,6 @@ def require_mujoco(what: str = "the MuJoCo tasks") -> None:
     except ImportError as exc:
         raise MujocoNotInstalledError(
             f"{what} need the 'mujoco' package, which is not installed; install it with "
-            f"{INSTALL_HINT}"
+            f"{INSTALL_HINT}",
+            name="mujoco",
         ) from exc

@@ -1,0 +1,303 @@
+"""Tests of the perturbable classic-control tasks: Pendulum, Acrobot, Mountain Car (both)."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import robust_rl.envs  # noqa: F401  (registers the ids)
+from robust_rl.envs import NOMINAL_PARAMS, UNCERTAINTY_SETS, get_task, registered_ids
+from robust_rl.envs.classic import (
+    ACROBOT_TARGET_HEIGHT,
+    PerturbedAcrobotEnv,
+    PerturbedMountainCarContinuousEnv,
+    PerturbedMountainCarEnv,
+    PerturbedPendulumEnv,
+)
+
+#: nominal id -> (our class, gymnasium's id of the same name)
+CLASSIC = {
+    "robust_rl/Pendulum-v1": (PerturbedPendulumEnv, "Pendulum-v1"),
+    "robust_rl/Acrobot-v1": (PerturbedAcrobotEnv, "Acrobot-v1"),
+    "robust_rl/MountainCar-v0": (PerturbedMountainCarEnv, "MountainCar-v0"),
+    "robust_rl/MountainCarContinuous-v0": (
+        PerturbedMountainCarContinuousEnv,
+        "MountainCarContinuous-v0",
+    ),
+}
+CLASSIC_IDS = [
+    env_id
+    for task in CLASSIC
+    for env_id in (task, *get_task(task).variants, get_task(task).domain_randomized_id)
+]
+#: (task, parameter) for every parameter of every classic task
+TASK_PARAMS = [(task, name) for task in CLASSIC for name in NOMINAL_PARAMS[task]]
+
+
+def _actions(env: gym.Env, n: int, seed: int = 0) -> list:
+    env.action_space.seed(seed)
+    return [env.action_space.sample() for _ in range(n)]
+
+
+def _rollout(env: gym.Env, seed: int, actions: list) -> np.ndarray:
+    """Observations of one episode (reset included), stopping at its end."""
+    obs, _ = env.reset(seed=seed)
+    out = [obs]
+    for a in actions:
+        obs, _, terminated, truncated, _ = env.step(a)
+        out.append(obs)
+        if terminated or truncated:
+            break
+    return np.stack(out)
+
+
+def _perturbed_value(task: str, name: str) -> float:
+    """The edge of the uncertainty set farther from nominal, or 1.5 x nominal."""
+    nominal = NOMINAL_PARAMS[task][name]
+    if name in UNCERTAINTY_SETS[task]:
+        low, high = UNCERTAINTY_SETS[task][name]
+        return low if abs(low - nominal) > abs(high - nominal) else high
+    return 1.5 * nominal
+
+
+# ------------------------------------------------------------------------------------------
+# registration, API conformity, determinism
+
+
+def test_every_classic_id_is_registered() -> None:
+    assert set(CLASSIC_IDS) <= set(registered_ids())
+    assert "robust_rl/PendulumDomainRandomized-v1" in CLASSIC_IDS
+    assert "robust_rl/MountainCarContinuousDomainRandomized-v0" in CLASSIC_IDS
+
+
+@pytest.mark.parametrize("env_id", CLASSIC_IDS)
+@pytest.mark.filterwarnings("ignore")
+def test_env_checkers_pass(env_id: str) -> None:
+    check_env(gym.make(env_id).unwrapped, skip_render_check=True)
+    check_env(gym.make(env_id), skip_render_check=True)
+    sb3_check_env(gym.make(env_id))
+
+
+@pytest.mark.parametrize("env_id", CLASSIC_IDS)
+def test_same_seed_same_rollout(env_id: str) -> None:
+    actions = _actions(gym.make(env_id), 100, seed=1)
+    a = _rollout(gym.make(env_id), seed=123, actions=actions)
+    b = _rollout(gym.make(env_id), seed=123, actions=actions)
+    assert len(a) > 5
+    np.testing.assert_array_equal(a, b)
+    c = _rollout(gym.make(env_id), seed=124, actions=actions)
+    assert not np.array_equal(a[0], c[0])
+
+
+@pytest.mark.parametrize("task", list(CLASSIC))
+def test_nominal_reproduces_gymnasium_step_for_step(task: str) -> None:
+    ours, ref = gym.make(task), gym.make(CLASSIC[task][1])
+    assert ours.spec.max_episode_steps == ref.spec.max_episode_steps
+    assert ours.spec.reward_threshold == ref.spec.reward_threshold
+    assert ours.action_space == ref.action_space
+    assert ours.observation_space == ref.observation_space
+    actions = _actions(ours, 400, seed=7)
+    obs_a, _ = ours.reset(seed=42)
+    obs_b, _ = ref.reset(seed=42)
+    np.testing.assert_array_equal(obs_a, obs_b)
+    for action in actions:
+        out_a, out_b = ours.step(action), ref.step(action)
+        np.testing.assert_array_equal(out_a[0], out_b[0])
+        assert out_a[1:4] == out_b[1:4]  # reward, terminated, truncated
+        if out_a[2] or out_a[3]:
+            obs_a, _ = ours.reset()
+            obs_b, _ = ref.reset()
+            np.testing.assert_array_equal(obs_a, obs_b)
+
+
+@pytest.mark.parametrize("task", list(CLASSIC))
+def test_nominal_params_and_variants(task: str) -> None:
+    cls = CLASSIC[task][0]
+    assert cls().get_params() == NOMINAL_PARAMS[task]
+    assert list(NOMINAL_PARAMS[task]) == list(cls.param_names())
+    for env_id, overrides in get_task(task).variants.items():
+        assert gym.make(env_id).unwrapped.get_params() == {**NOMINAL_PARAMS[task], **overrides}
+
+
+# ------------------------------------------------------------------------------------------
+# every parameter reaches the dynamics
+
+
+@pytest.mark.parametrize(("task", "name"), TASK_PARAMS)
+def test_every_parameter_changes_the_rollout(task: str, name: str) -> None:
+    cls = CLASSIC[task][0]
+    value = _perturbed_value(task, name)
+    assert value != NOMINAL_PARAMS[task][name]
+    nominal_env, perturbed_env = cls(), cls()
+    if name == "max_torque":  # only torques above the new limit are affected
+        actions = [np.array([2.0 if i % 20 < 10 else -2.0], np.float32) for i in range(60)]
+    else:
+        actions = _actions(nominal_env, 60, seed=3)
+    nominal = _rollout(nominal_env, seed=5, actions=actions)
+    perturbed_env.set_params(**{name: value})
+    assert perturbed_env.get_params() == {**NOMINAL_PARAMS[task], name: value}
+    perturbed = _rollout(perturbed_env, seed=5, actions=actions)
+    np.testing.assert_array_equal(nominal[0], perturbed[0])  # same initial state
+    n = min(len(nominal), len(perturbed))
+    assert n > 10
+    assert not np.array_equal(nominal[:n], perturbed[:n])
+    assert np.abs(nominal[:n] - perturbed[:n]).max() > 1e-4
+
+
+def test_pendulum_step_follows_the_equations_with_perturbed_params() -> None:
+    env = PerturbedPendulumEnv(g=7.0, m=1.3, l=0.8, max_torque=1.2)
+    env.reset(seed=0)
+    for u in (1.9, -0.5, -3.0):
+        th, thdot = env.state
+        torque = float(np.clip(np.float32(u), -1.2, 1.2))  # the action is float32
+        expected_thdot = np.clip(
+            thdot + (3 * 7.0 / (2 * 0.8) * math.sin(th) + 3.0 / (1.3 * 0.8**2) * torque) * 0.05,
+            -8,
+            8,
+        )
+        env.step(np.array([u], np.float32))
+        # rel 1e-6: gymnasium multiplies by the float32 action in float32
+        assert env.state[1] == pytest.approx(expected_thdot, rel=1e-6)
+        assert env.state[0] == pytest.approx(th + expected_thdot * 0.05, rel=1e-6)
+        assert env.get_params()["max_torque"] == env.max_torque == 1.2
+    assert env.action_space.high[0] == 2.0  # the action space is Pendulum-v1's
+
+
+def test_mountain_car_steps_follow_the_equations_with_perturbed_params() -> None:
+    car = PerturbedMountainCarEnv(force=0.0015, gravity=0.003)
+    car.reset(seed=1)
+    x, v = car.state
+    car.step(2)
+    assert car.state[1] == pytest.approx(v + 0.0015 - 0.003 * math.cos(3 * x), rel=1e-12)
+    cont = PerturbedMountainCarContinuousEnv(power=0.001, gravity=0.002)
+    cont.reset(seed=1)
+    x, v = cont.state
+    cont.step(np.array([0.5], np.float32))
+    assert cont.state[1] == pytest.approx(v + 0.5 * 0.001 - 0.002 * math.cos(3 * x), rel=1e-6)
+
+
+def _acrobot_energy(env: PerturbedAcrobotEnv, s: np.ndarray) -> float:
+    """Kinetic plus potential energy of the acrobot in state ``s`` (pivot at height 0)."""
+    th1, th2, w1, w2 = s
+    m1, m2, l1 = env.LINK_MASS_1, env.LINK_MASS_2, env.LINK_LENGTH_1
+    c1, c2, i1, i2 = env.LINK_COM_POS_1, env.LINK_COM_POS_2, env.LINK_MOI_1, env.LINK_MOI_2
+    # velocities of the centres of mass, written in Cartesian coordinates
+    v1 = c1 * w1
+    x2d = l1 * math.cos(th1) * w1 + c2 * math.cos(th1 + th2) * (w1 + w2)
+    y2d = l1 * math.sin(th1) * w1 + c2 * math.sin(th1 + th2) * (w1 + w2)
+    kinetic = 0.5 * (m1 * v1**2 + i1 * w1**2 + m2 * (x2d**2 + y2d**2) + i2 * (w1 + w2) ** 2)
+    height1 = -c1 * math.cos(th1)
+    height2 = -l1 * math.cos(th1) - c2 * math.cos(th1 + th2)
+    return kinetic + 9.8 * (m1 * height1 + m2 * height2)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"link_mass_1": 1.4, "link_mass_2": 0.6, "link_length_1": 0.8, "link_length_2": 1.2},
+        {"link_mass_2": 2.0, "link_length_2": 0.5},
+    ],
+)
+@pytest.mark.parametrize("torque", [0.0, 1.0])
+def test_acrobot_dynamics_balance_energy(params: dict, torque: float) -> None:
+    """dE/dt equals the power of the elbow torque, so the derived masses, centres of mass and
+    inertias enter the equations of motion consistently (a Cartesian energy computation)."""
+    env = PerturbedAcrobotEnv(**params)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        s = rng.uniform([-np.pi, -np.pi, -3, -3], [np.pi, np.pi, 3, 3])
+        deriv = np.array(env._dsdt(np.append(s, torque))[:4])
+        h = 1e-6
+        de_dt = (_acrobot_energy(env, s + h * deriv) - _acrobot_energy(env, s - h * deriv)) / (
+            2 * h
+        )
+        assert de_dt == pytest.approx(torque * s[3], abs=1e-5)
+
+
+def test_acrobot_derived_quantities_follow_the_parameters() -> None:
+    env = PerturbedAcrobotEnv()
+    assert (env.LINK_COM_POS_1, env.LINK_COM_POS_2, env.LINK_MOI) == (0.5, 0.5, 1.0)
+    env.set_params(link_mass_1=2.0, link_length_1=0.5, link_mass_2=3.0, link_length_2=1.5)
+    assert env.LINK_COM_POS_1 == 0.25 and env.LINK_COM_POS_2 == 0.75
+    assert env.LINK_MOI_1 == pytest.approx(2.0 * 0.25)
+    assert env.LINK_MOI_2 == pytest.approx(3.0 * 2.25)
+    with pytest.raises(AttributeError, match="LINK_MOI_1 and LINK_MOI_2"):
+        _ = env.LINK_MOI
+
+
+def test_acrobot_tip_height_uses_both_lengths() -> None:
+    env = PerturbedAcrobotEnv()
+    env.reset(seed=0)
+    env.state = np.array([np.pi, 0.0, 0.0, 0.0])  # both links pointing up
+    assert env.tip_height() == pytest.approx(2.0)
+    assert env._terminal()
+    env.set_params(link_length_1=0.4, link_length_2=0.5)
+    assert env.tip_height() == pytest.approx(0.9)
+    assert not env._terminal()  # the line stays at ACROBOT_TARGET_HEIGHT
+    assert ACROBOT_TARGET_HEIGHT == 1.0
+
+
+# ------------------------------------------------------------------------------------------
+# interface: reset options, info, errors
+
+
+@pytest.mark.parametrize("task", list(CLASSIC))
+def test_reset_options_params_and_info(task: str) -> None:
+    env = gym.make(task)
+    params = {name: _perturbed_value(task, name) for name in NOMINAL_PARAMS[task]}
+    obs, info = env.reset(seed=3, options={"params": params})
+    assert info["params"] == params == env.unwrapped.get_params()
+    obs_nominal, info_nominal = gym.make(task).reset(seed=3)
+    np.testing.assert_array_equal(obs, obs_nominal)
+    assert info_nominal["params"] == NOMINAL_PARAMS[task]
+    # parameters persist across resets until changed
+    assert env.reset()[1]["params"] == params
+
+
+def test_reset_passes_other_options_on() -> None:
+    env = gym.make("robust_rl/Pendulum-v1")
+    obs, info = env.reset(seed=0, options={"params": {"m": 1.2}, "x_init": 0.0, "y_init": 0.0})
+    assert info["params"]["m"] == 1.2
+    np.testing.assert_allclose(obs, [1.0, 0.0, 0.0])  # theta = thetadot = 0
+
+
+@pytest.mark.parametrize(
+    ("task", "params", "match"),
+    [
+        ("robust_rl/Pendulum-v1", {"mass": 1.0}, r"unknown Pendulum parameter 'mass'; accepted names: g, m, l, max_torque"),
+        ("robust_rl/Pendulum-v1", {"max_torque": 2.5}, r"max_torque must be a finite number in \(0, 2.0\], got 2.5 \(the action space"),
+        ("robust_rl/Pendulum-v1", {"l": 0.0}, "l must be a positive finite number, got 0.0"),
+        ("robust_rl/Acrobot-v1", {"link_mass": 1.0}, "accepted names: link_mass_1, link_mass_2, link_length_1, link_length_2"),
+        ("robust_rl/Acrobot-v1", {"link_length_2": -1}, "link_length_2 must be a positive finite number"),
+        ("robust_rl/MountainCar-v0", {"power": 0.001}, "unknown MountainCar parameter 'power'; accepted names: force, gravity"),
+        ("robust_rl/MountainCar-v0", {"gravity": float("nan")}, "gravity must be a positive finite number"),
+        ("robust_rl/MountainCarContinuous-v0", {"force": 0.001}, "accepted names: power, gravity"),
+        ("robust_rl/MountainCarContinuous-v0", {"power": "strong"}, "power must be a positive finite number, got 'strong'"),
+    ],
+)  # fmt: skip
+def test_bad_params_are_refused_and_nothing_changes(task: str, params: dict, match: str) -> None:
+    env = gym.make(task)
+    with pytest.raises(ValueError, match=match):
+        env.unwrapped.set_params(**params)
+    with pytest.raises(ValueError, match=match):
+        env.reset(options={"params": params})
+    if set(params) <= set(NOMINAL_PARAMS[task]):  # (an unknown keyword is a TypeError there)
+        with pytest.raises(ValueError, match=match):
+            CLASSIC[task][0](**params)
+    # atomic: a valid value next to a bad one is not applied either
+    other = next(name for name in NOMINAL_PARAMS[task] if name not in params)
+    with pytest.raises(ValueError, match=match):
+        env.unwrapped.set_params(**{other: 0.5 * NOMINAL_PARAMS[task][other]}, **params)
+    assert env.unwrapped.get_params() == NOMINAL_PARAMS[task]
+
+
+def test_options_params_must_be_a_mapping() -> None:
+    env = gym.make("robust_rl/Acrobot-v1")
+    with pytest.raises(ValueError, match=r"options\['params'\] must be a mapping .* link_mass_1"):
+        env.reset(options={"params": [("link_mass_1", 2.0)]})
