@@ -1,16 +1,19 @@
-"""Sweeps: expansion of sweep files, the local and Ray backends, resume, failures, CLI errors.
+"""Sweeps: the sweep file and its tuning protocol, the local backend, resume, failures, CSV.
 
-Every trial here trains for 300 steps with a 16-unit network and evaluates one episode per MDP, so
-a trial takes about a second; the Ray test starts a local Ray instance (about 10 s).
+Trials train for a few hundred steps with 16-unit networks and evaluate one episode per MDP.
+The Ray tests (a ``ray start --head`` cluster on loopback) are in ``test_sweep_ray.py``; the
+Optuna search in ``test_sweep_search.py``.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
+import csv
 import importlib
+import io
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +23,50 @@ import yaml
 from robust_rl.cli import main
 from robust_rl.sweep import (
     RESULT_FILE,
-    Trial,
     TrialResult,
     expand_sweep,
     load_sweep,
+    parse_sweep,
     run_sweep,
     run_trial,
     summarize,
 )
+from robust_rl.sweep.backends.local import LocalBackend
+from robust_rl.sweep.summary import rows_to_csv
 
-TINY: dict[str, Any] = {
+#: a tiny continuous-control sweep: PPO and A2C on Pendulum, one seed, a 2-point grid on m
+PENDULUM: dict[str, Any] = {
+    "name": "tiny-pendulum",
+    "env": "robust_rl/Pendulum-v1",
+    "seeds": [0],
+    "evaluation": {
+        "suite": "pendulum",
+        "tune_episodes": 1,
+        "episodes": 1,
+        "grid_points": 2,
+        "grid_axes": ["m"],
+        "grid_episodes": 1,
+    },
+    "variants": {
+        "ppo": {
+            "algo": "ppo",
+            "params": {
+                "n_timesteps": 128,
+                "n_steps": 64,
+                "batch_size": 32,
+                "n_epochs": 1,
+                "policy_kwargs": {"net_arch": [16]},
+            },
+        },
+        "a2c": {
+            "algo": "a2c",
+            "params": {"n_timesteps": 128, "n_steps": 8, "policy_kwargs": {"net_arch": [16]}},
+        },
+    },
+}
+
+#: DQN on CartPole for 300 steps (discrete actions)
+TINY_DQN: dict[str, Any] = {
     "n_timesteps": 300,
     "learning_starts": 100,
     "train_freq": 16,
@@ -38,23 +75,15 @@ TINY: dict[str, Any] = {
     "buffer_size": 1000,
     "policy_kwargs": {"net_arch": [16]},
 }
-RADIUS = [0.03, 0.03, 0.003, 0.03]
 
 
-def tiny_spec() -> dict[str, Any]:
-    """Two trials: DQN and RobustDQN, seed 0."""
+def cartpole_spec(**variants: Any) -> dict[str, Any]:
     return {
-        "name": "tiny",
+        "name": "tiny-cartpole",
         "env": "robust_rl/CartPole-v1",
         "seeds": [0],
-        "evaluation": {"episodes": 1, "grid_episodes": 1},
-        "variants": {
-            "dqn": {"algo": "dqn", "params": dict(TINY)},
-            "robust": {
-                "algo": "robust-dqn",
-                "params": {**TINY, "radius": RADIUS, "eta": 0.1, "max_level": 2},
-            },
-        },
+        "evaluation": {"suite": "cartpole", "tune_episodes": 1, "episodes": 1},
+        "variants": variants or {"dqn": {"algo": "dqn", "params": dict(TINY_DQN)}},
     }
 
 
@@ -68,198 +97,107 @@ def recorded(out: Path, name: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The tiny sweep, run once with the local backend (two worker processes): (file, out)."""
+def pendulum(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The tiny Pendulum sweep, run once on the local backend (two spawned workers)."""
     root = tmp_path_factory.mktemp("sweep")
-    file = write_spec(root / "tiny.yaml", tiny_spec())
+    file = write_spec(root / "tiny.yaml", PENDULUM)
     out = root / "out"
     assert main(["sweep", str(file), "--out", str(out), "--max-parallel", "2"]) == 0
     return file, out
 
 
-@pytest.mark.parametrize("module", ["robust_rl.sweep", "robust_rl._ray_backend"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "robust_rl.sweep",
+        "robust_rl.sweep.spec",
+        "robust_rl.sweep.trials",
+        "robust_rl.sweep.runner",
+        "robust_rl.sweep.search",
+        "robust_rl.sweep.summary",
+        "robust_rl.sweep.backends",
+        "robust_rl.sweep.backends.local",
+        "robust_rl.sweep.backends.ray",
+    ],
+)
 def test_every_public_name_imports(module: str) -> None:
-    mod = importlib.import_module(module)  # no Ray needed to import the backend
+    mod = importlib.import_module(module)  # no Ray needed to import the Ray backend
     for name in mod.__all__:
         assert getattr(mod, name) is not None, f"{module}.{name}"
 
 
+def test_sweep_code_names_no_task() -> None:
+    """Identifiers and string constants (docstrings apart) name no task: tasks are data."""
+    root = Path(importlib.import_module("robust_rl.sweep").__file__).parent
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        words = [
+            node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+        ]
+        words += [node.id for node in ast.walk(tree) if isinstance(node, ast.Name)]
+        for word in words:
+            for task in ("cartpole", "pendulum", "masspole", "acrobot", "hopper"):
+                assert task not in word.lower(), f"{path} names {task}: {word!r}"
+
+
 # --------------------------------------------------------------------------------------------
-# expansion
+# the sweep file
 
 
-def test_expand_list_semantics() -> None:
+def test_grid_expansion_and_names() -> None:
     radii = [[0.01, 0.01, 0.001, 0.01], [0.1, 0.1, 0.01, 0.1]]
-    spec = {
-        "seeds": [0, 1],
-        "variants": {
-            "robust": {
-                "algo": "robust-dqn",
-                "params": {"radius": radii, "eta": [0.1, 1.0], "policy_kwargs": {"net_arch": [16]}},
-            },
-            "flat": {"algo": "robust-dqn", "params": {"radius": RADIUS}},
-            "dqn": {
-                "algo": "dqn",
-                "params": {"policy_kwargs": [{"net_arch": [16]}, {"net_arch": [32, 32]}]},
+    spec = cartpole_spec(
+        robust={"algo": "robust-dqn", "params": {"radius": radii, "eta": [0.1, 1.0]}},
+        dqn={
+            "algo": "dqn",
+            "params": {
+                "learning_rate": [1e-3, 1e-4],
+                "policy_kwargs": [{"net_arch": [16]}, {"net_arch": [32, 32]}],
             },
         },
-    }
-    trials = expand_sweep(spec)
-    assert len(trials) == 2 * 2 * 2 + 1 * 2 + 2 * 2
-    names = [t.name for t in trials]
-    assert names[:4] == [
-        "robust__radius=0.01-0.01-0.001-0.01__eta=0.1__seed0",
-        "robust__radius=0.01-0.01-0.001-0.01__eta=0.1__seed1",
-        "robust__radius=0.01-0.01-0.001-0.01__eta=1__seed0",
-        "robust__radius=0.01-0.01-0.001-0.01__eta=1__seed1",
-    ]
+    )
+    spec["seeds"] = [0, 1]
+    sweep = parse_sweep(spec)
+    assert sweep.budget() == {"robust": 4, "dqn": 4}
+    trials = expand_sweep(sweep)
+    assert len(trials) == 16
     first = trials[0]
+    assert first.name == "robust__radius=0.01-0.01-0.001-0.01__eta=0.1__seed0"
     assert first.group == "robust__radius=0.01-0.01-0.001-0.01__eta=0.1"
     assert first.params == {"radius": radii[0], "eta": 0.1}
-    assert first.config["radius"] == radii[0]
-    assert first.config["policy_kwargs"] == {"net_arch": [16]}  # a mapping is one value
-    assert first.config["n_timesteps"] == 50_000  # defaults filled in by validate_config
-    # a flat list of numbers is one radius, not an axis
-    flat = [t for t in trials if t.variant == "flat"]
-    assert [t.name for t in flat] == ["flat__seed0", "flat__seed1"]
-    assert flat[0].params == {} and flat[0].config["radius"] == RADIUS
-    # a list of mappings is an axis; the folder name stays free of braces and spaces
-    dqn = [t for t in trials if t.variant == "dqn"]
-    assert [t.name for t in dqn] == [
-        "dqn__policy_kwargs=net_arch-16__seed0",
-        "dqn__policy_kwargs=net_arch-16__seed1",
-        "dqn__policy_kwargs=net_arch-32-32__seed0",
-        "dqn__policy_kwargs=net_arch-32-32__seed1",
-    ]
-    assert dqn[2].config["policy_kwargs"] == {"net_arch": [32, 32]}
+    assert first.config["n_timesteps"] == 50_000  # filled in by validate_config
+    assert first.evaluation.suite == "cartpole" and first.evaluation.tune_split == "validation"
+    dqn = [t.name for t in trials if t.variant == "dqn"]
+    assert "dqn__learning_rate=0.0001__policy_kwargs=net_arch-32-32__seed1" in dqn
+    # a flat list is one radius, not an axis
+    flat = parse_sweep(cartpole_spec(r={"algo": "robust-dqn", "params": {"radius": radii[0]}}))
+    assert [t.name for t in expand_sweep(flat)] == ["r__seed0"]
 
 
-def test_expand_random_search_is_seeded() -> None:
-    spec = {
-        "search": "random",
-        "n_trials": 2,
-        "search_seed": 3,
-        "variants": {
-            "dqn": {"algo": "dqn", "params": {"learning_rate": [1e-3, 1e-4], "gamma": [0.9, 0.99]}}
-        },
-    }
-    first = [t.name for t in expand_sweep(spec)]
-    assert first == [t.name for t in expand_sweep(spec)]
-    grid = {"variants": spec["variants"]}
-    full = [t.name for t in expand_sweep(grid)]
-    assert len(first) == 2 and len(set(first)) == 2 and set(first) <= set(full)
-    assert len(full) == 4
-
-
-def test_load_sweep_config_relative_to_file(tmp_path: Path) -> None:
+def test_paths_relative_to_the_sweep_file(tmp_path: Path) -> None:
     (tmp_path / "configs").mkdir()
-    write_spec(tmp_path / "configs" / "dqn.yaml", {**TINY, "gamma": 0.9})
-    spec = {"name": "rel", "variants": {"dqn": {"algo": "dqn", "config": "configs/dqn.yaml"}}}
-    name, trials = load_sweep(write_spec(tmp_path / "s.yaml", spec))
-    assert name == "rel"
-    assert [t.name for t in trials] == ["dqn__seed0"]
-    assert trials[0].config["gamma"] == 0.9 and trials[0].config["n_timesteps"] == 300
+    write_spec(tmp_path / "configs" / "dqn.yaml", {**TINY_DQN, "gamma": 0.9})
+    spec = cartpole_spec(dqn={"algo": "dqn", "config": "configs/dqn.yaml"})
+    del spec["name"]
+    sweep = load_sweep(write_spec(tmp_path / "rel.yaml", spec))
+    assert sweep.name == "rel"
+    trial = expand_sweep(sweep)[0]
+    assert trial.config["gamma"] == 0.9 and trial.config["n_timesteps"] == 300
 
 
-# --------------------------------------------------------------------------------------------
-# local backend
-
-
-def test_local_sweep_writes_trials_and_summary(finished: tuple[Path, Path]) -> None:
-    _, out = finished
-    for name in ("dqn__seed0", "robust__seed0"):
-        folder = out / name
-        for f in ("model.zip", "config.yaml", "train_info.json", RESULT_FILE):
-            assert (folder / f).is_file(), f
-        for f in ("suite.csv", "suite.md", "grid.csv", "grid.md", "grid.png"):
-            assert (folder / "eval" / f).is_file(), f
-        assert list((folder / "tb").glob("*/events.out.tfevents.*")), "no TensorBoard run"
-        record = recorded(out, name)
-        assert set(record) == {"trial", "suite", "grid", "wall_time_s"}
-        assert record["trial"]["name"] == name and record["trial"]["seed"] == 0
-        assert list(record["suite"]) == ["original", "heavy pole", "short pole", "strong gravity"]
-        assert len(record["grid"]) == 18  # DEFAULT_GRID: 3 parameters x 6 factors
-        assert all(1 <= v <= 500 for v in [*record["suite"].values(), *record["grid"].values()])
-        # SB3 finishes the last rollout of train_freq=16 steps: 300 -> 304
-        assert json.loads((folder / "train_info.json").read_text())["num_timesteps"] == 304
-    for f in ("trials.csv", "summary.csv", "summary.md", "summary.png"):
-        assert (out / f).is_file(), f
-    md = (out / "summary.md").read_text()
-    assert md.startswith("# tiny\n")
-    assert "| 1 | " in md and "| 2 | " in md and "Failed trials" not in md
-    assert (out / "trials.csv").read_text().count("\n") == 3  # header + 2 trials
-
-
-def test_rerun_skips_finished_trials(finished: tuple[Path, Path], capsys) -> None:
-    file, out = finished
-    model = out / "dqn__seed0" / "model.zip"
-    before = model.stat().st_mtime_ns
-    capsys.readouterr()
-    assert main(["sweep", str(file), "--out", str(out), "--max-parallel", "1"]) == 0
-    stdout = capsys.readouterr().out
-    assert "[skipped] dqn__seed0" in stdout and "[skipped] robust__seed0" in stdout
-    assert model.stat().st_mtime_ns == before
-    _, trials = load_sweep(file)
-    seen: list[TrialResult] = []
-    results = run_sweep(trials, out, max_parallel=1, on_result=seen.append)
-    assert [r.status for r in results] == ["skipped", "skipped"]
-    assert len(seen) == 2
-    for r in results:
-        assert r.suite == recorded(out, r.trial.name)["suite"]
-        assert r.grid == recorded(out, r.trial.name)["grid"]
-    assert model.stat().st_mtime_ns == before
-
-
-def test_failed_trial_is_reported_and_the_other_completes(tmp_path: Path, capsys) -> None:
-    spec = tiny_spec()
-    spec["evaluation"]["grid_episodes"] = 0
-    spec["variants"] = {"dqn": {"algo": "dqn", "params": {**TINY, "learning_rate": [1e-3, -1.0]}}}
-    file = write_spec(tmp_path / "fail.yaml", spec)
-    out = tmp_path / "out"
-    assert main(["sweep", str(file), "--out", str(out), "--max-parallel", "1"]) == 1
-    stdout = capsys.readouterr().out
-    good, bad = "dqn__learning_rate=0.001__seed0", "dqn__learning_rate=-1__seed0"
-    assert f"[failed ] {bad}: ValueError: Invalid learning rate: -1.0" in stdout
-    assert "1 of 2 trials failed" in stdout
-    assert (out / good / RESULT_FILE).is_file() and (out / good / "model.zip").is_file()
-    assert not (out / bad / RESULT_FILE).exists()
-    assert recorded(out, good)["grid"] == {}
-    assert not (out / good / "eval" / "grid.csv").exists()
-    md = (out / "summary.md").read_text()
-    assert f"- {bad}: ValueError: Invalid learning rate: -1.0" in md
-    # run again: the finished trial is skipped, the failed one is tried again
-    _, trials = load_sweep(file)
-    results = run_sweep(trials, out, max_parallel=1)
-    assert [r.status for r in results] == ["skipped", "failed"]
-    assert results[1].error is not None and "Invalid learning rate" in results[1].error
-    rows, summary = summarize(results)
-    assert [row["status"] for row in rows] == ["skipped", "failed"]
-    assert [agg["group"] for agg in summary] == ["dqn__learning_rate=0.001"]
-
-
-def test_changed_trial_is_not_skipped_silently(
-    finished: tuple[Path, Path], tmp_path: Path, capsys
-) -> None:
-    _, src = finished
-    out = tmp_path / "out"
-    shutil.copytree(src, out)
-    spec = tiny_spec()
-    spec["variants"]["dqn"]["params"]["n_timesteps"] = 400
-    file = write_spec(tmp_path / "changed.yaml", spec)
-    capsys.readouterr()
-    assert main(["sweep", str(file), "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1
-    assert "dqn__seed0/result.json was written by a different trial" in err
-    assert "changed: config.n_timesteps" in err
-    _, trials = load_sweep(file)
-    res = run_trial(trials[0], out)
-    assert res.status == "failed" and "config.n_timesteps" in (res.error or "")
-    assert json.loads((out / "dqn__seed0" / "train_info.json").read_text())["num_timesteps"] == 304
-
-
-# --------------------------------------------------------------------------------------------
-# errors
+_DELETE = object()
 
 
 def _mutate(spec: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
@@ -267,26 +205,66 @@ def _mutate(spec: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str
     node = spec
     for key in path[:-1]:
         node = node[key]
-    node[path[-1]] = value
+    if value is _DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
     return spec
+
+
+_TUNE_ON_TEST = (
+    "evaluation.tune_split is 'test' and evaluation.report_split is 'test': a sweep must not "
+    "tune on the MDPs it reports"
+)
 
 
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        (("variants", "dqn", "algo"), "ppo", "algo must be one of ['dqn', 'robust-dqn']"),
+        # the tuning protocol
+        (("evaluation", "tune_split"), "test", _TUNE_ON_TEST),
+        (("evaluation", "report_split"), "validation", "evaluation.tune_split is 'validation' and"),
+        (("evaluation", "tune_split"), "train", "evaluation.tune_split must be one of"),
+        (
+            ("evaluation", "tune_seed"),
+            10_000,
+            "the tuning episode seeds 10000..10000 (evaluation.tune_seed, tune_episodes, "
+            "search.checkpoint_episodes) overlap the reported episode seeds 10000..10000",
+        ),
+        (("evaluation",), _DELETE, "the evaluation key is required"),
+        (("evaluation", "suite"), _DELETE, "evaluation.suite is required"),
+        (
+            ("variants", "dqn", "params", "learning_rate"),
+            [1e-3, 1e-4],
+            "unequal tuning budgets, points per variant {'dqn': 2, 'a2c': 1}",
+        ),
+        (
+            ("search",),
+            {"method": "optuna", "n_trials": 2, "checkpoints": 0, "pruner": "none"},
+            "declare no space while search.method is optuna",
+        ),
+        (("search",), {"method": "optuna"}, "search.n_trials (Optuna points per variant"),
+        (("search",), {"method": "random"}, "search.method must be 'grid' or 'optuna'"),
+        (("search",), {"n_trials": 3}, "search keys ['n_trials'] apply to method: optuna only"),
+        (
+            ("variants", "dqn", "space"),
+            {"learning_rate": {"low": 1e-3, "high": 1e-2}},
+            "declares a space but search.method is grid",
+        ),
+        # file structure
+        (("variants", "dqn", "algo"), "ppo2", "algo must be one of"),
         (
             ("variants", "dqn", "params", "lernin_rate"),
             0.1,
             "unknown hyperparameter(s) ['lernin_rate']",
         ),
-        (("variants", "robust", "params", "eta"), [], "the grid for 'eta' is empty"),
+        (("variants", "dqn", "params", "gamma"), [], "the grid for 'gamma' is empty"),
         (("seeds",), "zero", "seeds must be a non-empty list of integers, got 'zero'"),
-        (("seeds",), [], "seeds must be a non-empty list of non-negative integers"),
-        (("seed",), [0], "unknown key(s) ['seed']"),
-        (("evaluation", "episodes"), 0, "evaluation.episodes must be >= 1"),
-        (("search",), "bayes", "search must be 'grid' or 'random'"),
-        (("n_trials",), 3, "n_trials and search_seed apply to search: random only"),
+        (("seeds",), [0, 0], "seeds must be distinct"),
+        (("seed",), [0], "unknown key(s) ['seed'] in the sweep file"),
+        (("evaluation", "episodes"), 0, "evaluation.episodes must be an integer >= 1, got 0"),
+        (("evaluation", "grid_points"), 1, "evaluation.grid_points must be 0 (no grid) or >= 2"),
+        (("evaluation", "grd_points"), 2, "unknown key(s) ['grd_points'] in evaluation"),
         (("variants", "dqn", "env"), "NoSuchEnv-v0", "unknown env id 'NoSuchEnv-v0'"),
         (("variants", "dqn", "config"), "missing.yaml", "config file missing.yaml does not exist"),
         (("variants", "a/b"), {"algo": "dqn"}, "variant name 'a/b' must start with"),
@@ -296,38 +274,220 @@ def _mutate(spec: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str
 def test_invalid_sweep_file_exits_2(
     tmp_path: Path, capsys, path: tuple[Any, ...], value: Any, message: str
 ) -> None:
-    file = write_spec(tmp_path / "bad.yaml", _mutate(tiny_spec(), path, value))
+    base = cartpole_spec(
+        dqn={"algo": "dqn", "params": dict(TINY_DQN)}, a2c={"algo": "a2c", "params": {}}
+    )
+    file = write_spec(tmp_path / "bad.yaml", _mutate(base, path, value))
     out = tmp_path / "out"
     assert main(["sweep", str(file), "--out", str(out)]) == 2
-    captured = capsys.readouterr()
-    assert captured.err.startswith("robust-rl sweep: error: ")
-    assert captured.err.count("\n") == 1, captured.err
-    assert message in captured.err
+    err = capsys.readouterr().err
+    assert err.startswith("robust-rl sweep: error: ") and err.count("\n") == 1, err
+    assert message in err
     assert not out.exists()  # nothing ran
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("entry", "message"),
     [
-        (None, "does not exist"),
-        ("- a\n- b\n", "must hold a mapping"),
-        pytest.param(
-            "variants: {dqn: [\n",
-            "is not valid YAML",
-        ),
+        ({"low": 1e-2, "high": 1e-3}, "needs low < high"),
+        ({"low": 0.0, "high": 1.0, "log": True}, "log scale needs low > 0"),
+        ({"choices": []}, "choices must be a non-empty list"),
+        ({"low": 1}, "needs low and high (or choices)"),
+        ({"low": 1, "high": 2, "type": "str"}, "type must be 'int' or 'float'"),
+        ({"lo": 1, "high": 2}, "unknown key(s) ['lo'] in variants.dqn.space.learning_rate"),
     ],
 )
-def test_unreadable_sweep_file_exits_2(tmp_path: Path, capsys, text: str | None, message: str):
-    file = tmp_path / "sweep.yaml"
-    if text is not None:
-        file.write_text(text)
-    assert main(["sweep", str(file), "--out", str(tmp_path / "out")]) == 2
+def test_invalid_search_space(entry: dict[str, Any], message: str) -> None:
+    spec = cartpole_spec(
+        dqn={"algo": "dqn", "space": {"learning_rate": entry}},
+        a2c={"algo": "a2c", "space": {"gamma": {"low": 0.9, "high": 0.99}}},
+    )
+    spec["search"] = {"method": "optuna", "n_trials": 2}
+    with pytest.raises(ValueError, match="sweep: ") as info:
+        parse_sweep(spec)
+    assert message in str(info.value)
+
+
+def test_search_space_distributions() -> None:
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    spec = cartpole_spec(
+        dqn={
+            "algo": "dqn",
+            "space": {
+                "learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
+                "batch_size": {"choices": [16, 32]},
+                "target_update_interval": {"low": 100, "high": 1000, "step": 100},
+            },
+        }
+    )
+    spec["search"] = {"method": "optuna", "n_trials": 3, "checkpoints": 2}
+    sweep = parse_sweep(spec)
+    assert sweep.budget() == {"dqn": 3}
+    dists = {p.name: p.distribution() for p in sweep.variants[0].space}
+    assert dists["learning_rate"] == FloatDistribution(1e-4, 1e-2, log=True)
+    assert dists["batch_size"] == CategoricalDistribution([16, 32])
+    assert dists["target_update_interval"] == IntDistribution(100, 1000, step=100)
+    with pytest.raises(ValueError, match="an Optuna sweep's points are chosen as it runs"):
+        expand_sweep(sweep)
+
+
+# --------------------------------------------------------------------------------------------
+# local backend: a tiny Pendulum sweep
+
+
+def test_local_pendulum_sweep(pendulum: tuple[Path, Path]) -> None:
+    from robust_rl.evaluation import EvaluationResults, get_suite
+
+    _, out = pendulum
+    suite = get_suite("pendulum")
+    for name in ("ppo__seed0", "a2c__seed0"):
+        folder = out / name
+        for f in ("model.zip", "config.yaml", "train_info.json", RESULT_FILE):
+            assert (folder / f).is_file(), f
+        for f in ("evaluation.json", "evaluation.csv", "evaluation.md", "evaluation.png"):
+            assert (folder / "eval" / f).is_file(), f
+        record = recorded(out, name)
+        assert record["status"] == "done" and record["trial"]["name"] == name
+        results = EvaluationResults.from_dict(record["evaluation"])
+        summary = results.summary(name)
+        assert list(summary.test) == [m.name for m in suite.test]
+        assert list(summary.validation) == [m.name for m in suite.validation]
+        assert summary.grid_points == 2  # grid_axes [m], 2 points
+        # Pendulum rewards are in [-16.3, 0] per step, 200 steps
+        assert all(-3300 <= v <= 0 for v in [*summary.test.values(), *summary.validation.values()])
+        seeds = {r.seed for r in results.rows if r.split == "validation"}
+        assert seeds == {20_000}  # tuning episodes: tune_seed; reported ones: seed
+        assert {r.seed for r in results.rows if r.split != "validation"} == {10_000}
+    md = (out / "summary.md").read_text()
+    assert md.startswith("# tiny-pendulum\n")
+    assert "Suite `pendulum`. Ranked on the validation split" in md
+    assert "Tuning budget (points per variant, each over every seed): ppo 1, a2c 1." in md
+    assert "| 1 | " in md and "| 2 | " in md and "Failed trials" not in md
+    rows = list(csv.DictReader(io.StringIO((out / "trials.csv").read_text())))
+    assert [r["trial"] for r in rows] == ["ppo__seed0", "a2c__seed0"]
+    assert "test:weak motor" in rows[0]
+
+
+def test_rerun_reads_finished_trials_back(pendulum: tuple[Path, Path], capsys) -> None:
+    file, out = pendulum
+    model = out / "ppo__seed0" / "model.zip"
+    before = model.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["sweep", str(file), "--out", str(out), "--max-parallel", "1"]) == 0
+    stdout = capsys.readouterr().out
+    assert "[skipped] ppo__seed0" in stdout and "[skipped] a2c__seed0" in stdout
+    results = run_sweep(load_sweep(file), out, max_parallel=1)
+    assert [r.status for r in results] == ["skipped", "skipped"]
+    for r in results:
+        assert r.evaluation.to_dict() == recorded(out, r.trial.name)["evaluation"]
+    assert model.stat().st_mtime_ns == before
+
+
+def test_changed_trial_is_not_skipped_silently(
+    pendulum: tuple[Path, Path], tmp_path: Path, capsys
+) -> None:
+    _, src = pendulum
+    out = tmp_path / "out"
+    shutil.copytree(src, out)
+    spec = copy.deepcopy(PENDULUM)
+    spec["evaluation"]["episodes"] = 2
+    file = write_spec(tmp_path / "changed.yaml", spec)
+    capsys.readouterr()
+    assert main(["sweep", str(file), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err
+    assert err.count("\n") == 1
+    assert "ppo__seed0/result.json was written by a different trial" in err
+    assert "changed: evaluation.episodes" in err
+
+
+def test_trial_result_crosses_processes(pendulum: tuple[Path, Path]) -> None:
+    import pickle
+
+    file, out = pendulum
+    res = run_sweep(load_sweep(file), out, max_parallel=1)[0]
+    back = pickle.loads(pickle.dumps(res))
+    assert isinstance(back, TrialResult) and back.trial == res.trial
+    assert back.evaluation.to_dict() == res.evaluation.to_dict()
+    assert back.tune_score == res.tune_score is not None
+
+
+def test_workers_start_with_spawn() -> None:
+    backend = LocalBackend(2)
+    try:
+        assert backend._pool is not None
+        assert backend._pool._mp_context.get_start_method() == "spawn"
+    finally:
+        backend.close()
+    assert LocalBackend(1)._pool is None  # one at a time: in this process
+
+
+# --------------------------------------------------------------------------------------------
+# failures, resume
+
+
+def test_failed_trial_is_isolated(tmp_path: Path, capsys) -> None:
+    params = {**TINY_DQN, "learning_rate": [1e-3, -1.0]}
+    file = write_spec(tmp_path / "fail.yaml", cartpole_spec(dqn={"algo": "dqn", "params": params}))
+    out = tmp_path / "out"
+    assert main(["sweep", str(file), "--out", str(out), "--max-parallel", "1"]) == 1
+    stdout = capsys.readouterr().out
+    good, bad = "dqn__learning_rate=0.001__seed0", "dqn__learning_rate=-1__seed0"
+    assert f"[failed ] {bad}: ValueError: Invalid learning rate: -1.0" in stdout
+    assert "1 of 2 trials failed" in stdout
+    assert (out / good / RESULT_FILE).is_file() and not (out / bad / RESULT_FILE).exists()
+    assert f"- {bad}: ValueError: Invalid learning rate: -1.0" in (out / "summary.md").read_text()
+    # again: the finished trial is read back, the failed one is tried again
+    results = run_sweep(load_sweep(file), out, max_parallel=1)
+    assert [r.status for r in results] == ["skipped", "failed"]
+    rows, groups = summarize(results)
+    assert [row["status"] for row in rows] == ["skipped", "failed"]
+    assert [g["group"] for g in groups] == ["dqn__learning_rate=0.001"]
+
+
+def test_unfinished_trial_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from robust_rl.sweep.trials import checkpoint_freq
+    from robust_rl.training import CHECKPOINT_FILE, train
+
+    trial = expand_sweep(parse_sweep(cartpole_spec()))[0]
+    straight = run_trial(trial, tmp_path / "straight")
+    assert straight.status == "done"
+
+    class Crash(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps >= 250:
+                raise KeyboardInterrupt  # the machine went down
+            return True
+
+    folder = tmp_path / "out" / trial.name
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            trial.algo,
+            trial.env,
+            copy.deepcopy(trial.config),
+            trial.seed,
+            folder,
+            tensorboard_log=str(folder / "tb"),
+            checkpoint_freq=checkpoint_freq(300),
+            callback=Crash(),
+        )
+    assert (folder / CHECKPOINT_FILE).is_file() and not (folder / RESULT_FILE).exists()
+    resumed = run_trial(trial, tmp_path / "out")
+    assert resumed.status == "done", resumed.error
+    info = json.loads((folder / "train_info.json").read_text())
+    assert info["resumed_from"] is not None and 0 < info["resumed_from"] < 300
+    # exact resume: the same returns as the uninterrupted run
+    assert resumed.evaluation.to_dict() == straight.evaluation.to_dict()
 
 
 def test_run_sweep_argument_errors(tmp_path: Path) -> None:
-    trials = expand_sweep(tiny_spec())
+    trials = expand_sweep(parse_sweep(cartpole_spec()))
     with pytest.raises(ValueError, match="backend must be one of"):
         run_sweep(trials, tmp_path, backend="dask")
     with pytest.raises(ValueError, match="max_parallel must be a positive integer, got 0"):
@@ -336,45 +496,13 @@ def test_run_sweep_argument_errors(tmp_path: Path) -> None:
         run_sweep(trials, tmp_path, address="auto")
     with pytest.raises(ValueError, match="trial names must be unique"):
         run_sweep([trials[0], trials[0]], tmp_path)
+    with pytest.raises(ValueError, match=r"n_trials applies to search\.method optuna only"):
+        run_sweep(trials, tmp_path, n_trials=3)
     assert list(tmp_path.iterdir()) == []
 
 
-# --------------------------------------------------------------------------------------------
-# Ray backend
-
-
-def test_ray_backend_without_ray_exits_2(tmp_path: Path, monkeypatch, capsys) -> None:
-    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
-    trials = expand_sweep(tiny_spec())
-    with pytest.raises(
-        ValueError, match=r"--backend ray needs Ray: pip install 'robust-rl\[ray\]'"
-    ):
-        run_sweep(trials, tmp_path / "a", backend="ray")
-    file = write_spec(tmp_path / "tiny.yaml", tiny_spec())
-    assert main(["sweep", str(file), "--out", str(tmp_path / "b"), "--backend", "ray"]) == 2
-    err = capsys.readouterr().err
-    assert err == "robust-rl sweep: error: --backend ray needs Ray: pip install 'robust-rl[ray]'\n"
-
-
-def test_ray_backend_matches_local(finished: tuple[Path, Path], tmp_path: Path, monkeypatch):
-    ray = pytest.importorskip("ray")
-    file, local_out = finished
-    _, trials = load_sweep(file)
-    monkeypatch.chdir(tmp_path)  # a relative out is made absolute for the workers
-    seen: list[TrialResult] = []
-    results = run_sweep(trials, "ray_out", backend="ray", max_parallel=2, on_result=seen.append)
-    assert not ray.is_initialized()  # the local Ray started for the sweep is shut down
-    assert [r.status for r in results] == ["done", "done"]
-    assert sorted(r.trial.name for r in seen) == ["dqn__seed0", "robust__seed0"]
-    out = tmp_path / "ray_out"
-    for r in results:
-        assert isinstance(r.trial, Trial)
-        assert (out / r.trial.name / "model.zip").is_file()
-        # same seed, one thread: the same returns as the local backend
-        assert r.suite == recorded(local_out, r.trial.name)["suite"]
-        assert r.grid == recorded(local_out, r.trial.name)["grid"]
-        assert recorded(out, r.trial.name)["trial"] == recorded(local_out, r.trial.name)["trial"]
-    # finished trials are read by the driver: no Ray instance is started for them
-    again = run_sweep(trials, out, backend="ray", max_parallel=2)
-    assert [r.status for r in again] == ["skipped", "skipped"]
-    assert not ray.is_initialized()
+def test_csv_quotes_with_the_csv_module() -> None:
+    rows = [{"trial": 'a,"b"', "x": 1.23456789}, {"trial": "c\nd", "y": None}]
+    text = rows_to_csv(rows)
+    back = list(csv.reader(io.StringIO(text)))
+    assert back == [["trial", "x", "y"], ['a,"b"', "1.23457", ""], ["c\nd", "", ""]]

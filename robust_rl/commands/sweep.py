@@ -7,23 +7,40 @@ import os
 import platform
 import shlex
 import time
+from dataclasses import replace
 
 from robust_rl.errors import InvalidArgumentError
 from robust_rl.sweep import BACKENDS, TrialResult, load_sweep, run_sweep, write_summary
 
+__all__ = ["add_parser", "run"]
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``sweep`` subcommand."""
     p = subparsers.add_parser(
         "sweep",
-        help="run a sweep file: seeds x hyperparameters x algorithms",
-        description="Run every trial of a sweep file (see robust_rl.sweep), skipping trials "
-        "finished earlier, then write OUT/summary.md, summary.csv, trials.csv and summary.png.",
+        help="run a sweep file: seeds x hyperparameters x algorithms (grid or Optuna)",
+        description="Run a sweep file (see robust_rl.sweep.spec): every trial of a grid, or an "
+        "Optuna search stored in OUT/study.db. Trials and points finished earlier are reused, "
+        "interrupted ones continue; then write OUT/summary.md, summary.csv, trials.csv and "
+        "summary.png, ranked on the suite's validation split.",
     )
     p.add_argument("file", help="sweep YAML file")
     p.add_argument("--out", required=True, help="output folder (one sub-folder per trial)")
     p.add_argument("--backend", default="local", choices=BACKENDS)
-    p.add_argument("--address", default=None, help="Ray cluster address (ray backend)")
+    p.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster address (--backend ray): HOST:PORT as `ray start --head` printed, "
+        "ray://HOST:10001 or auto; default: a private Ray on this machine",
+    )
     p.add_argument("--max-parallel", type=int, default=2, help="trials at once (default 2)")
+    p.add_argument(
+        "--n-trials",
+        type=int,
+        default=None,
+        help="Optuna points per variant, overriding the file's search.n_trials",
+    )
     p.set_defaults(handler=run)
 
 
@@ -31,10 +48,13 @@ def _report(res: TrialResult) -> None:
     if res.status == "failed":
         first = (res.error or "").splitlines()[0]
         print(f"[failed ] {res.trial.name}: {first}", flush=True)
+    elif res.status == "pruned":
+        print(f"[pruned ] {res.trial.name} ({res.wall_time_s:.0f} s)", flush=True)
     else:
-        mean = sum(res.suite.values()) / max(1, len(res.suite))
+        score = res.tune_score
+        text = "n/a" if score is None else f"{score:.1f}"
         print(
-            f"[{res.status:7}] {res.trial.name}: suite mean {mean:.1f} ({res.wall_time_s:.0f} s)",
+            f"[{res.status:7}] {res.trial.name}: validation mean {text} ({res.wall_time_s:.0f} s)",
             flush=True,
         )
 
@@ -46,17 +66,27 @@ def _command(args: argparse.Namespace) -> list[str]:
         cmd += ["--backend", args.backend]
     if args.address:
         cmd += ["--address", args.address]
+    if args.n_trials is not None:
+        cmd += ["--n-trials", str(args.n_trials)]
     return cmd
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the sweep; exit code 1 if a trial failed."""
     if args.address is not None and args.backend != "ray":
         raise InvalidArgumentError("--address applies to --backend ray only")
     start = time.perf_counter()
-    name, trials = load_sweep(args.file)
-    print(f"sweep {name}: {len(trials)} trials -> {args.out}", flush=True)
+    spec = load_sweep(args.file)
+    if args.n_trials is not None:
+        if spec.search.method != "optuna":
+            raise InvalidArgumentError("--n-trials applies to sweeps with search.method optuna")
+        if args.n_trials < 1:
+            raise InvalidArgumentError(f"--n-trials must be >= 1, got {args.n_trials}")
+        spec = replace(spec, search=replace(spec.search, n_trials=args.n_trials))
+    budget = ", ".join(f"{k} {n}" for k, n in spec.budget().items())
+    print(f"sweep {spec.name} ({spec.search.method}; points per variant: {budget}) -> {args.out}")
     results = run_sweep(
-        trials,
+        spec,
         args.out,
         backend=args.backend,
         max_parallel=args.max_parallel,
@@ -71,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         f"trials {total / 60:.1f} min (per trial: `wall_time_s` in trials.csv; trials finished "
         "by an earlier invocation are reused, not rerun)."
     )
-    for path in write_summary(results, args.out, title=name, footer=footer):
+    for path in write_summary(results, args.out, spec=spec, title=spec.name, footer=footer):
         print(f"wrote {path}")
     failed = sum(r.status == "failed" for r in results)
     if failed:

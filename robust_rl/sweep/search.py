@@ -1,0 +1,307 @@
+"""Hyperparameter search with Optuna: a TPE sampler and a median pruner on intermediate
+validation evaluations, one study per variant, stored in ``OUT/study.db`` (SQLite).
+
+One Optuna trial is one hyperparameter point of one variant, run over all of the sweep's seeds
+(one after the other, in one task; the trial folders are ``<variant>__p<hash>__seed<k>``, the hash
+of the point). Its objective is the mean over seeds of the mean return on the suite's
+**validation** MDPs (``tune_episodes`` episodes from ``tune_seed``); the test MDPs, the grid and
+the attacks are evaluated for the report only, never for the choice.
+
+Pruning: during training each run evaluates on the validation split ``search.checkpoints``
+times; intermediate value ``i * checkpoints + k`` is checkpoint ``k`` of the ``i``-th seed, so the
+points are compared step by step. The tasks do not touch the database (a Ray worker may not see
+it): each task receives the study's finished trials as they were when it started and prunes with
+an in-memory copy of the study; the driver then reports the task's intermediate values and its
+outcome to the stored study.
+
+Every variant gets the same budget, ``search.n_trials`` points (or ``n_trials``). Resume: running
+the sweep again reopens the studies; finished points (complete, pruned or failed) count against
+the budget and are not rerun, points that were running when the search was interrupted are run
+again with the same parameters (their finished seeds are read back, an unfinished seed
+continues from its checkpoint), and new points are asked for until the budget is spent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robust_rl.errors import InvalidArgumentError
+from robust_rl.sweep.backends import check_max_parallel, open_backend
+from robust_rl.sweep.runner import check_trials
+from robust_rl.sweep.spec import SearchSpec, SweepSpec, Trial, VariantSpec, point_trials
+from robust_rl.sweep.trials import TrialResult, read_result, run_trial
+
+__all__ = ["STUDY_FILE", "PruneSnapshot", "run_point", "run_search", "study_name"]
+
+#: the SQLite database of the studies, in the output folder
+STUDY_FILE = "study.db"
+
+
+def study_name(spec: SweepSpec, variant: str) -> str:
+    """The name of a variant's study in :data:`STUDY_FILE`."""
+    return f"{spec.name}/{variant}"
+
+
+@dataclass(frozen=True)
+class PruneSnapshot:
+    """What a task needs to prune on its own: the pruner's settings and the finished trials.
+
+    :param n_startup_trials: finished trials before anything is pruned.
+    :param trials: the study's complete and pruned trials (``optuna.trial.FrozenTrial``).
+    """
+
+    n_startup_trials: int
+    trials: tuple[Any, ...]
+
+    def open(self) -> Callable[[int, float], bool]:
+        """A fresh ``should_prune(step, value)`` on an in-memory copy of the study."""
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(
+            direction="maximize",
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=self.n_startup_trials),
+        )
+        study.add_trials(self.trials)
+        trial = study.ask()
+
+        def should_prune(step: int, value: float) -> bool:
+            trial.report(value, step)
+            return trial.should_prune()
+
+        return should_prune
+
+
+def run_point(
+    trials: Sequence[Trial], out_dir: str, prune: PruneSnapshot | None = None
+) -> list[TrialResult]:
+    """Run one point's trials (one per seed) in order; stop at the first pruned or failed one.
+
+    :param trials: the point's trials, seeds in the sweep's order.
+    :param out_dir: the sweep's output folder.
+    :param prune: the pruning snapshot, or None (no pruning).
+    """
+    should_prune = prune.open() if prune is not None else None
+    results = []
+    for i, trial in enumerate(trials):
+        pruner = None
+        if should_prune is not None:
+            offset = i * trial.checkpoints
+
+            def pruner(k: int, value: float, offset: int = offset) -> bool:
+                return should_prune(offset + k, value)
+
+        res = run_trial(trial, out_dir, pruner=pruner)
+        if should_prune is not None and res.status == "skipped":
+            for k, v in sorted(res.intermediate.items()):  # replay a finished seed's values
+                should_prune(i * trial.checkpoints + k, v)
+        results.append(res)
+        if res.status in ("pruned", "failed"):
+            break
+    return results
+
+
+def _fingerprint(spec: SweepSpec, variant: VariantSpec) -> dict[str, Any]:
+    """What a stored study must agree with (the budget ``n_trials`` may change)."""
+    search = asdict(spec.search)
+    search.pop("n_trials")
+    data = {
+        "seeds": list(spec.seeds),
+        "evaluation": asdict(spec.evaluation),
+        "search": search,
+        "variant": asdict(variant),
+    }
+    return json.loads(json.dumps(data, default=str))
+
+
+def _open_study(spec: SweepSpec, variant: VariantSpec, storage: Any, index: int) -> Any:
+    import optuna
+
+    name = study_name(spec, variant.name)
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        load_if_exists=True,
+        direction="maximize",
+        pruner=_pruner(spec.search),
+    )
+    fingerprint = _fingerprint(spec, variant)
+    stored = study.user_attrs.get("sweep")
+    if stored is None:
+        study.set_user_attr("sweep", fingerprint)
+    elif stored != fingerprint:
+        changed = sorted(k for k in fingerprint if fingerprint[k] != stored.get(k))
+        raise InvalidArgumentError(
+            f"study {name!r} in {STUDY_FILE} was made by a different sweep file (changed: "
+            f"{', '.join(changed)}); choose another --out, or delete the output folder"
+        )
+    # seeded, and never replaying the draws of an earlier invocation
+    study.sampler = optuna.samplers.TPESampler(
+        seed=spec.search.sampler_seed + 1000 * index + len(study.trials)
+    )
+    return study
+
+
+def _pruner(search: SearchSpec) -> Any:
+    import optuna
+
+    if search.pruner == "none":
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=search.n_startup_trials)
+
+
+def run_search(
+    spec: SweepSpec,
+    out_dir: str | os.PathLike[str],
+    *,
+    backend: str = "local",
+    max_parallel: int = 2,
+    address: str | None = None,
+    on_result: Callable[[TrialResult], None] | None = None,
+    n_trials: int | None = None,
+) -> list[TrialResult]:
+    """Run (or continue) the Optuna search of ``spec`` (see the module docstring).
+
+    :param spec: a sweep with ``search.method: optuna``.
+    :param out_dir: output folder: trial folders and :data:`STUDY_FILE`.
+    :param backend: ``"local"`` or ``"ray"``.
+    :param max_parallel: points in flight at once.
+    :param address: Ray cluster address (``backend="ray"`` only).
+    :param on_result: called with each trial's result (one per seed) as it arrives.
+    :param n_trials: points per variant, overriding ``search.n_trials``.
+    :return: the results of every finished point's trials, by variant and trial number.
+    :raises ValueError: a bad argument, an unreachable cluster, or a study made by another
+        sweep file.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    if spec.search.method != "optuna":
+        raise InvalidArgumentError("run_search needs a sweep with search.method: optuna")
+    check_max_parallel(max_parallel)
+    if n_trials is not None and (
+        isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1
+    ):
+        raise InvalidArgumentError(f"n_trials must be a positive integer, got {n_trials!r}")
+    budget = n_trials if n_trials is not None else spec.search.n_trials
+    out = Path(out_dir).resolve()
+    runner = open_backend(backend, max_parallel, address)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        storage = optuna.storages.RDBStorage(f"sqlite:///{out / STUDY_FILE}")
+        studies = {v.name: _open_study(spec, v, storage, i) for i, v in enumerate(spec.variants)}
+        spaces = {v.name: {p.name: p.distribution() for p in v.space} for v in spec.variants}
+        # interrupted points first, then new ones, round robin over the variants
+        resume: dict[str, list[Any]] = {}
+        to_ask: dict[str, int] = {}
+        for v in spec.variants:
+            trials = studies[v.name].trials
+            running = [t for t in trials if t.state == TrialState.RUNNING]
+            finished = sum(t.state.is_finished() for t in trials)
+            resume[v.name] = running
+            to_ask[v.name] = max(0, budget - finished - len(running))
+        collected: dict[tuple[str, int], list[TrialResult]] = {}
+        inflight: dict[int, tuple[str, Any, list[Trial]]] = {}
+
+        def next_point() -> tuple[str, Any, list[Trial]] | None:
+            order = sorted(
+                spec.variants, key=lambda v: sum(x[0] == v.name for x in inflight.values())
+            )
+            for v in order:
+                study = studies[v.name]
+                if resume[v.name]:
+                    frozen = resume[v.name].pop(0)
+                    trial = optuna.trial.Trial(study, frozen._trial_id)
+                    params = frozen.params
+                elif to_ask[v.name] > 0:
+                    to_ask[v.name] -= 1
+                    trial = study.ask(spaces[v.name])
+                    params = trial.params
+                else:
+                    continue
+                return v.name, trial, point_trials(spec, v, params)
+            return None
+
+        while True:
+            while runner.pending() < max_parallel:
+                point = next_point()
+                if point is None:
+                    break
+                vname, trial, trials = point
+                check_trials(trials, out)
+                snapshot = None
+                if spec.search.pruner != "none":
+                    done = studies[vname].get_trials(
+                        deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)
+                    )
+                    snapshot = PruneSnapshot(spec.search.n_startup_trials, tuple(done))
+                task = runner.submit(run_point, trials, str(out), snapshot)
+                inflight[task] = point
+            if not runner.pending():
+                break
+            for outcome in runner.wait():
+                vname, trial, trials = inflight.pop(outcome.task)
+                if outcome.error is not None:
+                    err = f"{type(outcome.error).__name__}: {outcome.error}"
+                    results = [TrialResult(t, "failed", error=err) for t in trials]
+                else:
+                    results = list(outcome.value)
+                _tell(studies[vname], trial, trials, results)
+                collected[(vname, trial.number)] = results
+                for res in results:
+                    if on_result is not None:
+                        on_result(res)
+    finally:
+        runner.close()
+    return _all_results(spec, studies, collected, out)
+
+
+def _tell(study: Any, trial: Any, trials: Sequence[Trial], results: Sequence[TrialResult]) -> None:
+    """Report a point's intermediate values and its outcome to the stored study."""
+    from optuna.trial import TrialState
+
+    for i, res in enumerate(results):
+        for k, v in sorted(res.intermediate.items()):
+            step = i * trials[i].checkpoints + k
+            if step not in trial.storage.get_trial(trial._trial_id).intermediate_values:
+                trial.report(v, step)
+    statuses = [r.status for r in results]
+    if "failed" in statuses:
+        study.tell(trial, state=TrialState.FAIL)
+    elif "pruned" in statuses:
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        scores = [r.tune_score for r in results]
+        if any(s is None for s in scores) or len(scores) != len(trials):
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            study.tell(trial, float(np.mean(scores)))
+
+
+def _all_results(
+    spec: SweepSpec,
+    studies: dict[str, Any],
+    collected: dict[tuple[str, int], list[TrialResult]],
+    out: Path,
+) -> list[TrialResult]:
+    """Results of every finished point: this invocation's, and earlier ones' read back."""
+    results = []
+    for v in spec.variants:
+        for frozen in studies[v.name].trials:
+            key = (v.name, frozen.number)
+            if key in collected:
+                results += collected[key]
+            elif frozen.state.is_finished():
+                for t in point_trials(spec, v, frozen.params):
+                    res = read_result(t, out)
+                    if res is not None:
+                        results.append(res)
+    return results

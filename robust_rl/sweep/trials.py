@@ -1,0 +1,347 @@
+"""Run one trial: train, evaluate on the sweep's suite, write ``result.json`` atomically.
+
+A trial's folder ``out/<trial.name>/`` holds the model, its checkpoint, TensorBoard logs,
+``eval/evaluation.{json,csv,md,png}`` and ``result.json``, which marks it finished: running the
+sweep again reads it back instead of training (a ``result.json`` written by a different trial,
+e.g. after the sweep file changed, is refused rather than reused). An unfinished trial continues
+from its last checkpoint when that checkpoint belongs to the same run, else starts afresh.
+
+Every trial is evaluated on the suite's **validation** split (``tune_episodes`` episodes from
+``tune_seed``: the number sweeps rank on) and on the **test** split, the grid and the attacks
+(``episodes`` from ``seed``: the numbers tables report), all in one
+:class:`~robust_rl.evaluation.EvaluationResults` whose model name is the trial's name.
+
+With ``trial.checkpoints > 0`` the trial also evaluates on the validation split during training
+(after every ``n_timesteps / checkpoints`` steps), records the mean return in
+``intermediate.json`` and asks a pruner whether to stop; a stopped trial is ``"pruned"``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robust_rl._io import atomic_write_text
+from robust_rl.errors import InvalidArgumentError
+from robust_rl.sweep.spec import EvaluationSpec, Trial
+
+__all__ = [
+    "INTERMEDIATE_FILE",
+    "RESULT_FILE",
+    "STATUSES",
+    "TrialResult",
+    "checkpoint_freq",
+    "evaluate_trial",
+    "read_result",
+    "run_trial",
+    "stale_error",
+]
+
+RESULT_FILE = "result.json"
+INTERMEDIATE_FILE = "intermediate.json"
+#: ``done`` (run now), ``skipped`` (finished earlier, read back), ``pruned``, ``failed``
+STATUSES: tuple[str, ...] = ("done", "skipped", "pruned", "failed")
+
+#: ``pruner(checkpoint_index, validation_mean) -> stop?`` (see :mod:`robust_rl.sweep.search`)
+PruneFn = Callable[[int, float], bool]
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """Outcome of one trial.
+
+    :param trial: the trial.
+    :param status: one of :data:`STATUSES`.
+    :param evaluation: every evaluation of the trial's model (validation and test splits, grid,
+        attacks), or None (failed or pruned).
+    :param intermediate: ``{checkpoint index: mean validation return}`` during training.
+    :param wall_time_s: training and evaluation time (of the run that finished it).
+    :param error: the error and a short traceback of a failed trial.
+    """
+
+    trial: Trial
+    status: str
+    evaluation: Any = None  # EvaluationResults (imported lazily: it loads gymnasium)
+    intermediate: dict[int, float] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+    error: str | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # EvaluationResults holds read-only mappings that do not pickle: send its dict form
+        evaluation = None if self.evaluation is None else self.evaluation.to_dict()
+        fields = (self.trial, self.status, evaluation, self.intermediate, self.wall_time_s)
+        return (_rebuild, (*fields, self.error))
+
+    @property
+    def ok(self) -> bool:
+        """Whether the trial finished with an evaluation (``done`` or ``skipped``)."""
+        return self.status in ("done", "skipped") and self.evaluation is not None
+
+    def summary(self) -> Any:
+        """The trial's :class:`~robust_rl.evaluation.ModelSummary` (None if not :attr:`ok`)."""
+        return self.evaluation.summary(self.trial.name) if self.ok else None
+
+    @property
+    def tune_score(self) -> float | None:
+        """Mean return over the validation MDPs: what sweeps rank on (None if not :attr:`ok`)."""
+        s = self.summary()
+        if s is None or not s.validation:
+            return None
+        return float(np.mean(list(s.validation.values())))
+
+
+def _rebuild(
+    trial: Trial,
+    status: str,
+    evaluation: dict[str, Any] | None,
+    intermediate: dict[int, float],
+    wall_time_s: float,
+    error: str | None,
+) -> TrialResult:
+    """Inverse of :meth:`TrialResult.__reduce__`."""
+    if evaluation is not None:
+        from robust_rl.evaluation import EvaluationResults
+
+        evaluation = EvaluationResults.from_dict(evaluation)
+    return TrialResult(trial, status, evaluation, intermediate, wall_time_s, error)
+
+
+def _as_json(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _changed(
+    recorded: Mapping[str, Any], current: Mapping[str, Any], prefix: str = ""
+) -> list[str]:
+    """Keys (dotted inside mappings) whose values differ between two trial records."""
+    out = []
+    for key in sorted(set(recorded) | set(current)):
+        old, new = recorded.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict) and key in ("config", "evaluation"):
+            out += _changed(old, new, f"{prefix}{key}.")
+        elif old != new:
+            out.append(prefix + key)
+    return out
+
+
+def stale_error(trial: Trial, out_dir: str | os.PathLike[str]) -> str | None:
+    """Why ``out_dir/<trial>/result.json`` does not belong to ``trial`` (None if it does)."""
+    done = Path(out_dir) / trial.name / RESULT_FILE
+    try:
+        recorded = json.loads(done.read_text())["trial"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"{done} is unreadable ({type(exc).__name__}: {exc}); delete it to rerun the trial"
+    changed = _changed(recorded, _as_json(asdict(trial)))
+    if changed:
+        return (
+            f"{done} was written by a different trial (changed: {', '.join(changed)}); "
+            "delete that trial's folder to rerun it, or choose another --out"
+        )
+    return None
+
+
+def read_result(trial: Trial, out_dir: str | os.PathLike[str]) -> TrialResult | None:
+    """The recorded result of a finished trial (status ``skipped`` or ``pruned``), None if it
+    has not finished, status ``failed`` if its ``result.json`` belongs to another trial."""
+    done = Path(out_dir) / trial.name / RESULT_FILE
+    if not done.is_file():
+        return None
+    stale = stale_error(trial, out_dir)
+    if stale is not None:
+        return TrialResult(trial, "failed", error=f"InvalidArgumentError: {stale}")
+    from robust_rl.evaluation import EvaluationResults
+
+    data = json.loads(done.read_text())
+    evaluation = data.get("evaluation")
+    return TrialResult(
+        trial,
+        "pruned" if data.get("status") == "pruned" else "skipped",
+        None if evaluation is None else EvaluationResults.from_dict(evaluation),
+        {int(k): float(v) for k, v in data.get("intermediate", {}).items()},
+        float(data.get("wall_time_s", 0.0)),
+    )
+
+
+def _validation_mean(model: Any, name: str, ev: EvaluationSpec, n_episodes: int) -> float:
+    from robust_rl.evaluation import evaluate_suite
+
+    res = evaluate_suite(
+        {name: model}, ev.suite, n_episodes=n_episodes, seed=ev.tune_seed, split="validation"
+    )
+    return float(np.mean([row.mean for row in res.rows]))
+
+
+def evaluate_trial(model: Any, name: str, ev: EvaluationSpec) -> Any:
+    """Evaluate ``model`` as ``ev`` says, in one :class:`~robust_rl.evaluation.EvaluationResults`.
+
+    :param model: a trained SB3 model (or a saved model's path).
+    :param name: the model's name in the results (the trial's name).
+    :param ev: the sweep's evaluation spec.
+    """
+    from robust_rl.evaluation import evaluate_grid, evaluate_suite
+
+    models = {name: model}
+    parts = [
+        evaluate_suite(
+            models, ev.suite, n_episodes=ev.tune_episodes, seed=ev.tune_seed, split=ev.tune_split
+        ),
+        evaluate_suite(
+            models, ev.suite, n_episodes=ev.episodes, seed=ev.seed, split=ev.report_split
+        ),
+    ]
+    if ev.grid_points:
+        parts.append(
+            evaluate_grid(
+                models,
+                ev.suite,
+                n_episodes=ev.grid_episodes,
+                seed=ev.seed,
+                points=ev.grid_points,
+                axes=list(ev.grid_axes) or None,
+            )
+        )
+    if ev.attacks:
+        from robust_rl import evaluation
+
+        evaluate_attacks = getattr(evaluation, "evaluate_attacks", None)
+        if evaluate_attacks is None:
+            raise InvalidArgumentError(
+                "evaluation.attacks: this robust_rl.evaluation has no evaluate_attacks"
+            )
+        for attack in ev.attacks:
+            kwargs = {"n_episodes": ev.episodes, "seed": ev.seed, **attack}
+            parts.append(evaluate_attacks(models, ev.suite, **kwargs))
+    return parts[0].merge(*parts[1:], name="evaluation")
+
+
+def _make_callback(
+    trial: Trial, folder: Path, pruner: PruneFn | None, recorded: dict[int, float]
+) -> Any:
+    """An SB3 callback evaluating on the validation split at the trial's checkpoints."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    total = int(trial.config["n_timesteps"])
+    marks = [max(1, total * (k + 1) // trial.checkpoints) for k in range(trial.checkpoints)]
+
+    class ValidationCheckpoints(BaseCallback):
+        """Mean validation return at each checkpoint; stops training when the pruner says so."""
+
+        pruned = False
+
+        def _on_step(self) -> bool:
+            for k, mark in enumerate(marks):
+                if k in recorded or self.num_timesteps < mark:
+                    continue
+                value = _validation_mean(
+                    self.model, trial.name, trial.evaluation, trial.checkpoint_episodes
+                )
+                recorded[k] = value
+                atomic_write_text(
+                    folder / INTERMEDIATE_FILE,
+                    json.dumps({str(i): v for i, v in sorted(recorded.items())}),
+                    force=True,
+                )
+                if pruner is not None and pruner(k, value):
+                    self.pruned = True
+                    return False
+            return True
+
+    return ValidationCheckpoints()
+
+
+def checkpoint_freq(n_timesteps: int) -> int:
+    """Steps between a trial's checkpoints: a quarter of the run, at most 10,000 steps."""
+    return max(1, min(10_000, n_timesteps // 4))
+
+
+def _can_resume(trial: Trial, folder: Path) -> bool:
+    import yaml
+
+    from robust_rl.checkpoints import load_checkpoint
+    from robust_rl.training import CHECKPOINT_FILE
+
+    path = folder / CHECKPOINT_FILE
+    if not path.is_file():
+        return False
+    try:
+        meta = load_checkpoint(path).meta
+        config = yaml.safe_load(yaml.safe_dump(dict(trial.config)))
+        return not meta.mismatches(trial.algo, trial.env, trial.seed, config)
+    except Exception:  # unreadable (e.g. written by an older version): start afresh
+        return False
+
+
+def run_trial(
+    trial: Trial,
+    out_dir: str | os.PathLike[str],
+    torch_threads: int = 1,
+    pruner: PruneFn | None = None,
+) -> TrialResult:
+    """Train, evaluate and record one trial in ``out_dir/<trial.name>/`` (never raises).
+
+    :param trial: the trial.
+    :param out_dir: the sweep's output folder.
+    :param torch_threads: torch threads in this process.
+    :param pruner: asked at each intermediate validation evaluation whether to stop.
+    :return: ``skipped`` with the recorded results if it finished earlier, ``done``,
+        ``pruned``, or ``failed`` with the error (also for a ``result.json`` of another trial).
+    """
+    import torch
+
+    from robust_rl.training import train
+
+    torch.set_num_threads(torch_threads)
+    folder = Path(out_dir) / trial.name
+    start = time.perf_counter()
+    try:
+        previous = read_result(trial, out_dir)
+        if previous is not None:
+            return previous
+        recorded: dict[int, float] = {}
+        resume = _can_resume(trial, folder)
+        if resume and (folder / INTERMEDIATE_FILE).is_file():
+            data = json.loads((folder / INTERMEDIATE_FILE).read_text())
+            recorded = {int(k): float(v) for k, v in data.items()}
+        callback = _make_callback(trial, folder, pruner, recorded) if trial.checkpoints else None
+        result = train(
+            trial.algo,
+            trial.env,
+            copy.deepcopy(trial.config),  # SB3 may add keys to policy_kwargs in place
+            trial.seed,
+            folder,
+            tensorboard_log=str(folder / "tb"),
+            force=True,
+            resume=resume,
+            callback=callback,
+            checkpoint_freq=checkpoint_freq(int(trial.config["n_timesteps"])),
+        )
+        record: dict[str, Any] = {"trial": asdict(trial), "intermediate": recorded}
+        if callback is not None and callback.pruned:
+            record.update(status="pruned", evaluation=None)
+            evaluation = None
+        else:
+            from robust_rl.evaluation import save_results
+
+            evaluation = evaluate_trial(result.model, trial.name, trial.evaluation)
+            save_results(evaluation, folder / "eval", force=True)
+            record.update(status="done", evaluation=evaluation.to_dict())
+        wall = time.perf_counter() - start
+        record["wall_time_s"] = wall
+        atomic_write_text(folder / RESULT_FILE, json.dumps(record, indent=1), force=True)
+        return TrialResult(trial, str(record["status"]), evaluation, dict(recorded), wall)
+    except Exception as exc:  # a failed trial is reported, the sweep goes on
+        return TrialResult(
+            trial,
+            "failed",
+            wall_time_s=time.perf_counter() - start,
+            error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}",
+        )
