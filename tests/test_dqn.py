@@ -37,10 +37,11 @@ def params_of(model) -> list[torch.Tensor]:
 
 
 def test_learn_returns_self_and_logs_robust_diagnostics():
-    model = make()
+    # a radius large enough for the pessimism to exceed the estimator's noise over 20 steps
+    model = make(radius=[10 * r for r in RADIUS])
     assert model.learn(300) is model
     assert model._n_updates > 0
-    model.train(gradient_steps=3, batch_size=32)
+    model.train(gradient_steps=20, batch_size=32)
     logged = model.logger.name_to_value
     assert logged["train/robust_gap"] < 0  # the soft-min is pessimistic
     assert 0 <= logged["train/mean_level"] <= 4
@@ -103,13 +104,23 @@ def test_state_value_form_is_above_per_action_form():
 
 
 @torch.no_grad()
-def test_rt_mlmc_target_is_unbiased_for_saa_target():
+@pytest.mark.parametrize("level_sampling", ["systematic", "independent"])
+def test_rt_mlmc_target_is_unbiased_for_saa_target(level_sampling):
     obs = torch.randn(1, 4).expand(40_000, 4).contiguous()
     torch.manual_seed(2)
-    rt = make(radius=0.3, eta=0.05, max_level=3).robust_next_values(obs).per_point
+    rt_model = make(radius=0.3, eta=0.05, max_level=3, level_sampling=level_sampling)
+    rt = rt_model.robust_next_values(obs).per_point
     saa = make(radius=0.3, eta=0.05, max_level=3, estimator="saa").robust_next_values(obs).per_point
     se = float((rt.var() / rt.numel() + saa.var() / saa.numel()).sqrt())
     assert abs(float(rt.mean() - saa.mean())) < 4.5 * se
+
+
+def test_control_variate_default_is_on_for_rt_mlmc_only():
+    assert make()._target_estimator.control_variate is True
+    assert make(control_variate=False)._target_estimator.control_variate is False
+    assert make(estimator="saa")._target_estimator.control_variate is False
+    with pytest.raises(ValueError, match="control_variate applies to estimator='rt-mlmc' only"):
+        make(estimator="saa", control_variate=True)
 
 
 def test_save_load_round_trip_keeps_hyperparameters_and_predictions(tmp_path):
@@ -120,7 +131,9 @@ def test_save_load_round_trip_keeps_hyperparameters_and_predictions(tmp_path):
     loaded = RobustDQN.load(path)
     for name in ("radius", "eta", "norm", "estimator", "max_level", "target_form", "td_loss"):
         assert getattr(loaded, name) == getattr(model, name), name
-    assert loaded.control_variate is True
+    assert loaded.control_variate is None and loaded._target_estimator.control_variate is True
+    assert loaded.level_sampling == "systematic"
+    assert loaded._target_estimator.level_sampling == "systematic"
     obs = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
     np.testing.assert_array_equal(
         loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0]
@@ -190,6 +203,7 @@ def test_tensorboard_run_name_and_robust_scalars(tmp_path):
         (dict(target_form="max"), "target_form must be one of"),
         (dict(td_loss="l1"), "td_loss must be one of"),
         (dict(n_samples=8), "n_samples applies to estimator='saa' only"),
+        (dict(level_sampling="sobol"), "level_sampling must be one of"),
     ],
 )
 def test_bad_arguments_raise(kwargs, match):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from robust_rl.risk import (
+    FunctionalEstimator,
     entropic_max,
     entropic_risk,
     estimate_functional,
@@ -19,7 +21,9 @@ from robust_rl.risk import (
     sample_worst_case,
     soft_min_of_max,
     soft_min_then_max,
+    systematic_counts,
 )
+from robust_rl.risk.mlmc import _rt_plan
 
 DT = torch.float64
 
@@ -72,8 +76,11 @@ def test_saa_bias_decreases_toward_closed_form():
     assert abs(biases[-1]) < 4 * errs[-1] + 0.02 * abs(biases[0])
 
 
-@pytest.mark.parametrize("control_variate", [False, True])
-def test_rt_mlmc_is_unbiased_for_saa_at_same_level(control_variate):
+@pytest.mark.parametrize(
+    ("control_variate", "level_sampling"),
+    [(False, "independent"), (True, "independent"), (False, "systematic"), (True, "systematic")],
+)
+def test_rt_mlmc_is_unbiased_for_saa_at_same_level(control_variate, level_sampling):
     level, n_rep = 4, 60_000
     rt = entropic_risk(
         linear_loss,
@@ -84,6 +91,7 @@ def test_rt_mlmc_is_unbiased_for_saa_at_same_level(control_variate):
         max_level=level,
         generator=gen(1),
         control_variate=control_variate,
+        level_sampling=level_sampling,
     ).per_point
     saa = entropic_risk(
         linear_loss,
@@ -112,7 +120,7 @@ def test_rt_mlmc_is_unbiased_for_saa_at_same_level(control_variate):
 def test_control_variate_reduces_variance_for_large_offsets():
     x = replicated(20_000) + 50.0  # large values, small spread over the ball
     kwargs = dict(radius=RHO, eta=ETA, max_level=4)
-    plain = entropic_risk(linear_loss, x, generator=gen(4), **kwargs)
+    plain = entropic_risk(linear_loss, x, generator=gen(4), control_variate=False, **kwargs)
     cv = entropic_risk(linear_loss, x, generator=gen(4), control_variate=True, **kwargs)
     assert cv.per_point.var() < 0.01 * plain.per_point.var()
     assert cv.n_evaluations == plain.n_evaluations + x.shape[0]
@@ -121,28 +129,160 @@ def test_control_variate_reduces_variance_for_large_offsets():
 
 @pytest.mark.parametrize("max_level", [0, 1, 3, 6])
 def test_level_frequencies_and_expected_cost(max_level):
-    n = 200_000
-    levels = sample_levels(n, max_level, generator=gen(5))
+    """Levels drawn by the estimator itself follow p_ℓ; the public sampler is the same code."""
+    n = 50_000
     p = level_probabilities(max_level)
     assert float(p.sum()) == pytest.approx(1.0)
     assert p.tolist() == pytest.approx(
         [2.0**-k / (2 - 2.0**-max_level) for k in range(max_level + 1)]
     )
-    freq = torch.bincount(levels, minlength=max_level + 1).to(DT) / n
+    res = entropic_risk(
+        linear_loss,
+        replicated(n),
+        radius=RHO,
+        eta=ETA,
+        max_level=max_level,
+        generator=gen(5),
+        control_variate=False,
+    )
+    freq = torch.bincount(res.levels, minlength=max_level + 1).to(DT) / n
     tol = 5 * torch.sqrt(p * (1 - p) / n) + 1e-12
     assert bool(((freq - p).abs() <= tol).all()), (freq, p)
+    assert torch.equal(res.levels, sample_levels(n, max_level, generator=gen(5)))
     # expected number of evaluations (L+1)/(2-2^-L), measured through the estimator
     assert expected_evaluations(max_level) == pytest.approx((max_level + 1) / (2 - 2.0**-max_level))
-    res = entropic_risk(
-        linear_loss, replicated(50_000), radius=RHO, eta=ETA, max_level=max_level, generator=gen(6)
-    )
-    per_point = res.n_evaluations / 50_000
+    per_point = res.n_evaluations / n
     sd = math.sqrt(
         float((p * 4.0 ** torch.arange(max_level + 1)).sum()) - expected_evaluations(max_level) ** 2
     )
-    assert abs(per_point - expected_evaluations(max_level)) < 5 * sd / math.sqrt(50_000) + 1e-12
-    assert res.levels.shape == (50_000,)
+    assert abs(per_point - expected_evaluations(max_level)) < 5 * sd / math.sqrt(n) + 1e-12
+    assert res.levels.shape == (n,)
     assert res.n_evaluations == int((2**res.levels).sum())
+
+
+@pytest.mark.parametrize("max_level", [1, 4])
+def test_systematic_levels_have_the_exact_law_and_nearly_fixed_counts(max_level):
+    """Each point's level has law p_ℓ (over batches); each batch's counts are n·p_ℓ rounded."""
+    n, batches = 10, 3_000
+    p = level_probabilities(max_level)
+    est = FunctionalEstimator(
+        entropic_max(ETA), radius=RHO, max_level=max_level, level_sampling="systematic"
+    )
+    g = gen(24)
+    per_point = torch.zeros(n, max_level + 1, dtype=DT)
+    for _ in range(batches):
+        res = est(linear_loss_2, replicated(n), generator=g)
+        counts = torch.bincount(res.levels, minlength=max_level + 1)
+        assert bool(((counts - n * p).abs() < 1).all()), counts
+        per_point[torch.arange(n), res.levels] += 1
+    freq = per_point / batches  # every point separately
+    tol = 5 * torch.sqrt(p * (1 - p) / batches) + 1e-12
+    assert bool(((freq - p).abs() <= tol).all()), (freq, p)
+    # the public sampler is the estimator's
+    a = est(linear_loss_2, replicated(n), generator=gen(25)).levels
+    b = sample_levels(n, max_level, generator=gen(25), level_sampling="systematic")
+    assert torch.equal(a, b)
+
+
+def linear_loss_2(z: torch.Tensor, _index: torch.Tensor) -> torch.Tensor:
+    return z @ W
+
+
+def test_systematic_counts_exact():
+    # positions (k + u)/n = 0.02, 0.12, ..., 0.92 against the CDF 0.5, 0.75, 1
+    assert systematic_counts(10, [0.5, 0.75, 1.0], 0.2) == (5, 3, 2)
+    assert systematic_counts(10, [0.5, 0.75, 1.0], 0.0) == (5, 3, 2)
+    assert systematic_counts(4, [0.3, 0.9, 1.0], 0.99) == (1, 2, 1)  # 0.2475, 0.4975, ...
+    assert systematic_counts(1, [0.6, 1.0], 0.7) == (0, 1)
+    assert systematic_counts(1, [0.6, 1.0], 0.5) == (1, 0)
+
+
+def test_rt_plan_exact_for_fixed_counts():
+    """The RT-MLMC bookkeeping for levels (0, 0, 1, 2), L = 2, centres and control variate."""
+    inv_probs = 1.0 / level_probabilities(2).numpy()  # 7/4, 7/2, 7
+    plan = _rt_plan((2, 1, 1), inv_probs, with_center=True, control_variate=True)
+    np.testing.assert_array_equal(plan.levels, [0, 0, 1, 2])
+    assert plan.n_draws == 8  # 1 + 1 + 2 + 4
+    np.testing.assert_array_equal(plan.row_slot, [0, 1, 2, 2, 3, 3, 3, 3, 0, 1, 2, 3])
+    full = [[0, 0, 0, 0], [1, 1, 1, 1], [2, 3, 2, 3], [4, 5, 6, 7]]
+    first = [[0, 0, 0, 0], [1, 1, 1, 1], [2, 2, 2, 2], [4, 5, 4, 5]]
+    second = [[0, 0, 0, 0], [1, 1, 1, 1], [3, 3, 3, 3], [6, 7, 6, 7]]
+    centres = [[8] * 4, [9] * 4, [10] * 4, [11] * 4]
+    np.testing.assert_array_equal(plan.tiles, full + first + second + centres)
+    np.testing.assert_allclose(
+        plan.coef,
+        [
+            [7 / 4, 7 / 4, 7 / 2, 7],  # 1/p_ℓ on the full set
+            [0, 0, -7 / 4, -7 / 2],  # -1/(2 p_ℓ) on each half (none at level 0)
+            [0, 0, -7 / 4, -7 / 2],
+            [-3 / 4, -3 / 4, 1, 1],  # the centre: 1 - [ℓ = 0]/p_0
+        ],
+        rtol=1e-15,
+    )
+    plain = _rt_plan((2, 1, 1), inv_probs, with_center=False, control_variate=False)
+    np.testing.assert_array_equal(plain.row_slot, [0, 1, 2, 2, 3, 3, 3, 3])
+    np.testing.assert_array_equal(plain.tiles, full + first + second)
+    np.testing.assert_allclose(plain.coef, plan.coef[:3], rtol=1e-15)
+
+
+def test_estimator_follows_the_plan_per_point():
+    """End to end on a fixed input: each point's estimate is its own draws' antithetic
+    difference, whatever slot its level puts it in (levels and draws read back from the call)."""
+    x = torch.arange(12, dtype=DT).reshape(6, 2) * 10.0
+    seen = {}
+
+    def evaluate(z, index):
+        seen["z"], seen["index"] = z, index
+        return z.sum(dim=1)
+
+    res = entropic_risk(
+        lambda z: evaluate(z, None), x, radius=0.5, eta=0.7, max_level=3, generator=gen(26)
+    )
+    est = estimate_functional(
+        evaluate, entropic_max(0.7), x, radius=0.5, max_level=3, generator=gen(26)
+    )
+    torch.testing.assert_close(est.per_point, res.per_point, rtol=0, atol=0)
+    z, index = seen["z"], seen["index"]
+    p = level_probabilities(3)
+    n_draws = int((2**est.levels).sum())
+    assert z.shape[0] == n_draws + 6
+    # the centres, one per point, unperturbed
+    torch.testing.assert_close(index[n_draws:].sort().values, torch.arange(6))
+    torch.testing.assert_close(z[n_draws:], x[index[n_draws:]], rtol=0, atol=0)
+    for i in range(6):
+        rows = (index[:n_draws] == i).nonzero().squeeze(1)
+        level = int(est.levels[i])
+        assert rows.numel() == 2**level
+        assert bool(((z[rows] - x[i]).abs() <= 0.5).all())
+        v = z[rows].sum(dim=1)
+        u = lambda t: 0.7 * torch.log(torch.exp(t / 0.7).mean())  # noqa: E731
+        c = float(x[i].sum())
+        if level == 0:
+            expected = c + (float(v[0]) - c) / float(p[0])
+        else:
+            h = 2 ** (level - 1)
+            diff = u(v) - 0.5 * u(v[:h]) - 0.5 * u(v[h:])
+            expected = c + float(diff) / float(p[level])
+        assert float(est.per_point[i]) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+def test_control_variate_default_is_on_for_rt_mlmc_and_off_for_saa():
+    x = replicated(16)
+    rt = entropic_risk(linear_loss, x, radius=RHO, eta=ETA, max_level=3, generator=gen(27))
+    assert rt.center is not None
+    assert rt.n_evaluations == int((2**rt.levels).sum()) + 16
+    explicit = entropic_risk(
+        linear_loss, x, radius=RHO, eta=ETA, max_level=3, generator=gen(27), control_variate=True
+    )
+    torch.testing.assert_close(rt.per_point, explicit.per_point, rtol=0, atol=0)
+    saa = entropic_risk(linear_loss, x, radius=RHO, eta=ETA, max_level=3, estimator="saa")
+    assert saa.center is None and saa.n_evaluations == 16 * 8
+    assert FunctionalEstimator(entropic_max(1.0), radius=0.1).control_variate is True
+    assert FunctionalEstimator(entropic_max(1.0), radius=0.1, estimator="saa").control_variate is (
+        False
+    )
+    with pytest.raises(ValueError, match="control_variate applies to estimator='rt-mlmc' only"):
+        entropic_risk(linear_loss, x, radius=RHO, eta=ETA, estimator="saa", control_variate=True)
 
 
 def test_levels_are_not_uniform():
@@ -293,12 +433,24 @@ def test_targets_are_gathered_per_draw():
     )
     torch.testing.assert_close(res.per_point, y)
     rt = entropic_risk(
-        lambda z, t: t + 0.0 * z.sum(1), x, y, radius=0.1, eta=1.0, max_level=3, generator=gen(18)
+        lambda z, t: t + 0.0 * z.sum(1),
+        x,
+        y,
+        radius=0.1,
+        eta=1.0,
+        max_level=3,
+        generator=gen(18),
+        control_variate=False,
     )
     # constant losses: the antithetic differences vanish, level 0 carries the value / p_0
     p0 = float(level_probabilities(3)[0])
     expected = torch.where(rt.levels == 0, y / p0, torch.zeros_like(y))
     torch.testing.assert_close(rt.per_point, expected)
+    # with the control variate (the default) the level-0 correction vanishes too
+    cv = entropic_risk(
+        lambda z, t: t + 0.0 * z.sum(1), x, y, radius=0.1, eta=1.0, max_level=3, generator=gen(18)
+    )
+    torch.testing.assert_close(cv.per_point, y)
 
 
 def test_seeded_generator_is_deterministic():

@@ -48,9 +48,10 @@ def test_one_epoch_reduces_the_loss(data, method):
     expected_evals = {"erm": 256, "fgm": 512, "ifgm": 4 * 256}
     if method in expected_evals:
         assert h.loss_evaluations == expected_evals[method]
-    else:  # RT-MLMC, L=2: (L+1)/(2-2^-L) = 12/7 draws per point in expectation
-        assert 256 <= h.loss_evaluations <= 4 * 256
-        assert abs(h.loss_evaluations / 256 - 12 / 7) < 0.35
+    else:  # RT-MLMC, L=2: (L+1)/(2-2^-L) = 12/7 draws per point in expectation, plus the clean
+        # loss of the control variate (on by default)
+        assert 2 * 256 <= h.loss_evaluations <= 5 * 256
+        assert abs(h.loss_evaluations / 256 - 12 / 7 - 1) < 0.35
     assert not model.training
     assert res.to_dict()["config"]["method"] == method
 

@@ -67,10 +67,14 @@ class RobustDQN(DQN):
     :param n_samples: ``"saa"`` only: draws per transition (overrides ``2**max_level``).
     :param target_form: ``"per-action"`` (default; soft-min per action, then max) or
         ``"state-value"`` (soft-min of ``max_a Q``).
-    :param control_variate: ``"rt-mlmc"`` only: use the nominal next value ``max_a Q(s', a)`` as a
-        level-0 control variate. Unbiased either way, but without it the level-0 term carries the
-        whole value divided by ``p_0`` and the target's standard deviation is of the order of the
-        value itself.
+    :param control_variate: use the nominal next value ``max_a Q(s', a)`` as a level-0 control
+        variate. Unbiased either way, but without it the level-0 term carries the whole value
+        divided by ``p_0`` and the target's standard deviation is of the order of the value itself
+        (without it RobustDQN does not learn CartPole). ``None`` (default): on for ``"rt-mlmc"``,
+        off for ``"saa"``; ``True`` with ``"saa"`` is an error.
+    :param level_sampling: ``"rt-mlmc"`` only: ``"systematic"`` (default; every transition's
+        level has the exact law ``p_ℓ``, the level counts of a batch are nearly constant, so the
+        number of draws is too and the batch bookkeeping is reused) or ``"independent"``.
     :param td_loss: ``"huber"`` (SB3's default) or ``"mse"``. An unbiased target estimate gives an
         unbiased TD gradient under ``"mse"``, and under ``"huber"`` only inside its quadratic zone.
     """
@@ -108,7 +112,8 @@ class RobustDQN(DQN):
         max_level: int = 4,
         n_samples: int | None = None,
         target_form: str = "per-action",
-        control_variate: bool = True,
+        control_variate: bool | None = None,
+        level_sampling: str = "systematic",
         td_loss: str = "huber",
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -127,6 +132,8 @@ class RobustDQN(DQN):
             estimator=estimator,
             max_level=max_level,
             n_samples=n_samples,
+            control_variate=control_variate,
+            level_sampling=level_sampling,
         )
         self.eta = float(eta)
         self.norm = norm
@@ -138,7 +145,8 @@ class RobustDQN(DQN):
                 f"target_form must be one of {TARGET_FORMS}, got {target_form!r}"
             )
         self.target_form = target_form
-        self.control_variate = bool(control_variate)
+        self.control_variate = control_variate
+        self.level_sampling = level_sampling
         if td_loss not in TD_LOSSES:
             raise InvalidArgumentError(f"td_loss must be one of {TD_LOSSES}, got {td_loss!r}")
         self.td_loss = td_loss
@@ -200,7 +208,9 @@ class RobustDQN(DQN):
             max_level=self.max_level,
             n_samples=self.n_samples,
             with_center=True,
-            control_variate=self.control_variate and self.estimator == "rt-mlmc",
+            control_variate=self.control_variate,
+            # checkpoints saved before level_sampling existed used independent levels
+            level_sampling=getattr(self, "level_sampling", "independent"),
         )
 
     def _excluded_save_params(self) -> list[str]:
@@ -224,7 +234,7 @@ class RobustDQN(DQN):
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
 
-        losses, gaps, levels, evaluations = [], [], [], []
+        losses, estimates, evaluations = [], [], []
         for _ in range(gradient_steps):
             replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
@@ -234,9 +244,7 @@ class RobustDQN(DQN):
                 target_q_values = (
                     replay_data.rewards + (1 - replay_data.dones) * discounts * next_values
                 )
-                assert est.center is not None
-                gaps.append((est.per_point - est.center).mean())
-                levels.append(est.levels.float().mean())
+                estimates.append(est)  # diagnostics are reduced once, after the loop
                 evaluations.append(est.n_evaluations)
 
             current_q_values = self.q_net(replay_data.observations)
@@ -255,8 +263,12 @@ class RobustDQN(DQN):
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/loss", float(th.stack(losses).mean()))
-        self.logger.record("train/robust_gap", float(th.stack(gaps).mean()))
-        self.logger.record("train/mean_level", float(th.stack(levels).mean()))
+        robust = th.stack([e.per_point for e in estimates])
+        nominal = th.stack([e.center for e in estimates])  # type: ignore[misc]
+        self.logger.record("train/robust_gap", float((robust - nominal).mean()))
+        self.logger.record(
+            "train/mean_level", float(th.stack([e.levels for e in estimates]).float().mean())
+        )
         self.logger.record("train/evaluations_per_update", float(np.mean(evaluations)))
 
     def learn(

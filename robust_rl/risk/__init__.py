@@ -11,7 +11,15 @@ from robust_rl.risk.functionals import (
     soft_min_then_max,
 )
 from robust_rl.risk.gibbs import GibbsSample, sample_worst_case
-from robust_rl.risk.levels import expected_evaluations, level_probabilities, sample_levels
+from robust_rl.risk.levels import (
+    LEVEL_SAMPLING,
+    LevelDraw,
+    LevelSampler,
+    expected_evaluations,
+    level_probabilities,
+    sample_levels,
+    systematic_counts,
+)
 from robust_rl.risk.mlmc import (
     EntropicRiskResult,
     FunctionalEstimator,
@@ -21,9 +29,12 @@ from robust_rl.risk.mlmc import (
 )
 
 __all__ = [
+    "LEVEL_SAMPLING",
     "EntropicRiskResult",
     "FunctionalEstimator",
     "GibbsSample",
+    "LevelDraw",
+    "LevelSampler",
     "MLMCEstimate",
     "SetFunctional",
     "entropic_max",
@@ -37,4 +48,5 @@ __all__ = [
     "sample_worst_case",
     "soft_min_of_max",
     "soft_min_then_max",
+    "systematic_counts",
 ]

@@ -104,3 +104,19 @@ def check_points(x: torch.Tensor) -> torch.Tensor:
     if not x.is_floating_point():
         raise InvalidArgumentError(f"x must be a floating-point tensor, got dtype {x.dtype}")
     return x
+
+
+def resolve_control_variate(control_variate: bool | None, estimator: str) -> bool:
+    """The RT-MLMC control variate: ``None`` means on for ``"rt-mlmc"``, off for ``"saa"``."""
+    if control_variate is None:
+        return estimator == "rt-mlmc"
+    if not isinstance(control_variate, bool):
+        raise InvalidArgumentError(
+            f"control_variate must be True, False or None (on for rt-mlmc), got {control_variate!r}"
+        )
+    if control_variate and estimator != "rt-mlmc":
+        raise InvalidArgumentError(
+            "control_variate applies to estimator='rt-mlmc' only; pass None (default) or False "
+            f"with estimator={estimator!r}"
+        )
+    return control_variate

@@ -46,9 +46,21 @@ def log_mean_exp(values: torch.Tensor, eta: float, dim: int = 1) -> torch.Tensor
     eta = check_eta(eta)
     if math.isinf(eta):
         return values.mean(dim=dim)
-    m = values.detach().amax(dim=dim, keepdim=True).nan_to_num_(0.0, posinf=0.0, neginf=0.0)
-    inner = torch.expm1((values - m) * (1.0 / eta)).mean(dim=dim)
-    return m.squeeze(dim) + eta * torch.log1p(inner)
+    return _signed_log_mean_exp(values, eta, 1.0, dim)
+
+
+def _signed_log_mean_exp(values: torch.Tensor, eta: float, sign: float, dim: int) -> torch.Tensor:
+    r"""``sign · η log mean_j exp(sign · v_j / η)`` along ``dim`` (finite ``η``), stably.
+
+    One pass for every entropic functional (``sign = -1``: the soft-min), with the shift kept in
+    value units so that equal values come back exactly, and in-place steps where autograd allows
+    (fewer eager operations on the hot path).
+    """
+    u = values if sign > 0 else values.neg()
+    m = u.detach().amax(dim=dim, keepdim=True).nan_to_num_(0.0, posinf=0.0, neginf=0.0)
+    inner = torch.sub(u, m).mul_(1.0 / eta).expm1_().mean(dim=dim)
+    out = torch.log1p(inner).mul_(eta).add_(m.squeeze(dim))
+    return out if sign > 0 else out.neg_()
 
 
 def entropic_max(eta: float) -> SetFunctional:
@@ -80,7 +92,9 @@ def soft_min_then_max(eta: float) -> SetFunctional:
             raise InvalidArgumentError(
                 f"expected Q-values of shape (b, n, A), got {tuple(q.shape)}"
             )
-        return (-log_mean_exp(-q, eta, dim=1)).amax(dim=-1)
+        if math.isinf(eta):
+            return q.mean(dim=1).amax(dim=-1)
+        return _signed_log_mean_exp(q, eta, -1.0, 1).amax(dim=-1)
 
     return functional
 
@@ -99,6 +113,9 @@ def soft_min_of_max(eta: float) -> SetFunctional:
             raise InvalidArgumentError(
                 f"expected Q-values of shape (b, n, A), got {tuple(q.shape)}"
             )
-        return -log_mean_exp(-q.amax(dim=-1), eta, dim=1)
+        v = q.amax(dim=-1)
+        if math.isinf(eta):
+            return v.mean(dim=1)
+        return _signed_log_mean_exp(v, eta, -1.0, 1)
 
     return functional

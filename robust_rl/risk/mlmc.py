@@ -11,11 +11,15 @@ For a point ``x`` and a functional ``U`` of ``n`` draws, the level-``L`` objecti
 * ``"saa"``: ``U`` of ``2^L`` draws (or ``n_samples``). Bias ``O(2^-L)``, cost ``2^L``.
 * ``"rt-mlmc"``: per point, a level ``ℓ ~ p_ℓ ∝ 2^-ℓ`` on ``0..L``, ``2^ℓ`` draws, the antithetic
   difference ``A^ℓ = U(z_{1..2^ℓ}) − ½U(first half) − ½U(second half)`` (``A^0 = U(z_1)``) and
-  the estimate ``A^ℓ / p_ℓ``: unbiased for ``F^L`` at expected cost ``(L+1)/(2−2^-L)``.
+  the estimate ``A^ℓ / p_ℓ``: unbiased for ``F^L`` at expected cost ``(L+1)/(2−2^-L)``. By
+  default the value ``c`` at the unperturbed point is a level-0 control variate:
+  ``c + (A^ℓ − c·[ℓ=0]) / p_ℓ``, with the same expectation.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -32,10 +36,11 @@ from robust_rl.risk._checks import (
     check_norm,
     check_points,
     check_positive_int,
+    resolve_control_variate,
 )
 from robust_rl.risk.ball import sample_ball, unit_ball_noise
 from robust_rl.risk.functionals import SetFunctional, entropic_max
-from robust_rl.risk.levels import level_probabilities
+from robust_rl.risk.levels import LevelSampler, check_level_sampling
 
 __all__ = [
     "EntropicRiskResult",
@@ -74,7 +79,7 @@ class EntropicRiskResult:
     :ivar per_point: ``(B,)`` per-point estimates of ``η log E exp(ℓ(z)/η)``.
     :ivar levels: ``(B,)`` levels drawn (``"saa"``: ``max_level``).
     :ivar n_evaluations: number of loss evaluations used.
-    :ivar center: ``(B,)`` loss at the unperturbed points when ``control_variate=True``, else None.
+    :ivar center: ``(B,)`` loss at the unperturbed points when the control variate is on, else None.
     """
 
     value: torch.Tensor
@@ -91,11 +96,18 @@ class FunctionalEstimator:
     can call it at every gradient step. All draws of all points and levels (and the centres) are
     concatenated into a single call of ``evaluate``: a neural network sees one forward pass.
 
+    RT-MLMC hot path: the levels are drawn on the CPU (:class:`~robust_rl.risk.LevelSampler`),
+    points are grouped by level, and the index bookkeeping (which row belongs to which point,
+    which rows form each set, the coefficients) depends only on the level counts: it is built
+    once per count vector, kept on the device and reused. With ``level_sampling="systematic"``
+    the counts take a handful of values, so every step after the first few reuses a plan.
+
     :param functional: ``(b, n, *O) -> (b,)``, e.g. :func:`~robust_rl.risk.functionals.entropic_max`.
         It must be a function of the empirical distribution of the ``n`` draws (invariant to
         their order and to repeating every draw equally often), as every plug-in estimator
         ``U`` is: RT-MLMC evaluates sets of different sizes in one call by tiling them to a
-        common length.
+        common length. It may receive a non-contiguous view (reduce along ``dim=1``; do not
+        ``.view`` it).
     :param radius: ball radius, a float or a tensor broadcastable to the point shape ``S``.
     :param norm: ``"linf"`` or ``"l2"``.
     :param estimator: ``"rt-mlmc"`` or ``"saa"``.
@@ -106,8 +118,13 @@ class FunctionalEstimator:
         the functional there as :attr:`MLMCEstimate.center`.
     :param control_variate: ``"rt-mlmc"`` only (implies ``with_center``): use the centre value
         ``c`` as a control variate for level 0, ``c + (A^ℓ − c·[ℓ=0]) / p_ℓ``. Still unbiased for
-        ``F^L``; the level-0 term's variance falls from ``Var U(z)/p_0`` to ``Var(U(z) − c)/p_0``,
-        which matters when values are large compared with their spread over the ball.
+        ``F^L``; the level-0 term's second moment falls from ``E[U(z)²]/p_0`` to
+        ``E[(U(z) − c)²]/p_0``, which matters when values are large compared with their spread
+        over the ball. ``None`` (default): on for ``"rt-mlmc"``, off for ``"saa"`` (which has no
+        level 0 to correct); ``True`` with ``"saa"`` is an error.
+    :param level_sampling: ``"rt-mlmc"`` only: ``"independent"`` (default; one level per point,
+        independently) or ``"systematic"`` (the same law for every point, nearly constant level
+        counts per batch, lower variance of the batch mean; see :mod:`robust_rl.risk.levels`).
     """
 
     def __init__(
@@ -121,7 +138,8 @@ class FunctionalEstimator:
         n_samples: int | None = None,
         clip: tuple[float, float] | None = None,
         with_center: bool = False,
-        control_variate: bool = False,
+        control_variate: bool | None = None,
+        level_sampling: str = "independent",
     ) -> None:
         self.functional = functional
         self.norm = check_norm(norm)
@@ -134,10 +152,9 @@ class FunctionalEstimator:
                 )
             check_positive_int(n_samples, "n_samples")
         self.n_samples = n_samples
-        if control_variate and estimator != "rt-mlmc":
-            raise InvalidArgumentError("control_variate applies to estimator='rt-mlmc' only")
+        self.control_variate = resolve_control_variate(control_variate, estimator)
+        self.level_sampling = check_level_sampling(level_sampling)
         self.clip = check_clip(clip)
-        self.control_variate = bool(control_variate)
         self.with_center = bool(with_center) or self.control_variate
         self.radius = radius
         as_radius(
@@ -146,9 +163,11 @@ class FunctionalEstimator:
             torch.zeros(()),
         )
         self._radius_cache: dict[tuple[torch.Size, torch.device, torch.dtype], torch.Tensor] = {}
-        probs = level_probabilities(self.max_level).numpy()
-        self._cdf = np.cumsum(probs)
-        self._inv_probs_np = 1.0 / probs
+        self._sampler = LevelSampler(self.max_level, self.level_sampling)
+        self._inv_probs_np = 1.0 / self._sampler.probabilities
+        self._plans: OrderedDict[tuple[tuple[int, ...], torch.device, torch.dtype], _Plan] = (
+            OrderedDict()
+        )
 
     def _radius_for(self, x: torch.Tensor) -> torch.Tensor:
         key = (x.shape[1:], x.device, x.dtype)
@@ -163,18 +182,23 @@ class FunctionalEstimator:
         evaluate: Evaluator,
         x: torch.Tensor,
         generator: torch.Generator | None = None,
+        level_generator: torch.Generator | None = None,
     ) -> MLMCEstimate:
         """Estimate for every point of ``x`` (shape ``(B, *S)``).
 
         :param evaluate: ``(z (N, *S), index (N,)) -> (N, *O)``; ``index[k]`` is the point row
             ``k`` was drawn around (use it to gather targets).
-        :param generator: optional generator for reproducible levels and draws.
+        :param generator: optional generator (on ``x``'s device) for reproducible draws; a CPU
+            generator also draws the levels.
+        :param level_generator: optional CPU generator for the RT-MLMC levels; default:
+            ``generator`` if it is a CPU generator, else torch's default CPU generator. Levels are
+            always drawn on the CPU, so no step waits for the device.
         """
         check_points(x)
         r = self._radius_for(x)
         if self.estimator == "saa":
             return self._saa(evaluate, x, r, generator)
-        return self._rt_mlmc(evaluate, x, r, generator)
+        return self._rt_mlmc(evaluate, x, r, generator, level_generator)
 
     # -------------------------------------------------------------------------------- SAA
     def _saa(
@@ -206,72 +230,132 @@ class FunctionalEstimator:
         x: torch.Tensor,
         r: torch.Tensor,
         generator: torch.Generator | None,
+        level_generator: torch.Generator | None,
     ) -> MLMCEstimate:
         batch, event = x.shape[0], x.shape[1:]
         device = x.device
-        # float64 uniforms for the level draw (MPS has no float64: float32 is ample there)
-        udtype = torch.float32 if device.type == "mps" else torch.float64
-        u = torch.rand(batch, generator=generator, device=device, dtype=udtype)
-        plan = _rt_plan(
-            u.cpu().numpy(), self._cdf, self._inv_probs_np, self.with_center, self.control_variate
-        )
+        draw = self._sampler.draw(batch, _levels_generator(generator, level_generator))
+        plan = self._plan_for(draw.counts, device, x.dtype)
+        inverse = np.empty(batch, dtype=np.int64)
+        inverse[draw.order] = np.arange(batch)
+        if device.type == "cpu":
+            order, slot_of = torch.from_numpy(draw.order), torch.from_numpy(inverse)
+            levels = torch.from_numpy(draw.levels)
+        else:  # one host-to-device copy: slot -> point, point -> slot, level of each point
+            packed = _to_device(np.concatenate([draw.order, inverse, draw.levels]), device)
+            order, slot_of, levels = packed.view(3, batch).unbind(0)
 
-        owner = torch.from_numpy(plan.owner).to(device)
-        z = unit_ball_noise((plan.n_draws,), event, self.norm, generator, x).mul_(r)
-        z += x[owner[: plan.n_draws]]
+        owner = order.index_select(0, plan.row_slot)
+        z = x.index_select(0, owner)
+        draws = z.narrow(0, 0, plan.n_draws)
+        if self.norm == "linf":
+            noise = torch.empty_like(draws).uniform_(-1.0, 1.0, generator=generator)
+        else:
+            noise = unit_ball_noise((plan.n_draws,), event, self.norm, generator, x)
+        draws.addcmul_(noise, r)
         if self.clip is not None:
-            z = z.clamp(self.clip[0], self.clip[1])
-        if self.with_center:
-            z = torch.cat([z, x])
+            draws.clamp_(self.clip[0], self.clip[1])
         out = _checked(evaluate(z, owner), z.shape[0])
 
         # Every set (each point's full set, its two halves, its centre) is tiled to a common
         # length: the functional is a function of the empirical measure of its draws, so tiling
-        # leaves its value unchanged, and one call serves every set of every level.
-        tiles = torch.from_numpy(plan.tiles).to(device)
-        sets = out.index_select(0, tiles.view(-1)).view(*tiles.shape, *out.shape[1:])
-        values = self.functional(sets)
-        values = values.view(-1, batch)  # rows: full set, first half, second half[, centre]
-        coef = torch.from_numpy(plan.coef).to(device=device, dtype=values.dtype)
-        per_point = (values * coef).sum(dim=0)
-        center = values[3] if self.with_center else None
-        levels = torch.from_numpy(plan.levels).to(device)
-        return MLMCEstimate(per_point, levels, int(z.shape[0]), center)
+        # leaves its value unchanged, and one call serves every set of every level. The gather
+        # puts the draws innermost in memory so the functional's reductions run contiguously.
+        if out.dim() == 1:
+            sets = out.index_select(0, plan.tiles).view(-1, plan.width)
+        elif out.dim() == 2:
+            sets = out.t().index_select(1, plan.tiles).view(out.shape[1], -1, plan.width)
+            sets = sets.permute(1, 2, 0)
+        else:
+            flat = out.flatten(1).t()
+            sets = flat.index_select(1, plan.tiles).view(flat.shape[0], -1, plan.width)
+            sets = sets.permute(1, 2, 0).unflatten(2, out.shape[1:])
+        values = self.functional(sets).view(-1, batch)  # full set, first half, second half[, c]
+        per_slot = (values * plan.coef).sum(dim=0)
+        per_point = per_slot.index_select(0, slot_of)
+        center = values.select(0, 3).index_select(0, slot_of) if self.with_center else None
+        return MLMCEstimate(per_point, levels, plan.n_rows, center)
+
+    def _plan_for(self, counts: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> _Plan:
+        key = (counts, device, dtype)
+        plan = self._plans.get(key)
+        if plan is not None:
+            self._plans.move_to_end(key)
+            return plan
+        host = _rt_plan(counts, self._inv_probs_np, self.with_center, self.control_variate)
+        plan = _Plan(
+            row_slot=_to_device(host.row_slot, device),
+            n_draws=host.n_draws,
+            n_rows=int(host.row_slot.shape[0]),
+            tiles=_to_device(host.tiles.reshape(-1), device),
+            width=int(host.tiles.shape[1]),
+            coef=_to_device(host.coef, device).to(dtype),
+        )
+        self._plans[key] = plan
+        if len(self._plans) > _PLAN_CACHE_SIZE:
+            self._plans.popitem(last=False)
+        return plan
+
+
+#: plans kept per estimator (least recently used dropped): systematic sampling needs a handful,
+#: independent sampling rarely repeats a count vector and rebuilds (tens of microseconds).
+_PLAN_CACHE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class RTPlan:
+    """Integer bookkeeping of RT-MLMC for given level counts (host arrays, see :func:`_rt_plan`).
+
+    Points are laid out in *slots* sorted by level (``counts[0]`` level-0 slots first). Slot
+    ``k``'s ``2^ℓ`` draws are consecutive rows; the centres (if any) follow all draws, one per slot.
+    Sets are laid out as ``[full sets (B), first halves (B), second halves (B), centres (B)]``;
+    a level-0 point's "halves" are its single draw with coefficient zero.
+
+    :ivar levels: ``(B,)`` level of each slot.
+    :ivar row_slot: ``(N [+ B],)`` slot of each evaluated row.
+    :ivar n_draws: ``N``, the rows before the centres.
+    :ivar tiles: ``(n_sets, M)`` rows of each set, tiled to the largest set size ``M``.
+    :ivar coef: ``(3 or 4, B)`` weights of full set, halves[, centre] in each slot's estimate.
+    """
+
+    levels: np.ndarray
+    row_slot: np.ndarray
+    n_draws: int
+    tiles: np.ndarray
+    coef: np.ndarray
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """Integer bookkeeping of one RT-MLMC call (numpy: cheap for small index arrays).
+    """:class:`RTPlan` on a device, as the hot path uses it."""
 
-    Sets are laid out as ``[full sets (B), first halves (B), second halves (B), centres (B)]``;
-    a level-0 point's "halves" are its single draw with coefficient zero.
-    """
-
-    levels: np.ndarray  # (B,) level per point
-    owner: np.ndarray  # (N [+ B],) point of each evaluated row
-    n_draws: int  # N, rows before the centres
-    tiles: np.ndarray  # (n_sets, M) rows of each set, tiled to length M
-    coef: np.ndarray  # (3 or 4, B) weights of full set, halves[, centre] in the estimate
+    row_slot: torch.Tensor
+    n_draws: int
+    n_rows: int
+    tiles: torch.Tensor  # flattened (n_sets * width,)
+    width: int
+    coef: torch.Tensor
 
 
 def _rt_plan(
-    u: np.ndarray, cdf: np.ndarray, inv_probs: np.ndarray, with_center: bool, control_variate: bool
-) -> _Plan:
-    batch = u.shape[0]
-    levels = np.minimum(np.searchsorted(cdf, u, side="right"), cdf.shape[0] - 1)
+    counts: Sequence[int], inv_probs: np.ndarray, with_center: bool, control_variate: bool
+) -> RTPlan:
+    """Build the RT-MLMC plan for ``counts[ℓ]`` points at level ``ℓ`` (slots sorted by level)."""
+    levels = np.repeat(np.arange(len(counts)), counts)
+    batch = levels.shape[0]
     sizes = np.left_shift(1, levels)
     ends = np.cumsum(sizes)
     starts = ends - sizes
     n_draws = int(ends[-1])
-    points = np.arange(batch)
-    owner = np.repeat(points, sizes)
+    slots = np.arange(batch)
+    row_slot = np.repeat(slots, sizes)
     half = np.right_shift(sizes, 1)
     half_size = np.maximum(half, 1)
     set_start = [starts, starts, starts + half]
     set_size = [sizes, half_size, half_size]
     if with_center:
-        owner = np.concatenate([owner, points])
-        set_start.append(n_draws + points)
+        row_slot = np.concatenate([row_slot, slots])
+        set_start.append(n_draws + slots)
         set_size.append(np.ones_like(sizes))
     width = int(sizes.max())
     tiles = np.concatenate(set_start)[:, None] + (
@@ -283,7 +367,34 @@ def _rt_plan(
     rows = [w, hw, hw]
     if with_center:
         rows.append(1.0 - np.where(levels == 0, w, 0.0) if control_variate else np.zeros(batch))
-    return _Plan(levels, owner, n_draws, tiles, np.stack(rows))
+    return RTPlan(levels, row_slot, n_draws, tiles, np.stack(rows))
+
+
+def _levels_generator(
+    generator: torch.Generator | None, level_generator: torch.Generator | None
+) -> torch.Generator | None:
+    """The CPU generator the levels come from (None: torch's default CPU generator).
+
+    A device generator cannot draw on the CPU: a CPU generator is seeded from its state (seed and
+    offset, held on the host, so reading them does not wait for the device). The offset advances
+    with every draw on the device, so successive calls get fresh, reproducible levels.
+    """
+    if level_generator is not None or generator is None:
+        return level_generator
+    if generator.device.type == "cpu":
+        return generator
+    digest = hashlib.blake2b(generator.get_state().numpy().tobytes(), digest_size=8).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
+
+
+def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Host array to ``device`` without a device synchronisation (pinned, non-blocking on CUDA)."""
+    t = torch.from_numpy(array)
+    if device.type == "cpu":
+        return t
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def estimate_functional(
@@ -299,7 +410,8 @@ def estimate_functional(
     generator: torch.Generator | None = None,
     clip: tuple[float, float] | None = None,
     with_center: bool = False,
-    control_variate: bool = False,
+    control_variate: bool | None = None,
+    level_sampling: str = "independent",
 ) -> MLMCEstimate:
     """One-shot form of :class:`FunctionalEstimator`: ``FunctionalEstimator(...)(evaluate, x)``.
 
@@ -315,6 +427,7 @@ def estimate_functional(
         clip=clip,
         with_center=with_center,
         control_variate=control_variate,
+        level_sampling=level_sampling,
     )
     return est(evaluate, x, generator=generator)
 
@@ -357,7 +470,8 @@ def entropic_risk(
     n_samples: int | None = None,
     generator: torch.Generator | None = None,
     clip: tuple[float, float] | None = None,
-    control_variate: bool = False,
+    control_variate: bool | None = None,
+    level_sampling: str = "independent",
 ) -> EntropicRiskResult:
     r"""Estimate the entropic risk :math:`\eta \log E_{z\sim U(B_\rho(x))} \exp(\ell(z)/\eta)`.
 
@@ -381,8 +495,11 @@ def entropic_risk(
     :param n_samples: draws per point for ``"saa"`` (default ``2**max_level``).
     :param generator: optional :class:`torch.Generator` for reproducibility.
     :param clip: optional input box ``(low, high)`` the draws are clamped into (off by default).
-    :param control_variate: ``"rt-mlmc"`` only; use the clean loss as a level-0 control variate
-        (one extra evaluation per point, same expectation, lower variance).
+    :param control_variate: use the clean loss as a level-0 control variate (one extra evaluation
+        per point, same expectation, lower variance). ``None`` (default): on for ``"rt-mlmc"``,
+        off for ``"saa"``; ``True`` with ``"saa"`` is an error.
+    :param level_sampling: ``"rt-mlmc"`` only: ``"independent"`` (default) or ``"systematic"``
+        levels (see :class:`FunctionalEstimator`).
     :return: :class:`EntropicRiskResult`.
 
     >>> x = torch.zeros(4, 2)
@@ -422,6 +539,7 @@ def entropic_risk(
         generator=generator,
         clip=clip,
         control_variate=control_variate,
+        level_sampling=level_sampling,
     )
     return EntropicRiskResult(
         est.per_point.mean(), est.per_point, est.levels, est.n_evaluations, est.center

@@ -45,7 +45,7 @@ def entropic_loss_result(
     n_samples: int | None = None,
     clip: Sequence[float] | None = None,
     generator: torch.Generator | None = None,
-    control_variate: bool = False,
+    control_variate: bool | None = None,
 ) -> EntropicRiskResult:
     """Like :func:`entropic_loss` but returns the core's full result object.
 
@@ -87,7 +87,7 @@ def entropic_loss(
     n_samples: int | None = None,
     clip: Sequence[float] | None = None,
     generator: torch.Generator | None = None,
-    control_variate: bool = False,
+    control_variate: bool | None = None,
 ) -> torch.Tensor:
     """Estimate of the entropic cross-entropy risk of ``model`` on a batch (differentiable).
 
@@ -103,9 +103,10 @@ def entropic_loss(
     :param n_samples: SAA only: number of draws per point instead of ``2^max_level``.
     :param clip: box ``(low, high)`` the draws are clamped to (changes the distribution), or None.
     :param generator: random generator for the draws (and the RT-MLMC levels).
-    :param control_variate: RT-MLMC only: use the clean loss as a control variate for level 0
-        (one extra evaluation per point; same expectation, much lower variance: without it only
-        the level-0 points, about half the batch, carry the loss itself).
+    :param control_variate: use the clean loss as a control variate for level 0 (one extra
+        evaluation per point; same expectation, much lower variance: without it only the level-0
+        points, about half the batch, carry the loss itself). ``None`` (default): on for
+        ``"rt-mlmc"``, off for ``"saa"``; ``True`` with ``"saa"`` is an error.
     :returns: scalar tensor, the batch mean of the per-point estimates.
     """
     return entropic_loss_result(
@@ -138,7 +139,8 @@ class EntropicLoss(nn.Module):
     :param n_samples: SAA only: draws per point instead of ``2^max_level``.
     :param clip: box ``(low, high)`` the draws are clamped to, or ``None``.
     :param generator: random generator for the draws.
-    :param control_variate: RT-MLMC only: clean loss as level-0 control variate.
+    :param control_variate: clean loss as level-0 control variate; ``None`` (default): on for
+        ``"rt-mlmc"``, off for ``"saa"``.
     """
 
     def __init__(
@@ -151,7 +153,7 @@ class EntropicLoss(nn.Module):
         n_samples: int | None = None,
         clip: Sequence[float] | None = None,
         generator: torch.Generator | None = None,
-        control_variate: bool = False,
+        control_variate: bool | None = None,
     ) -> None:
         super().__init__()
         self.radius = radius

@@ -206,7 +206,7 @@ def fit(
     max_level: int = 4,
     n_samples: int | None = None,
     sample_clip: Sequence[float] | None = None,
-    control_variate: bool = False,
+    control_variate: bool | None = None,
     ifgm_steps: int = 10,
     box: Sequence[float] | None = (0.0, 1.0),
     epochs: int = 10,
@@ -233,8 +233,8 @@ def fit(
     :param n_samples: SAA draws per point instead of ``2^max_level``.
     :param sample_clip: box the entropic draws are clamped to (changes the distribution; default
         ``None``: uniform on the ball, pixels may leave ``[0, 1]``).
-    :param control_variate: RT-MLMC only: clean loss as level-0 control variate (see
-        :func:`~robust_rl.supervised.losses.entropic_loss`).
+    :param control_variate: clean loss as level-0 control variate; ``None`` (default): on for
+        ``"rt-mlmc"``, off for ``"saa"`` (see :func:`~robust_rl.supervised.losses.entropic_loss`).
     :param ifgm_steps: number of IFGM steps T (step size ρ/T).
     :param box: the input domain ``(low, high)``: inputs are checked against it and the FGM / IFGM
         examples are clamped to it; ``None`` disables both.
@@ -287,7 +287,9 @@ def fit(
         "max_level": max_level,
         "n_samples": n_samples,
         "sample_clip": list(sample_box) if sample_box else None,
-        "control_variate": control_variate,
+        "control_variate": (
+            control_variate if control_variate is not None else estimator == "rt-mlmc"
+        ),
         "ifgm_steps": ifgm_steps,
         "box": list(box_t) if box_t else None,
         "epochs": epochs,
