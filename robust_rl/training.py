@@ -28,7 +28,6 @@ from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.save_util import load_from_zip_file
 
 import robust_rl.envs  # noqa: F401  (registers the ids)
 from robust_rl._io import atomic_write_text
@@ -153,29 +152,16 @@ def make_model(
 
 
 def load_model(path: str | os.PathLike[str], device: str = "auto") -> BaseAlgorithm:
-    """Load a saved DQN or RobustDQN, choosing the class from the file's contents.
+    """Load a saved SB3 model (DQN, RobustDQN, PPO, A2C, SAC, TD3, ...), choosing the class from
+    the file's contents; see :func:`robust_rl.evaluation.models.load_model`.
 
     :raises FileNotFoundError: the file does not exist.
     :raises ValueError: the file is not a readable SB3 model.
+    :raises KeyError: an SB3 model of an unknown algorithm.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise MissingFileError(f"model file {p} does not exist")
-    try:
-        data, _, _ = load_from_zip_file(p, device="cpu", load_data=True)
-    except Exception as exc:  # zipfile.BadZipFile, json errors, pickle errors ...
-        raise InvalidArgumentError(
-            f"model file {p} is not a readable Stable-Baselines3 model ({exc})"
-        ) from None
-    if not isinstance(data, dict):
-        raise InvalidArgumentError(f"model file {p} is not a readable Stable-Baselines3 model")
-    cls = RobustDQN if "eta" in data and "target_form" in data else DQN
-    try:
-        return cls.load(p, device=device)
-    except Exception as exc:
-        raise InvalidArgumentError(
-            f"model file {p} could not be loaded as {cls.__name__} ({exc})"
-        ) from None
+    from robust_rl.evaluation.models import load_model as _load_model
+
+    return _load_model(path, device=device)
 
 
 def _atomic_save(save, target: Path) -> None:

@@ -1,26 +1,39 @@
-"""Tests of :mod:`robust_rl.evaluation` with tiny deterministic controllers."""
+"""Tests of :mod:`robust_rl.evaluation`: rollouts, suites, grids, results and reports."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+import warnings
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
+import yaml
 
 import robust_rl.evaluation as evaluation
-from robust_rl.envs import CARTPOLE_SUITE, PerturbedCartPoleEnv
+from robust_rl.envs import CARTPOLE_SUITE, UNCERTAINTY_SETS
+from robust_rl.errors import InvalidArgumentError, OutputExistsError, UnknownNameError
 from robust_rl.evaluation import (
+    CSV_COLUMNS,
     DEFAULT_GRID,
+    MAX_GRID_POINTS,
+    MDP,
+    SUITES,
     EvaluationResults,
     EvaluationRow,
     Predictor,
+    Suite,
     aggregate_over_seeds,
     evaluate_grid,
     evaluate_returns,
     evaluate_suite,
+    get_suite,
+    grid_points,
+    load_suite,
+    on_inclusive_grid,
     save_results,
     strip_seed_suffix,
 )
@@ -45,11 +58,13 @@ class Balancer:
         return (obs[:, 2] + 0.5 * obs[:, 3] > 0).astype(np.int64), None
 
 
-def _always_right_returns(env_id: str, seeds: range) -> list[float]:
+def _always_right_returns(env_id: str, seeds: range, **params: float) -> list[float]:
     """Reference: a plain gymnasium loop, one env, one episode per seed."""
     out = []
     for seed in seeds:
         env = gym.make(env_id)
+        if params:
+            env.unwrapped.set_params(**params)
         env.reset(seed=seed)
         total, done = 0.0, False
         while not done:
@@ -60,27 +75,39 @@ def _always_right_returns(env_id: str, seeds: range) -> list[float]:
     return out
 
 
-def _hand_results(**kwargs) -> EvaluationResults:
-    rows = (
-        EvaluationRow("dqn_seed0", "original", "robust_rl/CartPole-v1", (500.0, 400.0)),
-        EvaluationRow("dqn_seed0", "heavy pole", "robust_rl/CartPoleHeavyPole-v1", (10.0, 20.0)),
-        EvaluationRow("dqn_seed1", "original", "robust_rl/CartPole-v1", (300.0, 300.0)),
-        EvaluationRow("dqn_seed1", "heavy pole", "robust_rl/CartPoleHeavyPole-v1", (30.0, 50.0)),
-        EvaluationRow("robust_seed0", "original", "robust_rl/CartPole-v1", (500.0, 500.0)),
-        EvaluationRow(
-            "robust_seed0", "heavy pole", "robust_rl/CartPoleHeavyPole-v1", (250.0, 350.0)
+def _hand_results() -> EvaluationResults:
+    def row(model: str, mdp: str, returns: tuple, **kw) -> EvaluationRow:
+        return EvaluationRow(model, mdp, "robust_rl/CartPole-v1", returns, **kw)
+
+    return EvaluationResults(
+        (
+            row("dqn_seed0", "original", (500.0, 400.0), split="test", seed=7),
+            row("dqn_seed0", "heavy pole", (10.0, 20.0), split="test", params={"masspole": 2.0}),
+            row("dqn_seed1", "original", (300.0, 300.0), split="test", seed=7),
+            row("dqn_seed1", "heavy pole", (30.0, 50.0), split="test", params={"masspole": 2.0}),
+            row("dqn_seed0", "g", (1.0, 3.0), kind="grid", params={"masspole": 0.05}),
+            row("dqn_seed0", "h", (5.0, 7.0), kind="grid", params={"masspole": 2.0}),
+            row("dqn_seed1", "g", (2.0, 2.0), kind="grid", params={"masspole": 0.05}),
+            row("dqn_seed1", "h", (8.0, 8.0), kind="grid", params={"masspole": 2.0}),
+            row("dqn_seed0", "a0", (9.0,), kind="attack", attack="random", epsilon=0.0),
+            row("dqn_seed0", "a1", (4.0,), kind="attack", attack="random", epsilon=0.1),
+            row("dqn_seed1", "a0", (7.0,), kind="attack", attack="random", epsilon=0.0),
+            row("dqn_seed1", "a1", (6.0,), kind="attack", attack="random", epsilon=0.1),
         ),
+        name="hand",
+        suite="cartpole",
+        axes=("masspole",),
     )
-    return EvaluationResults("suite", rows, n_episodes=2, seed=7, **kwargs)
 
 
 @pytest.fixture(scope="module")
 def small_grid() -> EvaluationResults:
     return evaluate_grid(
         {"right": AlwaysRight(), "balancer": Balancer()},
-        {"masspole": [1, 20], "length": [0.5, 1]},
+        "cartpole",
         n_episodes=2,
-        seed=0,
+        points=2,
+        axes=["masspole", "length"],
         max_episode_steps=100,
     )
 
@@ -92,7 +119,7 @@ def test_every_public_name_imports() -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# evaluation
+# rollouts
 
 
 def test_always_right_matches_a_plain_gymnasium_loop() -> None:
@@ -100,13 +127,23 @@ def test_always_right_matches_a_plain_gymnasium_loop() -> None:
     assert returns.dtype == np.float64 and returns.shape == (5,)
     np.testing.assert_array_equal(returns, [8.0, 9.0, 10.0, 10.0, 10.0])
     assert returns.tolist() == _always_right_returns("CartPole-v1", range(5))
-    heavy = evaluate_returns(AlwaysRight(), CARTPOLE_SUITE["heavy pole"], n_episodes=5, seed=3)
+
+
+def test_params_reach_the_simulator() -> None:
+    heavy = evaluate_returns(AlwaysRight(), "robust_rl/CartPole-v1", 5, 3, params={"masspole": 2.0})
     assert heavy.tolist() == _always_right_returns(CARTPOLE_SUITE["heavy pole"], range(3, 8))
+    assert heavy.tolist() == _always_right_returns(
+        "robust_rl/CartPole-v1", range(3, 8), masspole=2.0
+    )
+    nominal = evaluate_returns(AlwaysRight(), "robust_rl/CartPole-v1", 5, 3)
+    assert heavy.tolist() != nominal.tolist()
+    with pytest.raises(InvalidArgumentError, match="bad parameters"):
+        evaluate_returns(AlwaysRight(), "robust_rl/CartPole-v1", 1, params={"nope": 1.0})
 
 
 def test_balancer_reaches_the_time_limit_and_the_cap() -> None:
     returns = evaluate_returns(Balancer(), "robust_rl/CartPole-v1", n_episodes=3, seed=0)
-    assert returns.tolist() == [500.0, 500.0, 500.0]  # registered limit
+    assert returns.tolist() == [500.0, 500.0, 500.0]
     capped = evaluate_returns(
         Balancer(), "robust_rl/CartPole-v1", n_episodes=3, seed=0, max_episode_steps=40
     )
@@ -114,362 +151,301 @@ def test_balancer_reaches_the_time_limit_and_the_cap() -> None:
 
 
 def test_result_does_not_depend_on_batch_size() -> None:
-    kw = {"n_episodes": 5, "seed": 10, "max_episode_steps": 200}
-    env_id = CARTPOLE_SUITE["strong gravity"]
-    one = evaluate_returns(Balancer(), env_id, batch_size=1, **kw)
-    two = evaluate_returns(Balancer(), env_id, batch_size=2, **kw)
-    five = evaluate_returns(Balancer(), env_id, batch_size=5, **kw)
+    kw = {"n_episodes": 5, "seed": 10, "max_episode_steps": 200, "params": {"gravity": 24.5}}
+    one = evaluate_returns(Balancer(), "robust_rl/CartPole-v1", batch_size=1, **kw)
+    two = evaluate_returns(Balancer(), "robust_rl/CartPole-v1", batch_size=2, **kw)
     np.testing.assert_array_equal(one, two)
-    np.testing.assert_array_equal(one, five)
-
-
-def test_episode_i_uses_seed_plus_i() -> None:
-    model = AlwaysRight()
-    evaluate_returns(model, "robust_rl/CartPole-v1", n_episodes=4, seed=20, batch_size=4)
-    first = model.batches[0]
-    assert first.shape == (4, 4)
-    expected = [gym.make("robust_rl/CartPole-v1").reset(seed=20 + i)[0] for i in range(4)]
-    np.testing.assert_array_equal(first, np.stack(expected))
-
-
-def test_factory_env_needs_a_time_limit() -> None:
-    with pytest.raises(ValueError, match=r"no registered time limit.*max_episode_steps"):
-        evaluate_returns(Balancer(), PerturbedCartPoleEnv, n_episodes=1)
-    returns = evaluate_returns(Balancer(), PerturbedCartPoleEnv, n_episodes=2, max_episode_steps=30)
-    assert returns.tolist() == [30.0, 30.0]
-
-
-def test_evaluate_suite_rows_and_determinism() -> None:
-    models = {"right": AlwaysRight(), "balancer": Balancer()}
-    res = evaluate_suite(models, n_episodes=3, seed=0, max_episode_steps=100)
-    assert res.kind == "suite" and res.name == "suite" and res.over == "episodes"
-    assert res.models == ["right", "balancer"]
-    assert res.mdps == list(CARTPOLE_SUITE)
-    assert len(res.rows) == 8
-    row = res.row("right", "original")
-    assert row.returns == (8.0, 9.0, 10.0)
-    assert row.mean == 9.0
-    assert row.std == pytest.approx(np.sqrt(2 / 3), rel=1e-12)
-    assert row.n == 3 and row.env == "robust_rl/CartPole-v1"
-    assert res.row("balancer", "original").returns == (100.0, 100.0, 100.0)
-    again = evaluate_suite(models, n_episodes=3, seed=0, max_episode_steps=100)
-    assert again.rows == res.rows
-    with pytest.raises(KeyError, match="no row for model 'dqn'"):
-        res.row("dqn", "original")
-
-
-def test_suite_accepts_factories() -> None:
-    def heavy() -> gym.Env:
-        return gym.make("robust_rl/CartPole-v1", masspole=2.0)
-
-    res = evaluate_suite(
-        {"right": AlwaysRight()},
-        {"heavy (factory)": heavy, "heavy (id)": CARTPOLE_SUITE["heavy pole"]},
-        n_episodes=4,
-    )
-    a, b = (res.row("right", m) for m in res.mdps)
-    assert a.returns == b.returns
-    assert a.env == "heavy"
-
-
-def test_evaluate_grid_labels_values_and_consistency_with_suite(
-    small_grid: EvaluationResults,
-) -> None:
-    assert small_grid.kind == "grid"
-    assert small_grid.parameters == ["masspole", "length"]
-    assert small_grid.mdps == ["masspole x1", "masspole x20", "length x0.5", "length x1"]
-    row = small_grid.row("right", "masspole x20")
-    assert (row.parameter, row.factor, row.value) == ("masspole", 20.0, 2.0)
-    suite = evaluate_suite(
-        {"right": AlwaysRight()},
-        {"heavy pole": CARTPOLE_SUITE["heavy pole"], "short pole": CARTPOLE_SUITE["short pole"]},
-        n_episodes=2,
-        seed=0,
-    )
-    assert row.returns == suite.row("right", "heavy pole").returns
-    assert (
-        small_grid.row("right", "length x0.5").returns == suite.row("right", "short pole").returns
-    )
-    assert small_grid.row("balancer", "masspole x1").returns == (100.0, 100.0)
-
-
-def test_default_grid_contains_the_suite_perturbations() -> None:
-    assert 20.0 in DEFAULT_GRID["masspole"]  # 0.1 -> 2.0
-    assert 0.5 in DEFAULT_GRID["length"]  # 0.5 -> 0.25
-    assert 2.5 in DEFAULT_GRID["gravity"]  # 9.8 -> 24.5
-    assert all(1.0 in f for f in DEFAULT_GRID.values())
-
-
-# ------------------------------------------------------------------------------------------
-# bad input
-
-
-def test_bad_models() -> None:
-    with pytest.raises(ValueError, match="models must be a non-empty mapping"):
-        evaluate_suite({}, n_episodes=1)
-    with pytest.raises(TypeError, match=r"models\['x'\] has no predict\(\) method"):
-        evaluate_suite({"x": object()}, n_episodes=1)  # type: ignore[dict-item]
-    with pytest.raises(ValueError, match="models must be a non-empty mapping"):
-        evaluate_grid({}, n_episodes=1)
-
-
-@pytest.mark.parametrize("n_episodes", [0, -3, 1.5, True])
-def test_bad_n_episodes(n_episodes: object) -> None:
-    with pytest.raises(ValueError, match="n_episodes must be an integer >= 1"):
-        evaluate_suite({"b": Balancer()}, n_episodes=n_episodes)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="n_episodes must be an integer >= 1"):
-        evaluate_returns(Balancer(), "robust_rl/CartPole-v1", n_episodes=n_episodes)  # type: ignore[arg-type]
-
-
-def test_bad_seed_and_batch_size() -> None:
-    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
-        evaluate_suite({"b": Balancer()}, n_episodes=1, seed=-1)
-    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
-        evaluate_returns(Balancer(), "robust_rl/CartPole-v1", n_episodes=1, batch_size=0)
-
-
-def test_unknown_env_id_is_named_before_anything_runs() -> None:
-    model = AlwaysRight()
-    suite = {"original": "robust_rl/CartPole-v1", "typo": "robust_rl/CartPoleHevyPole-v1"}
-    with pytest.raises(
-        ValueError, match=r"suite\['typo'\]: unknown environment id 'robust_rl/CartPoleHevyPole-v1'"
-    ):
-        evaluate_suite({"right": model}, suite, n_episodes=1)
-    assert model.batches == []
-    with pytest.raises(ValueError, match="env_id: unknown environment id 'Nope-v0'"):
-        evaluate_grid({"right": model}, env_id="Nope-v0", n_episodes=1)
-    with pytest.raises(ValueError, match="suite must be a non-empty mapping"):
-        evaluate_suite({"right": model}, {}, n_episodes=1)
 
 
 @pytest.mark.parametrize(
-    ("factors", "match"),
+    ("kwargs", "match"),
     [
-        ({"tau": [1.0]}, r"factors: unknown parameter 'tau'; accepted names: gravity"),
-        ({"masspole": [1.0, 0.0]}, r"factors\['masspole'\] must be positive finite"),
-        ({"masspole": [-2.0]}, r"factors\['masspole'\] must be positive finite"),
-        ({"masspole": []}, r"factors\['masspole'\] is empty"),
-        ({"masspole": [1.0, 1.0]}, r"factors\['masspole'\] has repeated factors"),
-        ({"masspole": ["big"]}, r"factors\['masspole'\] must be a sequence of numbers"),
-        ({}, "factors must be a non-empty mapping"),
+        ({"n_episodes": 0}, "n_episodes must be a positive integer"),
+        ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
     ],
 )
-def test_bad_grid_factors(factors: dict, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
-        evaluate_grid({"b": Balancer()}, factors, n_episodes=1)
+def test_bad_rollout_arguments(kwargs: dict, match: str) -> None:
+    args = {"n_episodes": 1, "seed": 0} | kwargs
+    with pytest.raises(InvalidArgumentError, match=match):
+        evaluate_returns(Balancer(), "robust_rl/CartPole-v1", **args)
 
 
-def test_grid_needs_adjustable_physics() -> None:
-    with pytest.raises(ValueError, match="env_id: 'CartPole-v1' has no get_params"):
-        evaluate_grid({"b": Balancer()}, env_id="CartPole-v1", n_episodes=1)
-
-
-def test_wrong_action_batch_shape() -> None:
-    class Scalar:
-        def predict(self, observation: np.ndarray, deterministic: bool = True) -> tuple:
-            return np.int64(1), None
-
-    with pytest.raises(ValueError, match=r"actions of shape \(\) for a batch of 2"):
-        evaluate_returns(Scalar(), "robust_rl/CartPole-v1", n_episodes=2)
+def test_unknown_env_and_bad_model() -> None:
+    with pytest.raises(UnknownNameError, match="unknown environment id 'nope-v0'"):
+        evaluate_returns(Balancer(), "nope-v0", 1)
+    with pytest.raises(InvalidArgumentError, match="expected an object with predict"):
+        evaluate_returns(object(), "robust_rl/CartPole-v1", 1)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------------
-# tables, aggregation, files
+# suites
 
 
-def test_markdown_table() -> None:
-    text = _hand_results().to_markdown()
-    assert text == (
-        "Return: mean ± std over 2 episodes (reset seeds 7..8).\n"
-        "\n"
-        "| MDP | dqn_seed0 | dqn_seed1 | robust_seed0 |\n"
-        "|---|---:|---:|---:|\n"
-        "| original | 450.0 ± 50.0 | 300.0 ± 0.0 | 500.0 ± 0.0 |\n"
-        "| heavy pole | 15.0 ± 5.0 | 40.0 ± 10.0 | 300.0 ± 50.0 |\n"
-    )
-    table = _hand_results().to_markdown(precision=0, caption=False)
-    assert table.splitlines()[2] == "| original | 450 ± 50 | 300 ± 0 | 500 ± 0 |"
-
-
-def test_markdown_marks_missing_cells() -> None:
-    rows = (
-        EvaluationRow("a", "original", "x", (1.0,)),
-        EvaluationRow("b", "heavy pole", "y", (2.0,)),
-    )
-    text = EvaluationResults("suite", rows, n_episodes=1, seed=0).to_markdown(caption=False)
-    assert text.splitlines()[2:] == [
-        "| original | 1.0 ± 0.0 | – |",
-        "| heavy pole | – | 2.0 ± 0.0 |",
+def test_registry_has_every_task_with_the_env_uncertainty_sets() -> None:
+    assert set(SUITES) >= {
+        "cartpole",
+        "pendulum",
+        "acrobot",
+        "mountaincar",
+        "inverted-pendulum",
+        "hopper",
+        "halfcheetah",
+        "walker2d",
+    }
+    for suite in SUITES.values():
+        assert dict(suite.uncertainty) == UNCERTAINTY_SETS[suite.nominal_id]
+        assert suite.test[0].params == {}
+    assert dict(SUITES["inverted-pendulum"].uncertainty) == {
+        "pole_mass": (1.0, 31.0),
+        "cart_mass": (1.0, 11.0),
+    }
+    cartpole = get_suite("cartpole")
+    assert [(m.name, dict(m.params)) for m in cartpole.test] == [
+        ("original", {}),
+        ("heavy pole", {"masspole": 2.0}),
+        ("short pole", {"length": 0.25}),
+        ("strong gravity", {"gravity": 24.5}),
     ]
+
+
+@pytest.mark.parametrize("name", sorted(SUITES))
+def test_validation_is_disjoint_from_test_mdps_and_every_grid(name: str) -> None:
+    suite = SUITES[name]
+    assert len(suite.validation) >= 2
+    test_params = [dict(m.params) for m in suite.test]
+    for m in suite.validation:
+        assert dict(m.params) not in test_params
+        for axis, (lo, hi) in suite.uncertainty.items():
+            assert lo < m.params[axis] < hi  # inside the uncertainty set
+    # every grid is a product of per-axis linspaces: a validation MDP is off every grid with
+    # 2..MAX_GRID_POINTS points because each of its coordinates is off every linspace
+    for n in range(2, MAX_GRID_POINTS + 1):
+        for m in suite.validation:
+            for axis in suite.axes:
+                lo, hi = suite.uncertainty[axis]
+                gap = np.abs(np.linspace(lo, hi, n) - m.params[axis]).min()
+                assert gap >= 1e-3 * (hi - lo)
+
+
+def test_suite_refuses_validation_on_a_grid_or_equal_to_a_test_mdp() -> None:
+    unc = {"masspole": (0.05, 2.0)}
+    test = (MDP("original"), MDP("heavy", {"masspole": 2.0}))
+    with pytest.raises(InvalidArgumentError, match="may lie on a grid point"):
+        Suite(
+            "s", "robust_rl/CartPole-v1", test, unc, validation=(MDP("mid", {"masspole": 1.025}),)
+        )
+    with pytest.raises(InvalidArgumentError, match="equals test MDP 'heavy'"):
+        Suite("s", "robust_rl/CartPole-v1", test, unc, validation=(MDP("v", {"masspole": 2.0}),))
+    with pytest.raises(InvalidArgumentError, match="repeated MDP names"):
+        Suite("s", "robust_rl/CartPole-v1", (MDP("a"), MDP("a", {"masspole": 1.0})), unc)
+    with pytest.raises(InvalidArgumentError, match="needs finite low < high"):
+        Suite("s", "robust_rl/CartPole-v1", test, {"masspole": (2.0, 1.0)})
+    assert on_inclusive_grid(1.025, 0.05, 2.0, 3) and not on_inclusive_grid(0.6853, 0.05, 2.0)
+    assert on_inclusive_grid(1.0251, 0.05, 2.0)  # 1e-4 of the range from a grid point
+
+
+def test_grid_points_are_inclusive_and_ordered() -> None:
+    suite = get_suite("inverted-pendulum")
+    pts = grid_points(suite, 10)
+    assert len(pts) == 100
+    assert pts[0] == {"pole_mass": 1.0, "cart_mass": 1.0}
+    assert pts[1]["pole_mass"] == 1.0 and pts[1]["cart_mass"] == pytest.approx(1.0 + 10.0 / 9)
+    assert pts[-1] == {"pole_mass": 31.0, "cart_mass": 11.0}
+    assert grid_points(suite, 2, axes=["cart_mass"]) == [{"cart_mass": 1.0}, {"cart_mass": 11.0}]
+    with pytest.raises(InvalidArgumentError, match=r"points must be an integer in 2\.\.25"):
+        grid_points(suite, 1)
+    with pytest.raises(InvalidArgumentError, match="must be distinct parameters"):
+        grid_points(suite, 3, axes=["friction"])
+
+
+def test_yaml_suite_round_trip_and_errors(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(get_suite("cartpole").to_dict(), sort_keys=False))
+    loaded = get_suite(str(path))
+    assert loaded == get_suite("cartpole")
+    custom = tmp_path / "custom.yml"
+    custom.write_text(
+        "nominal_id: robust_rl/CartPole-v1\n"
+        "test: {original: {}, heavier: {masspole: 0.5}}\n"
+        "uncertainty: {masspole: [0.1, 1.0]}\n"
+    )
+    s = load_suite(custom)
+    assert s.name == "custom" and [m.name for m in s.test] == ["original", "heavier"]
+    assert len(s.validation) == 4 and all(0.1 < m.params["masspole"] < 1.0 for m in s.validation)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("nominal_id: robust_rl/CartPole-v1\ntest: {a: {}}\ncolour: red\n")
+    with pytest.raises(InvalidArgumentError, match=r"unknown key\(s\) \['colour'\]"):
+        get_suite(bad)
+    with pytest.raises(UnknownNameError, match="unknown suite 'nope'; registered suites: acrobot"):
+        get_suite("nope")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        get_suite(str(tmp_path / "missing.yaml"))
+
+
+# ------------------------------------------------------------------------------------------
+# suite and grid evaluation
+
+
+def test_evaluate_suite_rows_splits_and_determinism() -> None:
+    models = {"right": AlwaysRight()}
+    res = evaluate_suite(models, "cartpole", n_episodes=3, seed=5)
+    assert [r.mdp for r in res.rows] == ["original", "heavy pole", "short pole", "strong gravity"]
+    for r, mdp in zip(res.rows, get_suite("cartpole").test, strict=True):
+        assert r.kind == "suite" and r.split == "test" and dict(r.params) == dict(mdp.params)
+        assert r.seeds == range(5, 8)
+        assert list(r.returns) == _always_right_returns(
+            "robust_rl/CartPole-v1", range(5, 8), **mdp.params
+        )
+    assert res.to_dict() == evaluate_suite(models, "cartpole", n_episodes=3, seed=5).to_dict()
+    val = evaluate_suite(models, "cartpole", n_episodes=1, split="validation")
+    assert [r.mdp for r in val.rows] == [m.name for m in get_suite("cartpole").validation]
+    assert {r.split for r in val.rows} == {"validation"}
+    with pytest.raises(InvalidArgumentError, match="split must be one of"):
+        evaluate_suite(models, "cartpole", n_episodes=1, split="train")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="models must be a non-empty mapping"):
+        evaluate_suite({}, "cartpole")
+
+
+def test_grid_rows_summary_and_worst_case(small_grid: EvaluationResults) -> None:
+    assert small_grid.axes == ("masspole", "length")
+    assert len(small_grid.rows) == 2 * 4
+    right = small_grid.select(model="right")
+    assert [dict(r.params) for r in right] == grid_points(
+        get_suite("cartpole"), 2, ["masspole", "length"]
+    )
+    for r in right:
+        assert list(r.returns) == _always_right_returns(
+            "robust_rl/CartPole-v1", range(2), **r.params
+        )
+    s = small_grid.summary("right")
+    means = [r.mean for r in right]
+    assert s.grid_points == 4
+    assert s.grid_average == pytest.approx(np.mean(means))
+    assert s.grid_worst == min(means)
+    assert dict(s.grid_worst_params) == dict(right[int(np.argmin(means))].params)
+
+
+def test_grid_with_two_workers_equals_one_worker(small_grid: EvaluationResults) -> None:
+    two = evaluate_grid(
+        {"right": AlwaysRight(), "balancer": Balancer()},
+        "cartpole",
+        n_episodes=2,
+        points=2,
+        axes=["masspole", "length"],
+        max_episode_steps=100,
+        n_workers=2,
+    )
+    assert two.to_dict() == small_grid.to_dict()
+    with pytest.raises(InvalidArgumentError, match="n_workers must be a positive integer"):
+        evaluate_grid({"b": Balancer()}, "cartpole", points=2, n_workers=0)
+    with pytest.raises(InvalidArgumentError, match="backend must be 'local' or 'ray'"):
+        evaluate_grid({"b": Balancer()}, "cartpole", points=2, backend="dask")  # type: ignore[arg-type]
+
+
+def test_deprecated_mapping_arguments_still_work() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        suite = evaluate_suite({"b": Balancer()}, CARTPOLE_SUITE, n_episodes=1)
+        grid = evaluate_grid({"b": Balancer()}, DEFAULT_GRID, n_episodes=1, max_episode_steps=20)
+    assert [r.mdp for r in suite.rows] == list(CARTPOLE_SUITE)
+    assert grid.row("b", "masspole x20").params == {"masspole": pytest.approx(2.0)}
+    assert len(grid.rows) == sum(len(v) for v in DEFAULT_GRID.values())
+
+
+# ------------------------------------------------------------------------------------------
+# results
+
+
+def test_summary_of_hand_results() -> None:
+    s = _hand_results().summary("dqn_seed0")
+    assert s.nominal == 450.0
+    assert dict(s.test) == {"original": 450.0, "heavy pole": 15.0}
+    assert s.grid_average == 4.0 and s.grid_worst == 2.0
+    assert dict(s.grid_worst_params) == {"masspole": 0.05}
+    assert {a: dict(v) for a, v in s.attacks.items()} == {"random": {0.0: 9.0, 0.1: 4.0}}
+    json.dumps(s.to_dict())  # JSON-safe
+    with pytest.raises(UnknownNameError, match="unknown model 'x'"):
+        _hand_results().summary("x")
+
+
+def test_dict_json_round_trip() -> None:
+    res = _hand_results()
+    again = EvaluationResults.from_json(res.to_json())
+    assert again == res and again.to_dict() == res.to_dict()
+    with pytest.raises(InvalidArgumentError, match="malformed results dict"):
+        EvaluationResults.from_dict({"name": "x"})
 
 
 def test_csv_contents(small_grid: EvaluationResults) -> None:
-    rows = list(csv.DictReader(io.StringIO(_hand_results().to_csv())))
-    assert list(rows[0]) == [
-        "model",
-        "mdp",
-        "env",
-        "parameter",
-        "factor",
-        "value",
-        "over",
-        "n",
-        "mean",
-        "std",
-        "seed",
-        "returns",
-        "members",
-    ]
-    assert len(rows) == 6
-    assert rows[0] == {
-        "model": "dqn_seed0",
-        "mdp": "original",
-        "env": "robust_rl/CartPole-v1",
-        "parameter": "",
-        "factor": "",
-        "value": "",
-        "over": "episodes",
-        "n": "2",
-        "mean": "450.0",
-        "std": "50.0",
-        "seed": "7",
-        "returns": "500.0;400.0",
-        "members": "",
-    }
-    grid_rows = list(csv.DictReader(io.StringIO(small_grid.to_csv())))
-    heavy = next(r for r in grid_rows if r["model"] == "right" and r["mdp"] == "masspole x20")
-    assert (heavy["parameter"], heavy["factor"], heavy["value"]) == ("masspole", "20.0", "2.0")
-    expected = small_grid.row("right", "masspole x20").returns
-    assert tuple(float(x) for x in heavy["returns"].split(";")) == expected
+    parsed = list(csv.DictReader(io.StringIO(small_grid.to_csv())))
+    assert tuple(parsed[0]) == CSV_COLUMNS
+    assert len(parsed) == len(small_grid.rows)
+    for line, row in zip(parsed, small_grid.rows, strict=True):
+        assert line["model"] == row.model and line["kind"] == "grid"
+        assert json.loads(line["params"]) == dict(row.params)
+        assert [float(x) for x in line["returns"].split(";")] == list(row.returns)
+        assert float(line["mean"]) == row.mean and int(line["seed"]) == row.seed
 
 
-def test_strip_seed_suffix() -> None:
-    assert strip_seed_suffix("dqn_seed0") == "dqn"
+def test_markdown_tables() -> None:
+    md = _hand_results().to_markdown()
+    assert "| original | 450.0 ± 50.0 | 300.0 ± 0.0 |" in md
+    assert "| dqn_seed0 | 2 | 4.0 | 2.0 | masspole=0.05 |" in md
+    assert "| random, ε=0.1 | 4.0 ± 0.0 | 6.0 ± 0.0 |" in md
+    assert "reset seeds 7..8" in md
+
+
+def test_strip_seed_suffix_and_aggregate_over_seeds() -> None:
     assert strip_seed_suffix("robust_dqn-seed12") == "robust_dqn"
-    assert strip_seed_suffix("dqnseed3") == "dqn"
     assert strip_seed_suffix("dqn") == "dqn"
-    assert strip_seed_suffix("seed3") == "seed3"
-
-
-def test_aggregate_over_seeds() -> None:
     agg = aggregate_over_seeds(_hand_results())
-    assert agg.over == "seeds" and agg.name == "suite_over_seeds" and agg.kind == "suite"
-    assert agg.models == ["dqn", "robust"]
-    dqn = agg.row("dqn", "original")
-    assert dqn.returns == (450.0, 300.0)  # per-seed means
-    assert (dqn.mean, dqn.std, dqn.n) == (375.0, 75.0, 2)
-    assert dqn.members == ("dqn_seed0", "dqn_seed1")
-    assert agg.row("dqn", "heavy pole").returns == (15.0, 40.0)
-    assert agg.row("robust", "heavy pole").returns == (300.0,)
-    assert agg.to_markdown().startswith("Return: mean ± std over training seeds")
-    assert "| original | 375.0 ± 75.0 | 500.0 ± 0.0 |" in agg.to_markdown()
-    row = next(csv.DictReader(io.StringIO(agg.to_csv())))
-    assert (row["over"], row["members"]) == ("seeds", "dqn_seed0;dqn_seed1")
-    custom = aggregate_over_seeds(_hand_results(), group_of=lambda m: "all")
-    assert custom.row("all", "original").returns == (450.0, 300.0, 500.0)
-
-
-def test_aggregate_bad_input() -> None:
-    agg = aggregate_over_seeds(_hand_results())
-    with pytest.raises(ValueError, match="expected per-episode results"):
-        aggregate_over_seeds(agg)
-    partial = EvaluationResults(
-        "suite",
-        (
-            EvaluationRow("dqn_seed0", "original", "x", (1.0,)),
-            EvaluationRow("dqn_seed0", "heavy pole", "y", (1.0,)),
-            EvaluationRow("dqn_seed1", "original", "x", (2.0,)),
-        ),
-        n_episodes=1,
-        seed=0,
+    assert agg.models == ["dqn"] and agg.name == "hand_over_seeds"
+    orig = agg.row("dqn", "original")
+    assert orig.returns == (450.0, 300.0) and orig.over == "seeds"
+    assert orig.members == ("dqn_seed0", "dqn_seed1")
+    s = agg.summary("dqn")
+    assert (
+        s.grid_worst == 2.0
+        and s.grid_average == 4.5
+        and s.attacks["random"] == {0.0: 8.0, 0.1: 5.0}
     )
-    with pytest.raises(ValueError, match=r"group 'dqn': models \['dqn_seed1'\] were not"):
-        aggregate_over_seeds(partial)
-    with pytest.raises(ValueError, match="group_of"):
-        aggregate_over_seeds(_hand_results(), group_of=lambda m: "")
+    assert "training seeds" in agg.to_markdown()
+    with pytest.raises(InvalidArgumentError, match="expected per-episode results"):
+        aggregate_over_seeds(agg)
 
 
 def test_duplicate_rows_are_refused() -> None:
-    row = EvaluationRow("a", "original", "x", (1.0,))
-    with pytest.raises(ValueError, match="duplicate row for model 'a' on 'original'"):
-        EvaluationResults("suite", (row, row), n_episodes=1, seed=0)
+    r = EvaluationRow("m", "original", "robust_rl/CartPole-v1", (1.0,))
+    with pytest.raises(InvalidArgumentError, match="duplicate row for model 'm'"):
+        EvaluationResults((r, r))
+    with pytest.raises(InvalidArgumentError, match="row kind must be one of"):
+        EvaluationRow("m", "x", "e", (1.0,), kind="other")  # type: ignore[arg-type]
 
 
-def test_plot_png(small_grid: EvaluationResults) -> None:
-    png = small_grid.plot_png(dpi=40)
-    assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    with pytest.raises(ValueError, match="plot_png needs grid results"):
-        _hand_results().plot_png()
-
-
-def test_save_results_writes_and_never_clobbers(
+def test_save_results_writes_figures_and_never_clobbers(
     tmp_path: Path, small_grid: EvaluationResults
 ) -> None:
-    suite = _hand_results()
-    written = save_results([suite, small_grid], tmp_path / "out")
+    res = _hand_results()
+    written = save_results([res, small_grid], tmp_path)
     names = sorted(p.name for p in written)
-    assert names == ["grid.csv", "grid.md", "grid.png", "suite.csv", "suite.md"]
-    assert (tmp_path / "out" / "suite.csv").read_text() == suite.to_csv()
-    assert (tmp_path / "out" / "suite.md").read_text() == suite.to_markdown()
-    assert (tmp_path / "out" / "grid.png").read_bytes().startswith(b"\x89PNG")
-
-    other = EvaluationResults(
-        "suite", (EvaluationRow("z", "original", "x", (1.0,)),), n_episodes=1, seed=0
-    )
-    with pytest.raises(FileExistsError, match=r"suite\.csv already exists"):
-        save_results(other, tmp_path / "out")
-    assert (tmp_path / "out" / "suite.csv").read_text() == suite.to_csv()
-
-    # An existing file anywhere stops the call before anything is written.
-    (tmp_path / "new").mkdir()
-    (tmp_path / "new" / "grid.md").write_text("keep me")
-    with pytest.raises(FileExistsError, match=r"grid\.md already exists"):
-        save_results([suite, small_grid], tmp_path / "new")
-    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["grid.md"]
-
-    save_results(other, tmp_path / "out", force=True)
-    assert (tmp_path / "out" / "suite.csv").read_text() == other.to_csv()
-    agg = aggregate_over_seeds(suite)
-    assert [p.name for p in save_results(agg, tmp_path / "out")] == [
-        "suite_over_seeds.csv",
-        "suite_over_seeds.md",
+    assert names == [
+        "grid.csv",
+        "grid.json",
+        "grid.md",
+        "grid.png",
+        "hand.csv",
+        "hand.json",
+        "hand.md",
+        "hand_attack.png",
+        "hand_grid.png",
     ]
-
-
-def test_save_results_bad_input(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="nothing to save"):
-        save_results([], tmp_path)
-    with pytest.raises(ValueError, match="repeated names"):
-        save_results([_hand_results(), _hand_results()], tmp_path)
-    with pytest.raises(ValueError, match="not a valid file stem"):
-        save_results(_hand_results(name="../escape"), tmp_path)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_works_with_a_stable_baselines3_model() -> None:
-    import torch
-    from stable_baselines3 import DQN
-
-    torch.set_num_threads(1)
-    env_id = CARTPOLE_SUITE["short pole"]
-    model = DQN(
-        "MlpPolicy",
-        gym.make(env_id),
-        buffer_size=100,
-        policy_kwargs={"net_arch": [8]},
-        seed=0,
-        device="cpu",
-    )
-    returns = evaluate_returns(model, env_id, n_episodes=3, seed=5, batch_size=3)
-    reference = []
-    for i in range(3):  # one observation at a time, as in SB3's own examples
-        env = gym.make(env_id)
-        obs, _ = env.reset(seed=5 + i)
-        total, done = 0.0, False
-        while not done:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            done = terminated or truncated
-        reference.append(total)
-    assert returns.tolist() == reference
+    assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert EvaluationResults.from_json((tmp_path / "hand.json").read_text()) == res
+    before = (tmp_path / "hand.md").read_text()
+    with pytest.raises(OutputExistsError, match="already exists"):
+        save_results(res, tmp_path)
+    assert (tmp_path / "hand.md").read_text() == before
+    save_results(res, tmp_path, force=True)
+    with pytest.raises(InvalidArgumentError, match="repeated names"):
+        save_results([res, res], tmp_path / "x")

@@ -1,0 +1,215 @@
+"""Run independent rollout tasks in-process, over spawned worker processes, or as Ray tasks.
+
+A task is ``(model name, env id, params, n_episodes, seed)``; the result is its returns. Models
+travel to workers as *payloads*: the path of a saved model (loaded once per worker, its class
+read from the file), or the cloudpickled object for anything else with ``predict``. A live SB3
+model is first saved to a temporary ``.zip``. Workers use the ``spawn`` start method (torch is
+loaded, so ``fork`` is unsafe) and one torch thread each. Each task's result depends only on
+the task, so the returns do not depend on the number of workers or the backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from robust_rl.errors import InvalidArgumentError
+from robust_rl.evaluation.rollouts import ModelLike, evaluate_returns, resolve_model
+
+__all__ = ["Backend", "RolloutTask", "run_tasks"]
+
+#: ``"local"``: this process (``n_workers=1``) or spawned processes; ``"ray"``: Ray tasks.
+Backend = Literal["local", "ray"]
+
+#: environment of every worker: one thread per process
+WORKER_ENV: dict[str, str] = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@dataclass(frozen=True)
+class RolloutTask:
+    """One :func:`~robust_rl.evaluation.rollouts.evaluate_returns` call, by model name."""
+
+    model: str
+    env_id: str
+    params: Mapping[str, float]
+    n_episodes: int
+    seed: int
+    deterministic: bool = True
+    max_episode_steps: int | None = None
+    batch_size: int = 32
+
+
+Payload = tuple[Literal["path", "pickle"], Any]
+
+_WORKER_MODELS: dict[str, Any] = {}
+_WORKER_PAYLOADS: dict[str, Payload] = {}
+
+
+def _init_worker(payloads: dict[str, Payload]) -> None:
+    import torch
+
+    for k, v in WORKER_ENV.items():
+        os.environ[k] = v
+    torch.set_num_threads(1)
+    _WORKER_PAYLOADS.clear()
+    _WORKER_PAYLOADS.update(payloads)
+
+
+def _model_from(payload: Payload) -> Any:
+    kind, value = payload
+    if kind == "path":
+        return resolve_model(value)
+    import cloudpickle
+
+    return cloudpickle.loads(value)
+
+
+def _digest(payload: Payload) -> str:
+    kind, value = payload
+    data = value if isinstance(value, bytes) else str(value).encode()
+    return kind + ":" + hashlib.sha1(data).hexdigest()
+
+
+def _worker_model(name: str, payloads: Mapping[str, Payload]) -> Any:
+    """The model ``name`` of ``payloads``, loaded once per process (cached by content)."""
+    key = _digest(payloads[name])
+    if key not in _WORKER_MODELS:
+        _WORKER_MODELS[key] = _model_from(payloads[name])
+    return _WORKER_MODELS[key]
+
+
+def _run_worker_task(task: RolloutTask) -> np.ndarray:
+    return _run_one(task, _worker_model(task.model, _WORKER_PAYLOADS))
+
+
+def _run_one(task: RolloutTask, model: Any) -> np.ndarray:
+    return evaluate_returns(
+        model,
+        task.env_id,
+        task.n_episodes,
+        task.seed,
+        params=task.params,
+        deterministic=task.deterministic,
+        max_episode_steps=task.max_episode_steps,
+        batch_size=task.batch_size,
+    )
+
+
+@contextlib.contextmanager
+def _payloads(models: Mapping[str, ModelLike]) -> Iterator[dict[str, Payload]]:
+    from stable_baselines3.common.base_class import BaseAlgorithm
+
+    with tempfile.TemporaryDirectory(prefix="robust_rl_eval_") as tmp:
+        out: dict[str, Payload] = {}
+        for i, (name, model) in enumerate(models.items()):
+            if isinstance(model, (str, os.PathLike)):
+                out[name] = ("path", str(Path(model).resolve()))
+            elif isinstance(model, BaseAlgorithm):
+                path = Path(tmp) / f"model{i}.zip"
+                model.save(path)
+                out[name] = ("path", str(path))
+            else:
+                import cloudpickle
+
+                out[name] = ("pickle", cloudpickle.dumps(model))
+        yield out
+
+
+def run_tasks(
+    models: Mapping[str, ModelLike],
+    tasks: Sequence[RolloutTask],
+    *,
+    n_workers: int = 1,
+    backend: Backend = "local",
+    address: str | None = None,
+) -> list[np.ndarray]:
+    """Returns of every task, in task order.
+
+    :param models: ``{name: model or saved model path}``; tasks refer to them by name.
+    :param tasks: the rollouts to run.
+    :param n_workers: worker processes (``"local"``) or concurrent Ray tasks; ``1`` with
+        ``"local"`` runs in this process on the live models.
+    :param backend: ``"local"`` or ``"ray"``.
+    :param address: Ray cluster address (``"auto"``, ``"HOST:6379"``); ``None`` starts a
+        private local Ray with ``n_workers`` CPUs and shuts it down afterwards.
+    :raises ValueError: bad ``n_workers`` or ``backend``; Ray not installed.
+    """
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+        raise InvalidArgumentError(f"n_workers must be a positive integer, got {n_workers!r}")
+    if backend not in ("local", "ray"):
+        raise InvalidArgumentError(f"backend must be 'local' or 'ray', got {backend!r}")
+    if address is not None and backend != "ray":
+        raise InvalidArgumentError("address is only used with backend='ray'")
+    if not tasks:
+        return []
+    if backend == "local" and n_workers == 1:
+        live = {name: resolve_model(m, f"models[{name!r}]") for name, m in models.items()}
+        return [_run_one(t, live[t.model]) for t in tasks]
+    with _payloads(models) as payloads:
+        if backend == "ray":
+            return _run_ray(payloads, tasks, n_workers, address)
+        return _run_processes(payloads, tasks, n_workers)
+
+
+def _run_processes(
+    payloads: dict[str, Payload], tasks: Sequence[RolloutTask], n_workers: int
+) -> list[np.ndarray]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
+    chunk = max(1, len(tasks) // (4 * n_workers))
+    with ProcessPoolExecutor(
+        max_workers=n_workers, mp_context=ctx, initializer=_init_worker, initargs=(payloads,)
+    ) as pool:
+        return list(pool.map(_run_worker_task, tasks, chunksize=chunk))
+
+
+def _run_ray(
+    payloads: dict[str, Payload],
+    tasks: Sequence[RolloutTask],
+    n_workers: int,
+    address: str | None,
+) -> list[np.ndarray]:
+    try:
+        import ray
+    except ImportError:
+        raise InvalidArgumentError(
+            "backend='ray' needs Ray: pip install 'robust-rl[ray]'"
+        ) from None
+    started = False
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address is None:
+            kwargs["num_cpus"] = n_workers
+        ray.init(address=address, runtime_env={"env_vars": WORKER_ENV}, **kwargs)
+        started = True
+    try:
+
+        @ray.remote(num_cpus=1)
+        def _task(batch: list[RolloutTask], ref: dict[str, Payload]) -> list[np.ndarray]:
+            import torch
+
+            torch.set_num_threads(1)
+            return [_run_one(t, _worker_model(t.model, ref)) for t in batch]
+
+        ref = ray.put(payloads)
+        n_batches = max(1, min(len(tasks), 4 * n_workers))
+        batches = [list(tasks[i::n_batches]) for i in range(n_batches)]
+        outs = ray.get([_task.remote(b, ref) for b in batches])
+        result: list[np.ndarray] = [np.empty(0)] * len(tasks)
+        for i, out in enumerate(outs):
+            for j, r in enumerate(out):
+                result[i + j * n_batches] = r
+        return result
+    finally:
+        if started:
+            ray.shutdown()

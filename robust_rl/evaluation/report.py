@@ -1,0 +1,185 @@
+"""Figures (PNG) of evaluation results and writing them to a folder atomically.
+
+* grid: 1-D curves of the mean return versus the parameter (one panel per parameter, one line
+  per model, ± std band) when each point varies one parameter; a heatmap per model over the
+  first two grid axes otherwise (the worst case over further axes);
+* attacks: mean return versus ε, one panel per attack, one line per model, ± std band.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from robust_rl._io import atomic_write_bytes, atomic_write_text, check_writable, figure_png
+from robust_rl.errors import InvalidArgumentError
+from robust_rl.evaluation.results import EvaluationResults
+
+__all__ = ["attack_png", "grid_png", "save_results"]
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def grid_png(results: EvaluationResults) -> bytes | None:
+    """PNG of the grid rows (curves or heatmaps, see the module docstring); ``None`` if none."""
+    rows = results.select(kind="grid")
+    if not rows:
+        return None
+    plt = _pyplot()
+    axes = list(results.axes) or list(dict.fromkeys(k for r in rows for k in r.params))
+    one_at_a_time = all(len(r.params) == 1 for r in rows)
+    models = list(dict.fromkeys(r.model for r in rows))
+    if one_at_a_time or len(axes) == 1:
+        params = list(dict.fromkeys(next(iter(r.params)) for r in rows if r.params))
+        fig, panels = plt.subplots(1, len(params), figsize=(4.2 * len(params), 3.4), squeeze=False)
+        for ax, p in zip(panels[0], params, strict=True):
+            for m in models:
+                pts = sorted(
+                    (r.params[p], r.mean, r.std)
+                    for r in rows
+                    if r.model == m and p in r.params and len(r.params) == 1
+                )
+                x, y, s = (np.array(v) for v in zip(*pts, strict=True))
+                ax.plot(x, y, marker="o", label=m)
+                ax.fill_between(x, y - s, y + s, alpha=0.15)
+            ax.set_xlabel(p)
+            ax.set_ylabel("mean return")
+            ax.grid(alpha=0.3)
+        panels[0][0].legend(fontsize=8)
+    else:
+        a0, a1 = axes[0], axes[1]
+        rest = axes[2:]
+        fig, panels = plt.subplots(1, len(models), figsize=(4.6 * len(models), 3.8), squeeze=False)
+        vmin = min(r.mean for r in rows)
+        vmax = max(r.mean for r in rows)
+        for ax, m in zip(panels[0], models, strict=True):
+            mr = [r for r in rows if r.model == m]
+            ys = sorted({r.params[a0] for r in mr})
+            xs = sorted({r.params[a1] for r in mr})
+            z = np.full((len(ys), len(xs)), np.inf)
+            for r in mr:
+                i, j = ys.index(r.params[a0]), xs.index(r.params[a1])
+                z[i, j] = min(z[i, j], r.mean)
+            z[np.isinf(z)] = np.nan
+            im = ax.imshow(z, origin="lower", aspect="auto", vmin=vmin, vmax=vmax, cmap="viridis")
+            ax.set_xticks(range(len(xs)), [f"{v:.3g}" for v in xs], rotation=60, fontsize=7)
+            ax.set_yticks(range(len(ys)), [f"{v:.3g}" for v in ys], fontsize=7)
+            ax.set_xlabel(a1)
+            ax.set_ylabel(a0)
+            ax.set_title(m + (f" (worst over {', '.join(rest)})" if rest else ""), fontsize=9)
+        fig.colorbar(im, ax=list(panels[0]), label="mean return", shrink=0.9)
+    fig.suptitle(f"Grid over the uncertainty set{_suite(results)}", fontsize=10)
+    if one_at_a_time or len(axes) == 1:
+        fig.tight_layout()
+    data = figure_png(fig)
+    plt.close(fig)
+    return data
+
+
+def attack_png(results: EvaluationResults) -> bytes | None:
+    """PNG of mean return versus ε per attack and model; ``None`` without attack rows."""
+    rows = results.select(kind="attack")
+    if not rows:
+        return None
+    plt = _pyplot()
+    attacks = list(dict.fromkeys(str(r.attack) for r in rows))
+    fig, panels = plt.subplots(1, len(attacks), figsize=(4.4 * len(attacks), 3.4), squeeze=False)
+    for ax, a in zip(panels[0], attacks, strict=True):
+        arows = [r for r in rows if r.attack == a]
+        for m in dict.fromkeys(r.model for r in arows):
+            pts = sorted((float(r.epsilon or 0.0), r.mean, r.std) for r in arows if r.model == m)
+            x, y, s = (np.array(v) for v in zip(*pts, strict=True))
+            ax.plot(x, y, marker="o", label=m)
+            ax.fill_between(x, y - s, y + s, alpha=0.15)
+        relative = any(r.epsilon_scale for r in arows)
+        ax.set_xlabel("ε (× per-coordinate scale)" if relative else "ε (observation units)")
+        ax.set_ylabel("mean return")
+        ax.set_title(f"{a} attack", fontsize=10)
+        ax.grid(alpha=0.3)
+    panels[0][0].legend(fontsize=8)
+    fig.suptitle(f"Return versus attack radius{_suite(results)}", fontsize=10)
+    fig.tight_layout()
+    data = figure_png(fig)
+    plt.close(fig)
+    return data
+
+
+def _suite(results: EvaluationResults) -> str:
+    return f" — {results.suite}" if results.suite else ""
+
+
+def _planned(
+    r: EvaluationResults, out: Path
+) -> list[tuple[Path, Callable[[], str | bytes | None]]]:
+    plan: list[tuple[Path, Callable[[], str | bytes | None]]] = [
+        (out / f"{r.name}.json", r.to_json),
+        (out / f"{r.name}.csv", r.to_csv),
+        (out / f"{r.name}.md", r.to_markdown),
+    ]
+    figures = [(k, f) for k, f in (("grid", grid_png), ("attack", attack_png)) if r.select(kind=k)]  # type: ignore[arg-type]
+    for k, f in figures:
+        suffix = "" if len(figures) == 1 else f"_{k}"
+        plan.append((out / f"{r.name}{suffix}.png", lambda f=f: f(r)))
+    return plan
+
+
+def save_results(
+    results: EvaluationResults | Iterable[EvaluationResults],
+    out_dir: str | os.PathLike[str],
+    *,
+    force: bool = False,
+) -> list[Path]:
+    """Write ``{name}.json``, ``{name}.csv``, ``{name}.md`` and the figures of each result.
+
+    Figures: ``{name}.png`` for results with grid or attack rows (``{name}_grid.png`` and
+    ``{name}_attack.png`` when both). Every file is written atomically; all destinations are
+    checked before the first is written, so an existing file stops the call before anything
+    changes.
+
+    :param results: one result or several (with distinct names).
+    :param out_dir: destination folder, created if needed.
+    :param force: overwrite existing files.
+    :return: the written paths.
+    :raises FileExistsError: if a destination exists and ``force`` is false.
+    :raises ValueError: on no results, repeated names, or a name unfit for a file.
+    """
+    items = [results] if isinstance(results, EvaluationResults) else list(results)
+    if not items:
+        raise InvalidArgumentError("results: nothing to save (empty sequence)")
+    names = [r.name for r in items]
+    for n in names:
+        if not _NAME_RE.match(n):
+            raise InvalidArgumentError(
+                f"results name {n!r} is not a valid file stem (letters, digits, _.-)"
+            )
+    if len(set(names)) != len(names):
+        raise InvalidArgumentError(
+            f"results have repeated names {names}; give each a distinct name"
+        )
+    out = Path(out_dir)
+    planned = [p for r in items for p in _planned(r, out)]
+    for path, _ in planned:
+        check_writable(path, force)
+    written = []
+    for path, render in planned:
+        data = render()
+        if data is None:
+            continue
+        if isinstance(data, bytes):
+            written.append(atomic_write_bytes(path, data, force=force))
+        else:
+            written.append(atomic_write_text(path, data, force=force))
+    return written

@@ -1,0 +1,203 @@
+"""Seeded episodes of a policy on one MDP: the loop every evaluation shares.
+
+Episode ``i`` is reset with seed ``seed + i``, so every model meets the same initial states, and
+episodes end at the registered time limit (``env.spec.max_episode_steps``) unless a smaller cap
+is given. An MDP is a registered gymnasium id plus a dict of physics parameters applied with
+``env.unwrapped.set_params(**params)`` before the first reset.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeAlias, runtime_checkable
+
+import gymnasium as gym
+import numpy as np
+
+import robust_rl.envs  # noqa: F401  (registers the ids)
+from robust_rl.errors import InvalidArgumentError, UnknownNameError
+from robust_rl.evaluation._checks import check_positive_int, check_seed
+
+__all__ = [
+    "EnvSource",
+    "ModelLike",
+    "Predictor",
+    "evaluate_returns",
+    "make_env",
+    "resolve_model",
+]
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """Anything with Stable-Baselines3's ``predict``.
+
+    ``observation`` is a batch of shape ``(n_envs, *obs_shape)`` and the returned action has
+    shape ``(n_envs, *action_shape)``, as for an SB3 model used with a ``VecEnv``; the second
+    returned value (the recurrent state) is ignored.
+    """
+
+    def predict(self, observation: Any, *, deterministic: bool = ...) -> tuple[Any, Any]:
+        """Return ``(actions, state)`` for a batch of observations."""
+        ...
+
+
+#: A registered gymnasium id, or a zero-argument callable returning a new environment.
+EnvSource: TypeAlias = str | Callable[[], gym.Env]
+
+#: A model to evaluate: an object with ``predict`` (an SB3 model, a hand-written controller) or
+#: the path of a saved SB3 model (its class is read from the file, see
+#: :func:`robust_rl.evaluation.models.load_model`).
+ModelLike: TypeAlias = Predictor | str | os.PathLike[str]
+
+
+def resolve_model(model: ModelLike, name: str = "model") -> Predictor:
+    """Return ``model`` itself, or the SB3 model loaded from a path (on the CPU).
+
+    :raises FileNotFoundError: a path that does not exist.
+    :raises ValueError: a file that is not a known SB3 model; an object without ``predict``.
+    """
+    if isinstance(model, (str, os.PathLike)):
+        from robust_rl.evaluation.models import load_model
+
+        return load_model(model, device="cpu")
+    if not callable(getattr(model, "predict", None)):
+        raise InvalidArgumentError(
+            f"{name}: expected an object with predict() or a model file path, got "
+            f"{type(model).__name__}"
+        )
+    return model
+
+
+def _check_env_id(env_id: str, name: str) -> None:
+    if env_id not in gym.registry:
+        known = sorted(k for k in gym.registry if k.startswith("robust_rl/"))
+        raise UnknownNameError(
+            f"{name}: unknown environment id {env_id!r}; robust_rl ids: {', '.join(known)}"
+        )
+
+
+def make_env(source: EnvSource, params: Mapping[str, float] | None = None) -> gym.Env:
+    """Create the environment of an MDP: ``gym.make(id)`` then ``set_params(**params)``.
+
+    :param source: registered id or factory.
+    :param params: physics parameters; empty or ``None`` keeps the environment's own values.
+    :raises KeyError: unknown id.
+    :raises ValueError: ``params`` given for an environment without ``set_params``, or a
+        parameter the environment refuses.
+    """
+    if isinstance(source, str):
+        _check_env_id(source, "env")
+        env = gym.make(source)
+    elif callable(source):
+        env = source()
+    else:
+        raise InvalidArgumentError(
+            f"env must be a registered id or a factory returning an environment, got {source!r}"
+        )
+    if params:
+        set_params = getattr(env.unwrapped, "set_params", None)
+        if not callable(set_params):
+            env.close()
+            raise InvalidArgumentError(
+                f"env {source!r} has no set_params(); physics parameters {sorted(params)} "
+                "cannot be applied"
+            )
+        try:
+            set_params(**{k: float(v) for k, v in params.items()})
+        except (TypeError, ValueError, KeyError) as exc:
+            env.close()
+            raise InvalidArgumentError(
+                f"env {source!r}: bad parameters {dict(params)}: {exc}"
+            ) from None
+    return env
+
+
+def evaluate_returns(
+    model: ModelLike,
+    env_source: EnvSource,
+    n_episodes: int = 10,
+    seed: int = 0,
+    *,
+    params: Mapping[str, float] | None = None,
+    deterministic: bool = True,
+    max_episode_steps: int | None = None,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Returns of ``n_episodes`` episodes of ``model`` on one MDP.
+
+    Episode ``i`` is reset with seed ``seed + i``. Up to ``batch_size`` episodes run in
+    lockstep, with one ``predict`` call per step on the batch of their observations; the
+    result does not depend on ``batch_size`` for a model whose actions depend on each
+    observation alone.
+
+    :param model: an SB3-style model (see :class:`Predictor`) or a saved model's path.
+    :param env_source: a registered id or a factory returning a fresh environment.
+    :param n_episodes: number of episodes, ``>= 1``.
+    :param seed: seed of the first episode, ``>= 0``.
+    :param params: physics parameters applied with ``set_params`` (see :func:`make_env`).
+    :param deterministic: passed on to ``predict``.
+    :param max_episode_steps: extra cap on the episode length; by default the environment's
+        registered limit (``env.spec.max_episode_steps``). An environment with neither (e.g.
+        an unwrapped instance from a factory) is refused.
+    :param batch_size: episodes run in parallel, ``>= 1``.
+    :return: float64 array of shape ``(n_episodes,)``.
+    :raises ValueError: on an unknown id, bad parameters or bad counts.
+    """
+    n_episodes = check_positive_int("n_episodes", n_episodes)
+    seed = check_seed(seed)
+    batch_size = check_positive_int("batch_size", batch_size)
+    if max_episode_steps is not None:
+        max_episode_steps = check_positive_int("max_episode_steps", max_episode_steps)
+    predictor = resolve_model(model)
+    envs = [make_env(env_source, params) for _ in range(min(batch_size, n_episodes))]
+    try:
+        cap = max_episode_steps
+        spec = envs[0].spec
+        if cap is None and spec is not None and spec.max_episode_steps is not None:
+            cap = int(spec.max_episode_steps)
+        if cap is None:
+            raise InvalidArgumentError(
+                f"env {env_source!r} has no registered time limit (env.spec.max_episode_steps); "
+                "pass max_episode_steps or register the environment with one"
+            )
+        returns = np.zeros(n_episodes, dtype=np.float64)
+        for start in range(0, n_episodes, len(envs)):
+            episodes = list(range(start, min(start + len(envs), n_episodes)))
+            _run_batch(predictor, envs, episodes, seed, cap, deterministic, returns)
+    finally:
+        for e in envs:
+            e.close()
+    return returns
+
+
+def _run_batch(
+    model: Predictor,
+    envs: Sequence[gym.Env],
+    episodes: Sequence[int],
+    seed: int,
+    cap: int,
+    deterministic: bool,
+    returns: np.ndarray,
+) -> None:
+    obs = [envs[j].reset(seed=seed + i)[0] for j, i in enumerate(episodes)]
+    steps = [0] * len(episodes)
+    active = list(range(len(episodes)))
+    while active:
+        actions, _ = model.predict(np.stack([obs[j] for j in active]), deterministic=deterministic)
+        actions = np.asarray(actions)
+        if actions.ndim == 0 or actions.shape[0] != len(active):
+            raise InvalidArgumentError(
+                f"model.predict returned actions of shape {actions.shape} for a batch of "
+                f"{len(active)} observations; expected a leading dimension of {len(active)}"
+            )
+        still = []
+        for j, action in zip(active, actions, strict=True):
+            o, reward, terminated, truncated, _ = envs[j].step(action)
+            returns[episodes[j]] += float(reward)
+            steps[j] += 1
+            if not (terminated or truncated or steps[j] >= cap):
+                obs[j] = o
+                still.append(j)
+        active = still
