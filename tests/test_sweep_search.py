@@ -1,0 +1,178 @@
+"""The Optuna search: TPE points per variant, pruning on intermediate validation evaluations, the
+study stored in OUT/study.db, interrupted and resumed without rerunning finished points."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from robust_rl.cli import main
+from robust_rl.sweep import RESULT_FILE, STUDY_FILE, parse_sweep
+from robust_rl.sweep import search as search_module
+from robust_rl.sweep.search import PruneSnapshot, _open_study, run_point, study_name
+from robust_rl.sweep.spec import point_trials
+
+TINY_DQN: dict[str, Any] = {
+    "n_timesteps": 200,
+    "learning_starts": 100,
+    "train_freq": 16,
+    "gradient_steps": 1,
+    "batch_size": 16,
+    "buffer_size": 1000,
+    "policy_kwargs": {"net_arch": [16]},
+}
+
+#: DQN and A2C on CartPole, each searched over its own hyperparameters with the same budget
+SEARCH: dict[str, Any] = {
+    "name": "tiny-search",
+    "env": "robust_rl/CartPole-v1",
+    "seeds": [0],
+    "evaluation": {"suite": "cartpole", "tune_episodes": 1, "episodes": 1},
+    "search": {
+        "method": "optuna",
+        "n_trials": 2,
+        "sampler_seed": 3,
+        "pruner": "median",
+        "n_startup_trials": 1,
+        "checkpoints": 2,
+        "checkpoint_episodes": 1,
+    },
+    "variants": {
+        "dqn": {
+            "algo": "dqn",
+            "params": dict(TINY_DQN),
+            "space": {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}},
+        },
+        "a2c": {
+            "algo": "a2c",
+            "params": {"n_timesteps": 200, "n_steps": 8, "policy_kwargs": {"net_arch": [16]}},
+            "space": {"gamma": {"low": 0.9, "high": 0.999}},
+        },
+    },
+}
+
+
+def _study(out: Path, variant: str) -> optuna.Study:
+    storage = f"sqlite:///{out / STUDY_FILE}"
+    return optuna.load_study(study_name=f"tiny-search/{variant}", storage=storage)
+
+
+def _models(out: Path) -> dict[str, int]:
+    return {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/model.zip")}
+
+
+def test_search_interrupted_and_resumed(tmp_path: Path, monkeypatch, capsys) -> None:
+    file = tmp_path / "search.yaml"
+    file.write_text(yaml.safe_dump(SEARCH, sort_keys=False))
+    out = tmp_path / "out"
+    told = []
+    real_tell = search_module._tell
+
+    def crash_on_third(*args: Any) -> None:
+        if len(told) == 2:
+            raise KeyboardInterrupt  # the driver dies after the third point ran
+        told.append(args)
+        real_tell(*args)
+
+    monkeypatch.setattr(search_module, "_tell", crash_on_third)
+    assert main(["sweep", str(file), "--out", str(out), "--max-parallel", "1"]) == 130
+    monkeypatch.undo()
+    states = [t.state for v in ("dqn", "a2c") for t in _study(out, v).trials]
+    assert states.count(TrialState.RUNNING) == 1  # asked, ran, never told
+    assert sum(s.is_finished() for s in states) == 2
+    spec = parse_sweep(copy.deepcopy(SEARCH))
+    ((variant, running),) = [
+        (v, t)
+        for v in spec.variants
+        for t in _study(out, v.name).trials
+        if t.state == TrialState.RUNNING
+    ]
+    interrupted = point_trials(spec, variant, running.params)[0].name
+    before = _models(out)
+    assert len(before) == 3  # the interrupted point's trial finished its training
+
+    capsys.readouterr()
+    assert main(["sweep", str(file), "--out", str(out), "--max-parallel", "1"]) == 0
+    stdout = capsys.readouterr().out
+    for variant in ("dqn", "a2c"):
+        trials = _study(out, variant).trials
+        assert len(trials) == 2 and all(t.state.is_finished() for t in trials)
+        for t in trials:
+            if t.state == TrialState.COMPLETE:
+                assert sorted(t.intermediate_values) == [0, 1]  # two checkpoints, one seed
+                assert t.value is not None
+    after = _models(out)
+    assert len(after) == 4
+    assert {k: after[k] for k in before} == before  # nothing finished was trained again
+    # the interrupted point's trial is read back, not trained again
+    assert f"[skipped] {interrupted}:" in stdout or f"[pruned ] {interrupted} " in stdout
+    assert stdout.count("[skipped]") + stdout.count("[pruned ]") >= 1
+    md = (out / "summary.md").read_text()
+    assert "Tuning budget (points per variant, each over every seed): dqn 2, a2c 2." in md
+    assert "Optuna (TPE sampler, seed 3; median pruner after 1 points" in md
+
+    # a larger budget continues the same study
+    assert (
+        main(["sweep", str(file), "--out", str(out), "--max-parallel", "1", "--n-trials", "3"]) == 0
+    )
+    assert [len(_study(out, v).trials) for v in ("dqn", "a2c")] == [3, 3]
+    assert len(_models(out)) == 6  # one new point per variant (a pruned run saves its model)
+    assert {k: v for k, v in _models(out).items() if k in before} == before
+
+
+def test_pruner_stops_a_point_below_the_median(tmp_path: Path) -> None:
+    spec_data = copy.deepcopy(SEARCH)
+    spec_data["seeds"] = [0, 1]
+    spec = parse_sweep(spec_data)
+    variant = spec.variant("dqn")
+    trials = point_trials(spec, variant, {"learning_rate": 1e-3})
+    dist = optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
+    best = optuna.trial.create_trial(
+        params={"learning_rate": 2e-3},
+        distributions={"learning_rate": dist},
+        value=1e6,
+        intermediate_values={0: 1e6, 1: 1e6, 2: 1e6, 3: 1e6},
+    )
+    results = run_point(trials, str(tmp_path), PruneSnapshot(1, (best,)))
+    assert [r.status for r in results] == ["pruned"]  # the second seed never ran
+    assert list(results[0].intermediate) == [0]  # pruned at the first checkpoint
+    assert not (tmp_path / trials[1].name).exists()
+    # read back as pruned on a rerun, not trained again
+    again = run_point(trials, str(tmp_path), PruneSnapshot(1, (best,)))
+    assert [r.status for r in again] == ["pruned"]
+    assert (tmp_path / trials[0].name / RESULT_FILE).is_file()
+    # without a better finished point nothing is pruned (and both seeds run)
+    fresh = tmp_path / "fresh"
+    results = run_point(trials, str(fresh), PruneSnapshot(1, ()))
+    assert [r.status for r in results] == ["done", "done"]
+    assert [sorted(r.intermediate) for r in results] == [[0, 1], [0, 1]]
+
+
+def test_study_of_another_sweep_file_is_refused(tmp_path: Path) -> None:
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / STUDY_FILE}")
+    spec = parse_sweep(copy.deepcopy(SEARCH))
+    _open_study(spec, spec.variants[0], storage, 0)
+    _open_study(spec, spec.variants[0], storage, 0)  # the same file: reopened
+    changed = copy.deepcopy(SEARCH)
+    changed["evaluation"]["tune_episodes"] = 2
+    other = parse_sweep(changed)
+    with pytest.raises(
+        ValueError, match=r"was made by a different sweep file \(changed: evaluation\)"
+    ):
+        _open_study(other, other.variants[0], storage, 0)
+    assert study_name(spec, "dqn") == "tiny-search/dqn"
+
+
+def test_search_refuses_a_grid_sweep(tmp_path: Path) -> None:
+    data = copy.deepcopy(SEARCH)
+    data["search"] = {"method": "grid"}
+    for v in data["variants"].values():
+        del v["space"]
+    with pytest.raises(ValueError, match=r"run_search needs a sweep with search\.method: optuna"):
+        search_module.run_search(parse_sweep(data), tmp_path)
