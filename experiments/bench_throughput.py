@@ -1,8 +1,18 @@
-"""Throughput of RobustDQN relative to SB3's DQN (env-steps/s), measured in one run.
+"""Throughput of RobustDQN relative to SB3's DQN (env-steps/s), measured in one run, with a profile.
 
-Same hyperparameters (the RL Zoo CartPole config), same seed and budget; the algorithms are
+Same hyperparameters (the RL Zoo CartPole config), same seed and budget; the agents are
 interleaved over ``--repeats`` rounds so that machine noise hits all of them alike, and the ratio
-uses the median steps/s of each. Writes ``OUT/throughput.md`` and ``OUT/throughput.csv``.
+uses the median steps/s of each. Then a per-gradient-step profile on a filled replay buffer:
+
+* the whole gradient step (``model.train``) of DQN and of each RobustDQN variant, interleaved;
+* the robust target (``robust_next_values``) split into its *forward rows* (the target network on
+  the perturbed next states and the centres: the method) and *everything else* (level draw, index
+  plan, noise, gathers, the set functional, the combination), measured by calling the target with
+  the network replaced by a stub that returns a preallocated output of the same shape;
+* DQN's own target (one forward pass on the batch and a max) for comparison.
+
+Writes ``OUT/throughput.md``, ``OUT/throughput.csv`` and ``OUT/profile.csv``; records the load
+average (``/proc/loadavg``) before and after, since other processes on the machine skew timings.
 
     python experiments/bench_throughput.py --out experiments/results/throughput
 """
@@ -14,6 +24,8 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,45 +37,179 @@ from robust_rl.training import load_config, make_model
 CONFIGS = Path(__file__).resolve().parent / "configs"
 
 
-def variants(levels: list[int]) -> list[tuple[str, str, dict]]:
+def variants(levels: list[int], saa_levels: list[int]) -> list[tuple[str, str, dict]]:
+    """(name, algorithm, overrides of the shipped config) for every agent measured."""
     out: list[tuple[str, str, dict]] = [("DQN (SB3)", "dqn", {})]
     for level in levels:
-        out.append(
-            (
-                f"RobustDQN RT-MLMC L={level}",
-                "robust-dqn",
-                {"estimator": "rt-mlmc", "max_level": level},
-            )
-        )
+        out.append((f"RobustDQN RT-MLMC L={level}", "robust-dqn", {"max_level": level}))
+    ref = 4 if 4 in levels else levels[0]
     out.append(
         (
-            "RobustDQN RT-MLMC L=4, no control variate",
+            f"RobustDQN RT-MLMC L={ref}, independent levels",
             "robust-dqn",
-            {"estimator": "rt-mlmc", "max_level": 4, "control_variate": False},
+            {"max_level": ref, "level_sampling": "independent"},
         )
     )
-    for level in levels:
+    out.append(
+        (
+            f"RobustDQN RT-MLMC L={ref}, no control variate",
+            "robust-dqn",
+            {"max_level": ref, "control_variate": False},
+        )
+    )
+    for level in saa_levels:
         out.append(
-            (f"RobustDQN SAA L={level}", "robust-dqn", {"estimator": "saa", "max_level": level})
+            (
+                f"RobustDQN SAA L={level}",
+                "robust-dqn",
+                {"estimator": "saa", "max_level": level, "control_variate": None},
+            )
         )
     return out
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+class _StubNet(torch.nn.Module):
+    """Stands in for the target network: returns a preallocated output of the right shape."""
+
+    def __init__(self, out: torch.Tensor) -> None:
+        super().__init__()
+        self.out = out
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.out[: z.shape[0]]
+
+
+def _timer(device: str) -> Callable[[Callable[[], object], int], float]:
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def timed(fn: Callable[[], object], n: int) -> float:
+        sync()
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        sync()
+        return (time.perf_counter() - start) / n
+
+    return timed
+
+
+def profile(
+    runs: list[tuple[str, str, dict]],
+    dqn_cfg: dict,
+    robust_cfg: dict,
+    device: str,
+    rounds: int,
+    calls: int,
+) -> list[dict]:
+    """Per-gradient-step timings (seconds), medians over ``rounds`` interleaved rounds."""
+    timed = _timer(device)
+    models = {}
+    for name, algo, extra in runs:
+        cfg = {**(dqn_cfg if algo == "dqn" else robust_cfg), **extra}
+        model = make_model(algo, "CartPole-v1", cfg, seed=0, device=device)
+        model.learn(int(cfg["learning_starts"]) + 2 * int(cfg["train_freq"]))  # fill the buffer
+        models[name] = (model, int(cfg["batch_size"]), int(cfg["gradient_steps"]))
+    samples: dict[str, dict[str, list[float]]] = {name: {} for name in models}
+    for _ in range(rounds):
+        for name, (model, batch, grad_steps) in models.items():
+            for key, value in _profile_once(model, batch, grad_steps, timed, calls).items():
+                samples[name].setdefault(key, []).append(value)
+    table = []
+    for name, rec in samples.items():
+        row = {"agent": name, **{k: float(np.median(v)) for k, v in rec.items()}}
+        table.append(row)
+    return table
+
+
+def _profile_once(
+    model: torch.nn.Module,
+    batch: int,
+    grad_steps: int,
+    timed: Callable[[Callable[[], object], int], float],
+    calls: int,
+) -> dict[str, float]:
+    rec = {"step": timed(partial(model.train, grad_steps, batch), 1) / grad_steps}
+    nxt = model.replay_buffer.sample(batch).next_observations
+    net = model.q_net_target
+    with torch.no_grad():
+        if not hasattr(model, "robust_next_values"):
+            rec["target"] = timed(lambda: net(nxt).max(dim=1), calls)
+            rec["forward"] = timed(partial(net, nxt), calls)
+            rec["rows"] = float(batch)
+            return rec
+        target = partial(model.robust_next_values, nxt)
+        rec["target"] = timed(target, calls)
+        rows = [target().n_evaluations for _ in range(200)]
+        rec["rows"] = float(np.mean(rows))
+        stub_in = torch.zeros(max(rows) * 4, *nxt.shape[1:], device=nxt.device)
+        model.q_net_target = _StubNet(net(stub_in))
+        try:
+            rec["other"] = timed(target, calls)
+        finally:
+            model.q_net_target = net
+        z = torch.zeros(round(rec["rows"]), *nxt.shape[1:], device=nxt.device)
+        rec["forward"] = timed(partial(net, z), calls)
+    return rec
+
+
+def compile_check(robust_cfg: dict, device: str, calls: int, rounds: int) -> dict[str, float]:
+    """The robust target's bookkeeping (network stubbed) with the set functional eager and
+    under ``torch.compile``; medians over ``rounds`` interleaved rounds (seconds per call)."""
+    timed = _timer(device)
+    model = make_model("robust-dqn", "CartPole-v1", robust_cfg, seed=0, device=device)
+    model.learn(int(robust_cfg["learning_starts"]) + int(robust_cfg["train_freq"]))
+    batch = int(robust_cfg["batch_size"])
+    nxt = model.replay_buffer.sample(batch).next_observations
+    est = model._target_estimator
+    eager = est.functional
+    stub_in = torch.zeros(batch * 2 ** int(robust_cfg["max_level"]) * 2, *nxt.shape[1:])
+    with torch.no_grad():
+        model.q_net_target = _StubNet(model.q_net_target(stub_in.to(nxt.device)))
+        compiled = torch.compile(eager, dynamic=False)
+        target = partial(model.robust_next_values, nxt)
+        est.functional = compiled
+        for _ in range(20):  # compile (and recompile for each tile width met)
+            target()
+        times: dict[str, list[float]] = {"eager": [], "compiled": []}
+        for _ in range(rounds):
+            for key, fn in (("eager", eager), ("compiled", compiled)):
+                est.functional = fn
+                times[key].append(timed(target, calls))
+        est.functional = eager
+    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("experiments/results/throughput"))
     p.add_argument("--timesteps", type=int, default=10_000)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--levels", type=int, nargs="+", default=[2, 4, 6, 8])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--levels", type=int, nargs="+", default=[2, 4, 8])
+    p.add_argument("--saa-levels", type=int, nargs="*", default=[4])
+    p.add_argument("--batch-size", type=int, default=None, help="override the configs' 64")
+    p.add_argument("--profile-rounds", type=int, default=5)
+    p.add_argument("--profile-calls", type=int, default=300)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
+    load_before = load_average()
     dqn_cfg = load_config(CONFIGS / "dqn_cartpole.yaml")
     robust_cfg = load_config(CONFIGS / "robust_dqn_cartpole.yaml")
+    if args.batch_size is not None:
+        dqn_cfg["batch_size"] = robust_cfg["batch_size"] = args.batch_size
     rates: dict[str, list[float]] = {}
-    runs = variants(args.levels)
+    runs = variants(args.levels, args.saa_levels)
     for _ in range(args.repeats):
         for name, algo, extra in runs:
             cfg = {**(dqn_cfg if algo == "dqn" else robust_cfg), **extra}
@@ -71,14 +217,27 @@ def main() -> int:
             t = time.perf_counter()
             model.learn(args.timesteps)
             rates.setdefault(name, []).append(args.timesteps / (time.perf_counter() - t))
+    load_mid = load_average()
+    prof = profile(runs, dqn_cfg, robust_cfg, args.device, args.profile_rounds, args.profile_calls)
+    try:
+        compiled = compile_check(robust_cfg, args.device, args.profile_calls, args.profile_rounds)
+        compile_line = (
+            f"`torch.compile` of the set functional (shipped config, network stubbed): "
+            f"{1e6 * compiled['eager']:.0f} µs per target eager, "
+            f"{1e6 * compiled['compiled']:.0f} µs compiled."
+        )
+    except Exception as exc:
+        compile_line = f"`torch.compile` of the set functional failed: {type(exc).__name__}: {exc}"
+    load_after = load_average()
     base = float(np.median(rates["DQN (SB3)"]))
     lines = [
         "# RobustDQN throughput relative to SB3's DQN",
         "",
-        f"CartPole-v1, RL Zoo DQN hyperparameters (batch 64, 128 gradient steps every 256 env steps, "
-        f"net [256, 256]), {args.timesteps} env steps per run, median of {args.repeats} interleaved "
-        f"runs, device {args.device}, {args.threads} torch thread(s). Robust: radius "
-        f"{robust_cfg['radius']}, eta {robust_cfg['eta']}, control variate on unless stated.",
+        f"CartPole-v1, RL Zoo DQN hyperparameters (batch {dqn_cfg['batch_size']}, 128 gradient "
+        f"steps every 256 env steps, net [256, 256]), {args.timesteps} env steps per run, median "
+        f"of {args.repeats} interleaved runs, device {args.device}, {args.threads} torch "
+        f"thread(s). Robust: radius {robust_cfg['radius']}, eta {robust_cfg['eta']}, the shipped "
+        f"config (control variate on, systematic levels) unless stated.",
         "",
         "| agent | env-steps/s (median) | runs | ratio to DQN |",
         "|---|---:|---|---:|",
@@ -89,7 +248,36 @@ def main() -> int:
         cells = ", ".join(f"{r:.0f}" for r in rates[name])
         lines.append(f"| {name} | {med:.0f} | {cells} | {med / base:.2f} |")
         csv.append(f"{name},{med:.2f},{med / base:.4f}")
+    dqn_prof = next(r for r in prof if r["agent"] == "DQN (SB3)")
+    lines += [
+        "",
+        "## Profile per gradient step (µs, medians of "
+        f"{args.profile_rounds} interleaved rounds on a filled buffer)",
+        "",
+        "*step*: one whole gradient step (`model.train`). *target*: the target's next values "
+        "(DQN: forward pass and max; RobustDQN: `robust_next_values`). *rows*: rows through the "
+        "target network (mean). *forward rows*: the target network alone on that many rows. "
+        "*everything else*: `robust_next_values` with the network replaced by a stub returning "
+        "a preallocated output, i.e. the robust target's time beyond its forward pass. "
+        "*extra vs DQN*: step time minus DQN's step time.",
+        "",
+        "| agent | step | extra vs DQN | target | rows | forward rows | everything else |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    pcsv = ["agent,step_us,target_us,rows,forward_us,other_us"]
+    for r in prof:
+        other = r.get("other")
+        lines.append(
+            f"| {r['agent']} | {1e6 * r['step']:.0f} | {1e6 * (r['step'] - dqn_prof['step']):+.0f} "
+            f"| {1e6 * r['target']:.0f} | {r['rows']:.0f} | {1e6 * r['forward']:.0f} | "
+            + (f"{1e6 * other:.0f} |" if other is not None else "n/a |")
+        )
+        pcsv.append(
+            f"{r['agent']},{1e6 * r['step']:.1f},{1e6 * r['target']:.1f},{r['rows']:.1f},"
+            f"{1e6 * r['forward']:.1f},{'' if other is None else f'{1e6 * other:.1f}'}"
+        )
     wall = time.perf_counter() - start
+    lines += ["", compile_line]
     lines += [
         "",
         "## How to replicate",
@@ -99,11 +287,13 @@ def main() -> int:
         "```",
         "",
         f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores, torch {torch.__version__}; "
-        f"wall time {wall / 60:.1f} min.",
+        f"wall time {wall / 60:.1f} min. Load average (1, 5, 15 min) at the start: "
+        f"{load_before}; after the throughput runs: {load_mid}; at the end: {load_after}.",
     ]
     text = "\n".join(lines) + "\n"
     atomic_write_text(args.out / "throughput.md", text, force=True)
     atomic_write_text(args.out / "throughput.csv", "\n".join(csv) + "\n", force=True)
+    atomic_write_text(args.out / "profile.csv", "\n".join(pcsv) + "\n", force=True)
     print(text)
     return 0
 

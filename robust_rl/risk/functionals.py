@@ -52,15 +52,16 @@ def log_mean_exp(values: torch.Tensor, eta: float, dim: int = 1) -> torch.Tensor
 def _signed_log_mean_exp(values: torch.Tensor, eta: float, sign: float, dim: int) -> torch.Tensor:
     r"""``sign · η log mean_j exp(sign · v_j / η)`` along ``dim`` (finite ``η``), stably.
 
-    One pass for every entropic functional (``sign = -1``: the soft-min), with the shift kept in
-    value units so that equal values come back exactly, and in-place steps where autograd allows
-    (fewer eager operations on the hot path).
+    ``sign = 1``: the soft-max, shifted by the max; ``sign = -1``: the soft-min, shifted by the
+    min. The shift stays in value units, so equal values come back exactly; the steps run in
+    place where autograd allows (fewer eager operations on the hot path).
     """
-    u = values if sign > 0 else values.neg()
-    m = u.detach().amax(dim=dim, keepdim=True).nan_to_num_(0.0, posinf=0.0, neginf=0.0)
-    inner = torch.sub(u, m).mul_(1.0 / eta).expm1_().mean(dim=dim)
-    out = torch.log1p(inner).mul_(eta).add_(m.squeeze(dim))
-    return out if sign > 0 else out.neg_()
+    u = values.detach()
+    m = (u.amax(dim=dim, keepdim=True) if sign > 0 else u.amin(dim=dim, keepdim=True)).nan_to_num_(
+        0.0, posinf=0.0, neginf=0.0
+    )
+    inner = torch.sub(values, m).mul_(sign / eta).expm1_().mean(dim=dim)
+    return torch.log1p(inner).mul_(sign * eta).add_(m.squeeze(dim))
 
 
 def entropic_max(eta: float) -> SetFunctional:
