@@ -121,14 +121,14 @@ def level_sampling_table(n_batches: int, batch: int, levels: list[int]) -> list[
     d, rho, eta = 4, 0.5, 0.4
     w0 = torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=DT)
     x0 = torch.tensor([0.2, -0.1, 0.0, 0.3], dtype=DT)
-    exact = closed_form(w0, x0, rho, eta)
-    x = x0.expand(batch, d).contiguous()
 
     def evaluate(z: torch.Tensor, _index: torch.Tensor) -> torch.Tensor:
         return z @ w0
 
     rows = []
-    for level in levels:
+    for offset, level in ((o, lv) for o in (0.0, 50.0) for lv in levels):
+        x = (x0 + offset).expand(batch, d).contiguous()
+        exact = closed_form(w0, x0 + offset, rho, eta)
         for cv in (False, True):
             for sampling in ("independent", "systematic"):
                 est = FunctionalEstimator(
@@ -149,6 +149,7 @@ def level_sampling_table(n_batches: int, batch: int, levels: list[int]) -> list[
                 m = np.asarray(means)
                 rows.append(
                     {
+                        "offset": offset,
                         "L": level,
                         "control_variate": cv,
                         "sampling": sampling,
@@ -298,6 +299,55 @@ def convex_experiment(max_evals: int, seeds: int, rho: float, eta: float, saa_le
     return out, f_star
 
 
+def _sampling_lines(rows: list[dict], args: argparse.Namespace) -> list[str]:
+    lines = [
+        "",
+        "## 4. Level sampling: independent vs systematic (RT-MLMC, closed form of section 1)",
+        "",
+        f"{args.sampling_batches} batches of 64 points; every point's level has the law p_ℓ under "
+        "both schemes (systematic: positions (k+u)/64 through the inverse CDF, dealt to the points "
+        "in a random order). Bias of the batch mean against the closed form F (it is F^L's bias, "
+        "the same for both), variance of the batch mean, its ratio systematic/independent, draws "
+        "per batch (mean ± sd, centres excluded) and median time per call (whole estimator, "
+        "linear loss: bookkeeping only). Offset: every coordinate of x shifted by it (values large "
+        "against their spread over the ball, as Q-values are).",
+        "",
+        "| offset | L | control variate | levels | bias of batch mean | var of batch mean | systematic / independent | draws per batch | µs per call |",
+        "|---:|---:|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ref = next(
+            q
+            for q in rows
+            if q["L"] == r["L"]
+            and q["offset"] == r["offset"]
+            and q["control_variate"] == r["control_variate"]
+            and q["sampling"] == "independent"
+        )
+        lines.append(
+            f"| {r['offset']:g} | {r['L']} | {'on' if r['control_variate'] else 'off'} | "
+            f"{r['sampling']} | "
+            f"{r['bias']:+.4f} ± {r['se']:.4f} | {r['var_batch_mean']:.4g} | "
+            f"{r['var_batch_mean'] / ref['var_batch_mean']:.2f} | "
+            f"{r['draws_mean']:.1f} ± {r['draws_sd']:.1f} | {r['time_us']:.0f} |"
+        )
+    return lines
+
+
+def _replicate_lines(wall: float, args: argparse.Namespace) -> list[str]:
+    return [
+        "",
+        "## How to replicate",
+        "",
+        "```bash",
+        "python " + " ".join(["experiments/bench_estimators.py", *sys.argv[1:]]),
+        "```",
+        "",
+        f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores (torch threads: {args.threads}), "
+        f"torch {torch.__version__}; wall time {wall / 60:.1f} min.",
+    ]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("experiments/results/estimators"))
@@ -313,9 +363,29 @@ def main() -> int:
     p.add_argument("--rt-levels", type=int, nargs="+", default=[6, 8, 10])
     p.add_argument("--sampling-batches", type=int, default=4000, help="section 4: batches")
     p.add_argument("--sampling-levels", type=int, nargs="+", default=[4, 8])
+    p.add_argument(
+        "--only-level-sampling",
+        action="store_true",
+        help="run section 4 alone and write OUT/level_sampling.md and .csv",
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
+    if args.only_level_sampling:
+        rows = level_sampling_table(args.sampling_batches, 64, args.sampling_levels)
+        lines = [
+            "# RT-MLMC level sampling: independent vs systematic",
+            "",
+            *_sampling_lines(rows, args),
+        ]
+        lines += _replicate_lines(time.perf_counter() - start, args)
+        text = "\n".join(lines) + "\n"
+        atomic_write_text(args.out / "level_sampling.md", text, force=True)
+        keys = list(rows[0])
+        csv = [",".join(keys)] + [",".join(str(r[k]) for k in keys) for r in rows]
+        atomic_write_text(args.out / "level_sampling.csv", "\n".join(csv) + "\n", force=True)
+        print(text)
+        return 0
 
     bias_rows = closed_form_table(args.max_level, args.replicates)
     time_rows = timing_table(args.max_level, args.timing_reps)
@@ -377,34 +447,7 @@ def main() -> int:
         best.setdefault(c["estimator"], []).append(med)
         cells = ", ".join(f"{h:.3g}" if h is not None else "not reached" for h in hits)
         lines.append(f"| {c['name']} | {c['L']} | {cells} | {med:.3g} |")
-    lines += [
-        "",
-        "## 4. Level sampling: independent vs systematic (RT-MLMC, closed form of section 1)",
-        "",
-        f"{args.sampling_batches} batches of 64 points; every point's level has the law p_ℓ under "
-        "both schemes (systematic: positions (k+u)/64 through the inverse CDF, dealt to the points "
-        "in a random order). Bias of the batch mean against the closed form F (it is F^L's bias, "
-        "the same for both), variance of the batch mean, its ratio systematic/independent, draws "
-        "per batch (mean ± sd, centres excluded) and median time per call (whole estimator, "
-        "linear loss: bookkeeping only).",
-        "",
-        "| L | control variate | levels | bias of batch mean | var of batch mean | systematic / independent | draws per batch | µs per call |",
-        "|---:|---|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in sampling_rows:
-        ref = next(
-            q
-            for q in sampling_rows
-            if q["L"] == r["L"]
-            and q["control_variate"] == r["control_variate"]
-            and q["sampling"] == "independent"
-        )
-        lines.append(
-            f"| {r['L']} | {'on' if r['control_variate'] else 'off'} | {r['sampling']} | "
-            f"{r['bias']:+.4f} ± {r['se']:.4f} | {r['var_batch_mean']:.4g} | "
-            f"{r['var_batch_mean'] / ref['var_batch_mean']:.2f} | "
-            f"{r['draws_mean']:.1f} ± {r['draws_sd']:.1f} | {r['time_us']:.0f} |"
-        )
+    lines += _sampling_lines(sampling_rows, args)
     sg, rt = min(best["saa"]), min(best["rt-mlmc"])
     l8 = next(r for r in time_rows if r["L"] == 8) if args.max_level >= 8 else None
     lines += ["", "## Goals", ""]
@@ -416,17 +459,7 @@ def main() -> int:
     lines.append(
         f"- Best SG needs {sg:.3g} evaluations, best RT-MLMC {rt:.3g}: {sg / rt:.1f}× fewer (goal ≥ 10×)."
     )
-    lines += [
-        "",
-        "## How to replicate",
-        "",
-        "```bash",
-        "python " + " ".join(["experiments/bench_estimators.py", *sys.argv[1:]]),
-        "```",
-        "",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores (torch threads: {args.threads}), "
-        f"torch {torch.__version__}; wall time {wall / 60:.1f} min.",
-    ]
+    lines += _replicate_lines(wall, args)
     text = "\n".join(lines) + "\n"
     atomic_write_text(args.out / "estimators.md", text, force=True)
     keys = sorted({k for r in bias_rows for k in r})
