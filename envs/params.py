@@ -50,7 +50,7 @@ class ParamSpec:
         return f"a finite number in (0, {self.upper}]"
 
     def check(self, value: Any) -> float:
-        """Return ``value`` as a float, or raise :class:`InvalidArgumentError` naming the parameter."""
+        """Return ``value`` as a float; raise :class:`InvalidArgumentError` naming the parameter."""
         try:
             x = float(value)
         except (TypeError, ValueError):

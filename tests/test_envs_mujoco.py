@@ -304,6 +304,8 @@ def test_constructor_arguments_and_pickling() -> None:
     assert clone.get_params() == env.get_params()
     assert clone.get_params()["torso_mass"] == 5.0 and clone.get_params()["friction"] == 0.8
     np.testing.assert_array_equal(clone.reset(seed=0)[0], env.reset(seed=0)[0])
+    env.set_params(leg_mass=1.5)  # a later change is carried by the pickle too
+    assert pickle.loads(pickle.dumps(env)).get_params() == env.get_params()
     with pytest.raises(ValueError, match="cart_mass must be a positive finite number"):
         PerturbedInvertedPendulumEnv(cart_mass=0)
 

@@ -143,3 +143,5 @@ class PerturbedMujocoEnv(PerturbableEnv):
         # scratch data keeps the episode's state out of it.
         mujoco.mj_setConst(model, self._scratch)
         mujoco.mj_forward(model, self.data)
+        # A pickled copy is rebuilt from the constructor arguments: keep them current.
+        self._ezpickle_kwargs.update(params)

@@ -45,6 +45,11 @@ class PerturbedInvertedPendulumEnv(PerturbedMujocoEnv, InvertedPendulumEnv):
     refreshes MuJoCo's derived constants; the geoms have no contacts, so there is no friction
     parameter. Uncertainty set (M2TD3/RRLS): ``pole_mass ∈ [1, 31]``, ``cart_mass ∈ [1, 11]``.
 
+    Registered ids: ``robust_rl/InvertedPendulum-v5`` (nominal),
+    ``robust_rl/InvertedPendulumHeavyPole-v5`` (``pole_mass=20``, four times nominal: the
+    pole falls faster and needs larger pushes) and
+    ``robust_rl/InvertedPendulumDomainRandomized-v5`` (uniform over the uncertainty set).
+
     :param pole_mass: mass of the pole (kg), ``None`` for the model's.
     :param cart_mass: mass of the cart (kg), ``None`` for the model's.
     :param kwargs: passed to gymnasium's ``InvertedPendulumEnv``.
@@ -78,6 +83,11 @@ class PerturbedHopperEnv(PerturbedMujocoEnv, HopperEnv):
     geoms' 0.9; MuJoCo uses the larger of two, so the foot–floor contact has 2.0. Setting
     ``friction=f`` multiplies all of them by ``f / 2.0``. Uncertainty set (M2TD3/RRLS):
     ``friction ∈ [0.1, 3]``, ``torso_mass ∈ [0.1, 3]``, ``thigh_mass ∈ [0.1, 4]``.
+
+    Registered ids: ``robust_rl/Hopper-v5`` (nominal), ``robust_rl/HopperHeavyTorso-v5``
+    (``torso_mass=7.0``, about twice nominal: a top-heavy hopper),
+    ``robust_rl/HopperLowFriction-v5`` (``friction=0.5``, a quarter of nominal: the foot slips) and
+    ``robust_rl/HopperDomainRandomized-v5`` (uniform over the uncertainty set).
 
     :param kwargs: passed to gymnasium's ``HopperEnv``; the named parameters default to
         ``None``, the model's own value.
@@ -126,6 +136,11 @@ class PerturbedHalfCheetahEnv(PerturbedMujocoEnv, HalfCheetahEnv):
     Every geom of the nominal model has sliding friction 0.4; ``friction=f`` sets them all to
     ``f``. Uncertainty set (M2TD3/RRLS): ``friction ∈ [0.1, 4]``, ``torso_mass ∈ [0.1, 7]``,
     ``bthigh_mass ∈ [0.1, 3]``.
+
+    Registered ids: ``robust_rl/HalfCheetah-v5`` (nominal), ``robust_rl/HalfCheetahHeavyTorso-v5``
+    (``torso_mass=12.5``, twice nominal), ``robust_rl/HalfCheetahLowFriction-v5``
+    (``friction=0.1``, a quarter of nominal: an icy floor) and
+    ``robust_rl/HalfCheetahDomainRandomized-v5`` (uniform over the uncertainty set).
 
     :param kwargs: passed to gymnasium's ``HalfCheetahEnv``; the named parameters default to
         ``None``, the model's own value.
@@ -182,6 +197,11 @@ class PerturbedWalker2dEnv(PerturbedMujocoEnv, Walker2dEnv):
     geoms' 0.9; the feet–floor contacts have 1.9. Setting ``friction=f`` multiplies all of them
     by ``f / 1.9``. Uncertainty set (M2TD3/RRLS): ``friction ∈ [0.1, 4]``,
     ``torso_mass ∈ [0.1, 5]``, ``thigh_mass ∈ [0.1, 6]``.
+
+    Registered ids: ``robust_rl/Walker2d-v5`` (nominal), ``robust_rl/Walker2dHeavyTorso-v5``
+    (``torso_mass=7.0``, about twice nominal), ``robust_rl/Walker2dLowFriction-v5``
+    (``friction=0.5``, about a quarter of nominal) and ``robust_rl/Walker2dDomainRandomized-v5``
+    (uniform over the uncertainty set).
 
     :param kwargs: passed to gymnasium's ``Walker2dEnv``; the named parameters default to
         ``None``, the model's own value.
