@@ -46,6 +46,7 @@ PENDULUM: dict[str, Any] = {
         "grid_points": 2,
         "grid_axes": ["m"],
         "grid_episodes": 1,
+        "attacks": [{"attack": "random", "epsilons": [0.0, 0.1]}],
     },
     "variants": {
         "ppo": {
@@ -265,6 +266,12 @@ _TUNE_ON_TEST = (
         (("evaluation", "episodes"), 0, "evaluation.episodes must be an integer >= 1, got 0"),
         (("evaluation", "grid_points"), 1, "evaluation.grid_points must be 0 (no grid) or >= 2"),
         (("evaluation", "grd_points"), 2, "unknown key(s) ['grd_points'] in evaluation"),
+        (
+            ("evaluation", "attacks"),
+            [{"attak": "pgd"}],
+            "unknown key(s) ['attak'] in evaluation.attacks[0]",
+        ),
+        (("evaluation", "attacks"), [{"epsilons": [0.1]}], "attacks[0].attack must name the"),
         (("variants", "dqn", "env"), "NoSuchEnv-v0", "unknown env id 'NoSuchEnv-v0'"),
         (("variants", "dqn", "config"), "missing.yaml", "config file missing.yaml does not exist"),
         (("variants", "a/b"), {"algo": "dqn"}, "variant name 'a/b' must start with"),
@@ -349,7 +356,8 @@ def test_local_pendulum_sweep(pendulum: tuple[Path, Path]) -> None:
         folder = out / name
         for f in ("model.zip", "config.yaml", "train_info.json", RESULT_FILE):
             assert (folder / f).is_file(), f
-        for f in ("evaluation.json", "evaluation.csv", "evaluation.md", "evaluation.png"):
+        eval_files = ("json", "csv", "md", "_grid.png", "_attack.png")
+        for f in (f"evaluation{'' if e[0] == '_' else '.'}{e}" for e in eval_files):
             assert (folder / "eval" / f).is_file(), f
         record = recorded(out, name)
         assert record["status"] == "done" and record["trial"]["name"] == name
@@ -358,6 +366,7 @@ def test_local_pendulum_sweep(pendulum: tuple[Path, Path]) -> None:
         assert list(summary.test) == [m.name for m in suite.test]
         assert list(summary.validation) == [m.name for m in suite.validation]
         assert summary.grid_points == 2  # grid_axes [m], 2 points
+        assert list(summary.attacks) == ["random"] and list(summary.attacks["random"]) == [0, 0.1]
         # Pendulum rewards are in [-16.3, 0] per step, 200 steps
         assert all(-3300 <= v <= 0 for v in [*summary.test.values(), *summary.validation.values()])
         seeds = {r.seed for r in results.rows if r.split == "validation"}
@@ -370,7 +379,7 @@ def test_local_pendulum_sweep(pendulum: tuple[Path, Path]) -> None:
     assert "| 1 | " in md and "| 2 | " in md and "Failed trials" not in md
     rows = list(csv.DictReader(io.StringIO((out / "trials.csv").read_text())))
     assert [r["trial"] for r in rows] == ["ppo__seed0", "a2c__seed0"]
-    assert "test:weak motor" in rows[0]
+    assert "test:weak motor" in rows[0] and "attack:random@0.1" in rows[0]
 
 
 def test_rerun_reads_finished_trials_back(pendulum: tuple[Path, Path], capsys) -> None:

@@ -17,7 +17,8 @@ Sweep file (YAML)::
       grid_points: 5                    # inclusive grid, points per axis (0: no grid)
       grid_axes: [masspole, length]     # default: every axis of the suite's uncertainty set
       grid_episodes: 10
-      attacks: []                       # observation attacks (see robust_rl.evaluation)
+      attacks:                          # observation attacks on the report split's first MDP
+        - {attack: pgd, epsilons: [0.0, 0.05, 0.1], scale: std, steps: 10, episodes: 20}
     search:                             # optional: default {method: grid}
       method: optuna                    # or grid: every point of each variant's params lists
       n_trials: 8                       # Optuna points PER VARIANT: the same budget for each
@@ -70,6 +71,7 @@ from robust_rl.errors import InvalidArgumentError
 from robust_rl.training import ALGOS, check_env_id, load_config, validate_config
 
 __all__ = [
+    "ATTACK_KEYS",
     "SPLITS",
     "EvaluationSpec",
     "SearchSpec",
@@ -84,6 +86,9 @@ __all__ = [
     "point_trials",
 ]
 
+#: keys of an ``evaluation.attacks`` entry (see :func:`robust_rl.evaluation.evaluate_attacks`;
+#: ``episodes`` defaults to ``evaluation.episodes``, the MDP to the report split's first)
+ATTACK_KEYS: tuple[str, ...] = ("attack", "epsilons", "scale", "steps", "episodes", "mdp")
 #: the splits of a suite (see :mod:`robust_rl.evaluation`)
 SPLITS: tuple[str, ...] = ("validation", "test")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")
@@ -396,6 +401,15 @@ def _parse_evaluation(data: Any, base_dir: Path | None) -> EvaluationSpec:
         raise InvalidArgumentError(
             f"sweep: evaluation.attacks must be a list of mappings, got {attacks!r}"
         )
+    for i, attack in enumerate(attacks):
+        _check_keys(f"evaluation.attacks[{i}]", attack, ATTACK_KEYS)
+        if not isinstance(attack.get("attack"), str):
+            raise InvalidArgumentError(
+                f"sweep: evaluation.attacks[{i}].attack must name the attack (random, pgd, "
+                f"q, critic, mad), got {attack.get('attack')!r}"
+            )
+        if "episodes" in attack:
+            _check_int(f"evaluation.attacks[{i}].episodes", attack["episodes"], 1)
     spec = EvaluationSpec(
         suite=suite,
         tune_split=tune,

@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 
 from robust_rl._io import atomic_write_text
-from robust_rl.errors import InvalidArgumentError
 from robust_rl.sweep.spec import EvaluationSpec, Trial
 
 __all__ = [
@@ -209,17 +208,22 @@ def evaluate_trial(model: Any, name: str, ev: EvaluationSpec) -> Any:
                 axes=list(ev.grid_axes) or None,
             )
         )
-    if ev.attacks:
-        from robust_rl import evaluation
+    for attack in ev.attacks:
+        from robust_rl.evaluation import evaluate_attacks
 
-        evaluate_attacks = getattr(evaluation, "evaluate_attacks", None)
-        if evaluate_attacks is None:
-            raise InvalidArgumentError(
-                "evaluation.attacks: this robust_rl.evaluation has no evaluate_attacks"
+        kwargs = {k: v for k, v in attack.items() if k != "episodes"}
+        if "epsilons" in kwargs:
+            kwargs["epsilons"] = tuple(kwargs["epsilons"])
+        parts.append(
+            evaluate_attacks(
+                models,
+                ev.suite,
+                n_episodes=int(attack.get("episodes", ev.episodes)),
+                seed=ev.seed,
+                split=ev.report_split,
+                **kwargs,
             )
-        for attack in ev.attacks:
-            kwargs = {"n_episodes": ev.episodes, "seed": ev.seed, **attack}
-            parts.append(evaluate_attacks(models, ev.suite, **kwargs))
+        )
     return parts[0].merge(*parts[1:], name="evaluation")
 
 
