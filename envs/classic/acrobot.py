@@ -55,7 +55,9 @@ class PerturbedAcrobotEnv(PerturbableEnv, AcrobotEnv):
 
     ``link_length_2`` acts through ``lc_2``, ``I_2`` and the tip height; gymnasium's own
     ``_dsdt`` never reads the second length. With the defaults the environment follows
-    ``Acrobot-v1`` (to floating-point rounding: the equations are written out anew).
+    ``Acrobot-v1`` to floating-point rounding (the equations are written out anew, with
+    ``sin θ`` for gymnasium's ``cos(θ - π/2)``; the chaotic dynamics can amplify the last-bit
+    differences over long episodes).
 
     ## Arguments
 
