@@ -13,6 +13,7 @@ mujoco = pytest.importorskip(
 )
 
 from gymnasium.utils.env_checker import check_env  # noqa: E402
+from stable_baselines3.common.env_checker import check_env as sb3_check_env  # noqa: E402
 
 import robust_rl.envs  # noqa: E402, F401  (registers the ids)
 from robust_rl.envs import (  # noqa: E402
@@ -89,6 +90,7 @@ def _perturbed_value(task: str, name: str) -> float:
 def test_env_checker_passes(env_id: str) -> None:
     check_env(gym.make(env_id).unwrapped, skip_render_check=True)
     check_env(gym.make(env_id), skip_render_check=True)
+    sb3_check_env(gym.make(env_id))
 
 
 @pytest.mark.parametrize("env_id", MUJOCO_IDS)
