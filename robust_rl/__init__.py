@@ -1,11 +1,12 @@
 """robust_rl: adversarially robust learning with entropic regularisation.
 
 The estimator core :mod:`robust_rl.risk` (torch only) serves the robust DQN agent
-(:class:`robust_rl.RobustDQN`) and the robust classifier (:mod:`robust_rl.supervised`).
+(:class:`robust_rl.RobustDQN`; for continuous actions :class:`robust_rl.RobustSAC` and
+:class:`robust_rl.RobustTD3`) and the robust classifier (:mod:`robust_rl.supervised`).
 Importing :mod:`robust_rl` registers the perturbed environments (:mod:`robust_rl.envs`) with
 gymnasium: at once if gymnasium is loaded, else when it is first imported, so that
 ``import robust_rl.risk`` loads neither gymnasium nor Stable-Baselines3. Stable-Baselines3 is
-imported only when :class:`RobustDQN` is first used.
+imported only when a robust agent is first used.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ register_when_gymnasium_loads()
 if TYPE_CHECKING:
     from robust_rl import envs, risk
     from robust_rl.dqn import RobustDQN
+    from robust_rl.sac import RobustSAC
+    from robust_rl.td3 import RobustTD3
 
-__all__ = ["RobustDQN", "__version__", "envs", "risk"]
+__all__ = ["RobustDQN", "RobustSAC", "RobustTD3", "__version__", "envs", "risk"]
 
 
 def __getattr__(name: str) -> Any:
@@ -31,6 +34,14 @@ def __getattr__(name: str) -> Any:
         from robust_rl.dqn import RobustDQN
 
         return RobustDQN
+    if name == "RobustSAC":
+        from robust_rl.sac import RobustSAC
+
+        return RobustSAC
+    if name == "RobustTD3":
+        from robust_rl.td3 import RobustTD3
+
+        return RobustTD3
     if name in ("envs", "risk"):
         return importlib.import_module(f"robust_rl.{name}")
     raise AttributeError(f"module 'robust_rl' has no attribute {name!r}")

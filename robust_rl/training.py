@@ -40,6 +40,8 @@ from robust_rl.checkpoints import (
 )
 from robust_rl.dqn import RobustDQN
 from robust_rl.errors import InvalidArgumentError, MissingFileError, OutputExistsError
+from robust_rl.sac import RobustSAC
+from robust_rl.td3 import RobustTD3
 
 __all__ = [
     "ALGOS",
@@ -60,7 +62,9 @@ ALGOS: dict[str, type[BaseAlgorithm]] = {
     "dqn": DQN,
     "robust-dqn": RobustDQN,
     "sac": SAC,
+    "robust-sac": RobustSAC,
     "td3": TD3,
+    "robust-td3": RobustTD3,
     "ppo": PPO,
     "a2c": A2C,
 }

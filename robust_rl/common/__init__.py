@@ -1,0 +1,20 @@
+"""What the robust agents share: observation perturbation and the robust-agent base."""
+
+from robust_rl.common.observations import ObservationPerturbation, RadiusSpec
+from robust_rl.common.robust import (
+    RADIUS_SCALES,
+    ROBUST_SETTINGS,
+    RobustAgentMixin,
+    UnsupportedSpaceError,
+    soft_min,
+)
+
+__all__ = [
+    "RADIUS_SCALES",
+    "ROBUST_SETTINGS",
+    "ObservationPerturbation",
+    "RadiusSpec",
+    "RobustAgentMixin",
+    "UnsupportedSpaceError",
+    "soft_min",
+]

@@ -1,0 +1,406 @@
+r"""What every robust agent shares: settings, checks, radius handling, the estimator, diagnostics.
+
+A robust agent is its Stable-Baselines3 parent plus one target method. The target replaces the
+value of each next state ``s'`` by the entropic soft-min over the uniform distribution on the
+ball :math:`B_\rho(s')`:
+
+.. math::
+
+    V_\eta(s') = -\eta \log \mathbb E_{z \sim \mathcal U(B_\rho(s'))} \exp\big(-V(z)/\eta\big)
+
+(method.md §4; ``η → 0``: the worst case in the ball, ``η → ∞``: the average), estimated by the
+shared core (:class:`robust_rl.risk.FunctionalEstimator`) with one batched forward pass for all
+draws. :class:`RobustAgentMixin` holds everything else:
+
+* the robust settings (``radius``, ``eta``, ``norm``, ``estimator``, ``max_level``,
+  ``n_samples``, ``control_variate``, ``level_sampling``, ``radius_scale``, ``unperturbed_keys``), checked before SB3
+  builds anything, and saved with the model (:meth:`~stable_baselines3.common.base_class.BaseAlgorithm.save`);
+* the spaces: a clear :class:`~robust_rl.errors.InvalidArgumentError` for an action space the
+  parent does not support or an observation space that is neither a Box nor a Dict;
+* the radius (:class:`~robust_rl.common.observations.ObservationPerturbation`: per coordinate,
+  per Dict entry, and ``radius_scale="std"``: relative to the standard deviation of each
+  coordinate in the replay buffer at the first gradient step, then frozen and saved);
+* the draws' own random generator (seeded from the agent's seed, saved and restored with the
+  model), so that the ball draws leave the global generators, which SB3's update uses, alone;
+* TensorBoard diagnostics: ``train/robust_gap`` (robust minus nominal next value),
+  ``train/mean_level`` and ``train/evaluations_per_update``.
+
+A new agent subclasses ``RobustAgentMixin`` first and its SB3 parent second, forwards the robust
+arguments to :meth:`RobustAgentMixin._init_robust`, and calls :meth:`RobustAgentMixin.robust_estimate`
+in its target (see :mod:`robust_rl.sac` and :mod:`robust_rl.td3`).
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.base_class import maybe_make_env
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
+
+from robust_rl.common.observations import (
+    ObservationPerturbation,
+    RadiusSpec,
+    check_radius,
+    check_unperturbed_keys,
+)
+from robust_rl.errors import InvalidArgumentError
+from robust_rl.risk import FunctionalEstimator, MLMCEstimate, SetFunctional, log_mean_exp
+from robust_rl.risk._checks import check_eta
+
+__all__ = [
+    "RADIUS_SCALES",
+    "ROBUST_SETTINGS",
+    "RobustAgentMixin",
+    "UnsupportedSpaceError",
+    "soft_min",
+]
+
+SelfRobust = TypeVar("SelfRobust", bound="RobustAgentMixin")
+
+#: ``"absolute"``: radius in observation units; ``"std"``: in units of each coordinate's standard
+#: deviation in the replay buffer when learning starts (measured once, then frozen and saved)
+RADIUS_SCALES: tuple[str, ...] = ("absolute", "std")
+#: the attributes that make up an agent's robust settings (all saved with the model)
+ROBUST_SETTINGS: tuple[str, ...] = (
+    "radius",
+    "eta",
+    "norm",
+    "estimator",
+    "max_level",
+    "n_samples",
+    "control_variate",
+    "level_sampling",
+    "radius_scale",
+    "unperturbed_keys",
+    "observation_scale",
+)
+
+#: value function of a batch of observations: ``(N, ...)`` observations -> ``(N, *O)`` values
+Values = Callable[[Any], th.Tensor]
+
+
+class UnsupportedSpaceError(InvalidArgumentError, AssertionError):
+    """An observation or action space a robust agent cannot handle.
+
+    An :class:`~robust_rl.errors.InvalidArgumentError` (the CLI prints one line, exit 2) and,
+    like the error Stable-Baselines3 raises for an unsupported action space, an
+    :class:`AssertionError`, so code written against SB3 keeps catching it.
+    """
+
+
+def soft_min(eta: float) -> SetFunctional:
+    r"""Entropic soft-min of scalar values over the draws: ``(b, n) -> (b,)``.
+
+    .. math:: -\eta \log \tfrac1n \textstyle\sum_j \exp(-v_j/\eta)
+
+    Exactly ``v_1`` for one draw (``n = 1``), so a one-draw target equals the nominal one.
+    """
+    eta = check_eta(eta)
+
+    def functional(values: th.Tensor) -> th.Tensor:
+        if values.dim() != 2:
+            raise InvalidArgumentError(
+                f"expected one value per draw, shape (b, n), got {tuple(values.shape)}"
+            )
+        return -log_mean_exp(-values, eta, dim=1)
+
+    return functional
+
+
+class RobustAgentMixin:
+    """Robust settings, checks, estimator, generator, diagnostics and save/load for SB3 agents.
+
+    Subclasses set :attr:`_robust_action_spaces` and may override :meth:`_robust_functional`
+    (default: :func:`soft_min` of scalar values).
+    """
+
+    #: action spaces the SB3 parent supports (checked with a clear error before SB3 asserts)
+    _robust_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box,)
+
+    # attributes SB3 provides (declared for the type checker)
+    device: th.device
+    seed: int | None
+    observation_space: spaces.Space
+    replay_buffer: Any
+    logger: Any
+    _vec_normalize_env: Any
+
+    # ------------------------------------------------------------------------ settings
+    def _init_robust(
+        self,
+        env: GymEnv | str | None,
+        *,
+        radius: RadiusSpec,
+        eta: float,
+        norm: str,
+        estimator: str,
+        max_level: int,
+        n_samples: int | None,
+        control_variate: bool | None,
+        level_sampling: str,
+        radius_scale: str,
+        unperturbed_keys: Sequence[str] | None,
+        verbose: int = 0,
+    ) -> GymEnv | None:
+        """Check and store the robust settings; call before the SB3 parent's ``__init__``.
+
+        :return: ``env``, made from its id if it was a string (so that its spaces can be checked
+            here, with clear errors, before SB3's own assertions).
+        """
+        self.radius = check_radius(radius)
+        self.unperturbed_keys = check_unperturbed_keys(unperturbed_keys)
+        if radius_scale not in RADIUS_SCALES:
+            raise InvalidArgumentError(
+                f"radius_scale must be one of {RADIUS_SCALES}, got {radius_scale!r}"
+            )
+        self.radius_scale = radius_scale
+        self.eta = eta
+        # the core checks eta, norm, estimator, max_level, n_samples, control_variate
+        probe = FunctionalEstimator(
+            self._robust_functional(),
+            radius=0.0,
+            norm=norm,
+            estimator=estimator,
+            max_level=max_level,
+            n_samples=n_samples,
+            control_variate=control_variate,
+            level_sampling=level_sampling,
+        )
+        self.eta = float(eta)
+        self.norm = norm
+        self.estimator = estimator
+        self.max_level = max_level
+        self.n_samples = n_samples
+        self.control_variate = bool(probe.control_variate)
+        self.level_sampling = level_sampling
+        self.observation_scale: list[float] | None = None
+        if env is not None:
+            env = maybe_make_env(env, verbose)
+            self._check_spaces(env.observation_space, env.action_space)
+        return env
+
+    def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+        name = type(self).__name__
+        if not isinstance(action_space, self._robust_action_spaces):
+            accepted = ", ".join(s.__name__ for s in self._robust_action_spaces)
+            raise UnsupportedSpaceError(
+                f"{name} supports action spaces of type {accepted}, got {action_space}"
+            )
+        if not isinstance(observation_space, spaces.Box | spaces.Dict):
+            raise UnsupportedSpaceError(
+                f"{name} perturbs observations in a ball, so observation_space must be a "
+                f"gymnasium.spaces.Box or a Dict with Box entries, got {observation_space}"
+            )
+
+    @property
+    def robust_settings(self) -> dict[str, Any]:
+        """The robust settings as plain data (:data:`ROBUST_SETTINGS`)."""
+        return {k: getattr(self, k) for k in ROBUST_SETTINGS}
+
+    def _robust_functional(self) -> SetFunctional:
+        """The set functional of the target: the soft-min of one value per draw."""
+        return soft_min(self.eta)
+
+    # --------------------------------------------------------------------------- setup
+    def _setup_model(self) -> None:
+        self._check_spaces(self.observation_space, self.action_space)  # type: ignore[attr-defined]
+        self._robust_perturbation = ObservationPerturbation(
+            self.observation_space, self.radius, self.unperturbed_keys
+        )
+        super()._setup_model()  # type: ignore[misc]
+        self._robust_generator = th.Generator(device=self.device)
+        self._seed_robust_generator(self.seed)
+        self._robust_estimates: list[MLMCEstimate] = []
+        self._robust_estimator: FunctionalEstimator | None = None
+        if self.radius_scale == "absolute" or self.observation_scale is not None:
+            self._build_robust_estimator()
+
+    def _seed_robust_generator(self, seed: int | None) -> None:
+        if seed is None:
+            self._robust_generator.seed()
+        else:
+            derived = np.random.SeedSequence([int(seed) % 2**63, 0x526F62]).generate_state(1)
+            self._robust_generator.manual_seed(int(derived[0]))
+
+    def set_random_seed(self, seed: int | None = None) -> None:
+        """SB3's seeding, plus the generator of the ball draws."""
+        super().set_random_seed(seed)  # type: ignore[misc]
+        if seed is not None and hasattr(self, "_robust_generator"):
+            self._seed_robust_generator(seed)
+
+    @property
+    def effective_radius(self) -> np.ndarray | None:
+        """``(D,)`` radius of each perturbed coordinate in observation units (``None`` while the
+        observation scale of ``radius_scale="std"`` is not measured yet)."""
+        base = self._robust_perturbation.radius
+        if self.radius_scale == "absolute":
+            return base.copy()
+        if self.observation_scale is None:
+            return None
+        return base * np.asarray(self.observation_scale, dtype=np.float64)
+
+    def _build_robust_estimator(self) -> None:
+        radius = self.effective_radius
+        assert radius is not None
+        self._robust_estimator = FunctionalEstimator(
+            self._robust_functional(),
+            radius=th.as_tensor(radius, dtype=th.float32, device=self.device),
+            norm=self.norm,
+            estimator=self.estimator,
+            max_level=self.max_level,
+            n_samples=self.n_samples,
+            with_center=True,
+            control_variate=self.control_variate,
+            level_sampling=self.level_sampling,
+        )
+
+    def _measure_observation_scale(self) -> None:
+        """Freeze :attr:`observation_scale`: each perturbed coordinate's standard deviation in the
+        replay buffer (as the networks see it, i.e. after ``VecNormalize`` if any)."""
+        buffer = self.replay_buffer
+        n = buffer.buffer_size if buffer.full else buffer.pos
+        stored = buffer.observations
+        if isinstance(stored, Mapping):
+            obs: Any = {k: v[:n].reshape(-1, *v.shape[2:]) for k, v in stored.items()}
+        else:
+            obs = stored[:n].reshape(-1, *stored.shape[2:])
+        if self._vec_normalize_env is not None:
+            obs = self._vec_normalize_env.normalize_obs(obs)
+        std = self._robust_perturbation.coordinate_std(obs)
+        self.observation_scale = [float(v) for v in std]
+        self._build_robust_estimator()
+
+    # ---------------------------------------------------------------------- the target
+    def robust_estimate(
+        self,
+        next_observations: th.Tensor | dict[str, th.Tensor],
+        values: Values,
+        centres_apart: bool = False,
+    ) -> MLMCEstimate:
+        """Estimate the target's functional of ``values`` over the ball around each next state.
+
+        :param next_observations: ``(B, ...)`` next observations from the replay buffer (a dict
+            of tensors for Dict spaces), on the device.
+        :param values: ``values(obs)`` for a batch of observations (same structure) -> ``(N,)``
+            (or ``(N, *O)`` for the agent's functional). May draw from the global generators
+            (policy sampling): it sees all draws in one call.
+        :param centres_apart: evaluate the unperturbed next states in a second call, inside
+            :func:`torch.random.fork_rng`, so that they consume no global random numbers: the
+            global generators then advance exactly as in SB3's own update, and with
+            ``radius=0``, ``estimator="saa"``, ``n_samples=1`` the target is SB3's bit for bit.
+        :return: the core's :class:`~robust_rl.risk.MLMCEstimate` (``per_point``: the robust
+            value ``(B,)``; ``center``: the value at the unperturbed next state).
+        """
+        if self._robust_estimator is None:
+            self._measure_observation_scale()
+        assert self._robust_estimator is not None
+        perturbation = self._robust_perturbation
+        x = perturbation.flatten(next_observations)
+        batch = x.shape[0]
+
+        def evaluate(z: th.Tensor, index: th.Tensor) -> th.Tensor:
+            if not centres_apart:
+                return values(perturbation.unflatten(z, next_observations, index))
+            # the core puts one row per point (the centres) after all draws
+            n = z.shape[0] - batch
+            drawn = values(perturbation.unflatten(z[:n], next_observations, index[:n]))
+            with th.random.fork_rng(devices=self._fork_devices()):
+                centres = values(perturbation.unflatten(z[n:], next_observations, index[n:]))
+            return th.cat([drawn, centres])
+
+        est = self._robust_estimator(evaluate, x, generator=self._robust_generator)
+        self._robust_estimates.append(est)
+        return est
+
+    def _fork_devices(self) -> list[int]:
+        if self.device.type != "cuda":
+            return []
+        return [self.device.index if self.device.index is not None else th.cuda.current_device()]
+
+    def _log_robust_diagnostics(self) -> None:
+        """Record the mean robust gap, level and evaluations over the estimates since the last call."""
+        estimates, self._robust_estimates = self._robust_estimates, []
+        if not estimates:
+            return
+        gaps = th.stack(
+            [(e.per_point - e.center).mean() for e in estimates if e.center is not None]
+        )
+        levels = th.stack([e.levels.float().mean() for e in estimates])
+        self.logger.record("train/robust_gap", float(gaps.mean()))
+        self.logger.record("train/mean_level", float(levels.mean()))
+        self.logger.record(
+            "train/evaluations_per_update", float(np.mean([e.n_evaluations for e in estimates]))
+        )
+
+    # ------------------------------------------------------------------- learn, save, load
+    def learn(
+        self: SelfRobust,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str | None = None,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfRobust:
+        """SB3's ``learn``; TensorBoard runs are named after the class (e.g. ``RobustSAC_1``)."""
+        return super().learn(  # type: ignore[misc]
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=type(self).__name__ if tb_log_name is None else tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    def _excluded_save_params(self) -> list[str]:
+        return [
+            *super()._excluded_save_params(),  # type: ignore[misc]
+            "_robust_estimator",
+            "_robust_generator",
+            "_robust_perturbation",
+            "_robust_estimates",
+        ]
+
+    def save(
+        self,
+        path: str | pathlib.Path | Any,
+        exclude: Any = None,
+        include: Any = None,
+    ) -> None:
+        """SB3's ``save``; the robust settings and the draws' generator state go with the model."""
+        self._robust_rng_state = (
+            self.device.type,
+            self._robust_generator.get_state().numpy().copy(),
+        )
+        super().save(path, exclude=exclude, include=include)  # type: ignore[misc]
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfRobust],
+        path: str | pathlib.Path | Any,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfRobust:
+        """SB3's ``load``; also restores the generator of the ball draws (same device type)."""
+        model = super().load(  # type: ignore[misc]
+            path,
+            env=env,
+            device=device,
+            custom_objects=custom_objects,
+            print_system_info=print_system_info,
+            force_reset=force_reset,
+            **kwargs,
+        )
+        state = getattr(model, "_robust_rng_state", None)
+        if state is not None and state[0] == model.device.type:
+            model._robust_generator.set_state(th.from_numpy(np.asarray(state[1], dtype=np.uint8)))
+        return model

@@ -1,0 +1,209 @@
+"""Robust TD3: Stable-Baselines3's TD3 with an entropic soft-min over perturbed next states.
+
+Paper: J. Wang, R. Gao, Y. Xie, *Regularization for Adversarial Robust Learning*,
+https://arxiv.org/abs/2408.09672 (the robust target: method.md §4 of this project); TD3:
+S. Fujimoto et al., https://arxiv.org/abs/1802.09477.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch as th
+import torch.nn.functional as F
+from stable_baselines3 import TD3
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.preprocessing import get_action_dim
+from stable_baselines3.common.type_aliases import GymEnv, Schedule
+from stable_baselines3.common.utils import polyak_update
+from stable_baselines3.td3.policies import TD3Policy
+
+from robust_rl.common.observations import RadiusSpec
+from robust_rl.common.robust import RobustAgentMixin
+from robust_rl.risk import MLMCEstimate
+
+__all__ = ["RobustTD3"]
+
+
+class RobustTD3(RobustAgentMixin, TD3):
+    r"""Twin Delayed DDPG with an entropic robust target.
+
+    The value of each next state ``s'`` is replaced by its entropic soft-min over the uniform
+    distribution on the ball :math:`B_\rho(s')`, each perturbed state ``z`` valued with
+    target-policy smoothing at ``z``:
+
+    .. math::
+
+        y = r + \gamma (1 - d) \Big[-\eta \log \mathbb E_{z \sim \mathcal U(B_\rho(s'))}
+        \exp\big(-v(z)/\eta\big)\Big], \quad
+        v(z) = \min_{k=1,2} Q_{\bar\theta_k}\big(z, \mathrm{clip}(\mu_{\bar\phi}(z) + \epsilon, -1, 1)\big),
+        \ \epsilon = \mathrm{clip}(\mathcal N(0, \sigma^2), -c, c)
+
+    All draws go through the target actor and the twin target critics in one batched forward
+    pass (:meth:`robust_next_values`); the rest of TD3's update (delayed policy updates, Polyak
+    averaging) is Stable-Baselines3's. With ``radius=0``, ``estimator="saa"``, ``n_samples=1`` it
+    is SB3's TD3 bit for bit (same seed).
+
+    Every SB3 argument is :class:`~stable_baselines3.TD3`'s; the robust arguments are those of
+    :class:`~robust_rl.RobustSAC` (``radius``, ``eta``, ``norm``, ``estimator``, ``max_level``,
+    ``n_samples``, ``control_variate``, ``level_sampling``, ``radius_scale``,
+    ``unperturbed_keys``).
+    """
+
+    def __init__(
+        self,
+        policy: str | type[TD3Policy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 1e-3,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 100,
+        batch_size: int = 256,
+        tau: float = 0.005,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 1,
+        gradient_steps: int = 1,
+        action_noise: ActionNoise | None = None,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        policy_delay: int = 2,
+        target_policy_noise: float = 0.2,
+        target_noise_clip: float = 0.5,
+        radius: RadiusSpec = 0.01,
+        eta: float = 0.1,
+        norm: str = "linf",
+        estimator: str = "rt-mlmc",
+        max_level: int = 4,
+        n_samples: int | None = None,
+        control_variate: bool | None = None,
+        level_sampling: str = "systematic",
+        radius_scale: str = "absolute",
+        unperturbed_keys: Sequence[str] | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        env = self._init_robust(
+            env,
+            radius=radius,
+            eta=eta,
+            norm=norm,
+            estimator=estimator,
+            max_level=max_level,
+            n_samples=n_samples,
+            control_variate=control_variate,
+            level_sampling=level_sampling,
+            radius_scale=radius_scale,
+            unperturbed_keys=unperturbed_keys,
+            verbose=verbose,
+        )
+        super().__init__(
+            policy,
+            env,  # type: ignore[arg-type]
+            learning_rate=learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            tau=tau,
+            gamma=gamma,
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            action_noise=action_noise,
+            replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=optimize_memory_usage,
+            n_steps=n_steps,
+            policy_delay=policy_delay,
+            target_policy_noise=target_policy_noise,
+            target_noise_clip=target_noise_clip,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            seed=seed,
+            device=device,
+            _init_setup_model=False,
+        )
+        if _init_setup_model:
+            self._setup_model()
+
+    # ----------------------------------------------------------------------- robust target
+    def robust_next_values(
+        self, next_observations: th.Tensor | dict[str, th.Tensor]
+    ) -> MLMCEstimate:
+        """Entropic soft-min of ``min_k Q_k(z, clip(μ(z) + ε))`` over the ball around each next
+        state (target-policy smoothing at every draw ``z``).
+
+        :param next_observations: ``(B, ...)`` next observations (a dict for Dict spaces).
+        :return: the core's :class:`~robust_rl.risk.MLMCEstimate`; ``per_point`` ``(B,)``.
+        """
+        action_dim = get_action_dim(self.action_space)
+
+        def smoothed_values(obs: th.Tensor | dict[str, th.Tensor]) -> th.Tensor:
+            mu = self.actor_target(obs)
+            noise = th.empty((mu.shape[0], action_dim), dtype=mu.dtype, device=mu.device)
+            noise = noise.normal_(0, self.target_policy_noise)
+            noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
+            actions = (mu + noise).clamp(-1, 1)
+            q_values = th.cat(self.critic_target(obs, actions), dim=1)
+            q_values, _ = th.min(q_values, dim=1, keepdim=True)
+            return q_values.squeeze(1)
+
+        return self.robust_estimate(next_observations, smoothed_values, centres_apart=True)
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        """SB3's TD3 update with :meth:`robust_next_values` as the next value."""
+        self.policy.set_training_mode(True)
+        self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
+
+        actor_losses, critic_losses = [], []
+        for _ in range(gradient_steps):
+            self._n_updates += 1
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+            with th.no_grad():
+                next_values = self.robust_next_values(
+                    replay_data.next_observations
+                ).per_point.reshape(-1, 1)
+                target_q_values = (
+                    replay_data.rewards + (1 - replay_data.dones) * discounts * next_values
+                )
+
+            current_q_values = self.critic(replay_data.observations, replay_data.actions)
+            critic_loss = sum(
+                F.mse_loss(current_q, target_q_values) for current_q in current_q_values
+            )
+            assert isinstance(critic_loss, th.Tensor)
+            critic_losses.append(critic_loss.item())
+            self.critic.optimizer.zero_grad()
+            critic_loss.backward()
+            self.critic.optimizer.step()
+
+            if self._n_updates % self.policy_delay == 0:
+                actor_loss = -self.critic.q1_forward(
+                    replay_data.observations, self.actor(replay_data.observations)
+                ).mean()
+                actor_losses.append(actor_loss.item())
+                self.actor.optimizer.zero_grad()
+                actor_loss.backward()
+                self.actor.optimizer.step()
+                polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+                polyak_update(self.actor.parameters(), self.actor_target.parameters(), self.tau)
+                polyak_update(
+                    self.critic_batch_norm_stats, self.critic_batch_norm_stats_target, 1.0
+                )
+                polyak_update(self.actor_batch_norm_stats, self.actor_batch_norm_stats_target, 1.0)
+
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        if len(actor_losses) > 0:
+            self.logger.record("train/actor_loss", np.mean(actor_losses))
+        self.logger.record("train/critic_loss", np.mean(critic_losses))
+        self._log_robust_diagnostics()
