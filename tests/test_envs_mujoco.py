@@ -310,6 +310,10 @@ def test_constructor_arguments_and_pickling() -> None:
     assert pickle.loads(pickle.dumps(env)).get_params() == env.get_params()
     with pytest.raises(ValueError, match="cart_mass must be a positive finite number"):
         PerturbedInvertedPendulumEnv(cart_mass=0)
+    with pytest.raises(
+        ValueError, match="xml_file: the model has no body or geom named thigh, leg"
+    ):
+        PerturbedHopperEnv(xml_file="half_cheetah.xml")
 
 
 # ------------------------------------------------------------------------------------------

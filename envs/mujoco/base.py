@@ -42,6 +42,7 @@ from gymnasium.utils import EzPickle  # noqa: E402
 
 from robust_rl.envs.mujoco.specs import MujocoRobotSpec  # noqa: E402
 from robust_rl.envs.params import ParamSpec, PerturbableEnv  # noqa: E402
+from robust_rl.errors import InvalidArgumentError  # noqa: E402
 
 __all__ = ["PerturbedMujocoEnv", "robot_param_specs"]
 
@@ -90,11 +91,18 @@ class PerturbedMujocoEnv(PerturbableEnv):
         self._nominal_inertia = model.body_inertia.copy()
         self._nominal_geom_friction = model.geom_friction[:, 0].copy()
         self._nominal_pair_friction = model.pair_friction[:, :2].copy()
-        if robot.floor_geom is not None:
-            self._floor_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, robot.floor_geom)
-            self._feet_ids = [
-                mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, g) for g in robot.feet_geoms
-            ]
+        geoms = (robot.floor_geom, *robot.feet_geoms) if robot.floor_geom is not None else ()
+        geom_ids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, g) for g in geoms]
+        missing = [robot.mass_bodies[n] for n, i in self._body_ids.items() if i < 0]
+        missing += [g for g, i in zip(geoms, geom_ids, strict=True) if i < 0]
+        if missing:
+            raise InvalidArgumentError(
+                f"xml_file: the model has no body or geom named {', '.join(missing)}; the "
+                f"{robot.task} parameters need the bodies {', '.join(robot.mass_bodies.values())}"
+                + (f" and the geoms {', '.join(geoms)}" if geoms else "")
+            )
+        if geom_ids:
+            self._floor_id, self._feet_ids = geom_ids[0], geom_ids[1:]
             self._nominal_friction = self._floor_contact_friction()
         self._scratch = mujoco.MjData(model)
         if checked:
