@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import pickle
 import warnings
 from pathlib import Path
 
@@ -373,6 +374,9 @@ def test_dict_json_round_trip() -> None:
     res = _hand_results()
     again = EvaluationResults.from_json(res.to_json())
     assert again == res and again.to_dict() == res.to_dict()
+    assert pickle.loads(pickle.dumps(res)) == res
+    suite = get_suite("hopper")
+    assert pickle.loads(pickle.dumps(suite)) == suite
     with pytest.raises(InvalidArgumentError, match="malformed results dict"):
         EvaluationResults.from_dict({"name": "x"})
 

@@ -1,33 +1,89 @@
-"""``robust-rl evaluate``: evaluate saved models on the perturbed suite and a physics grid."""
+"""``robust-rl evaluate``: a robustness report for saved SB3 models (any algorithm).
+
+``robust-rl evaluate MODEL... --suite NAME|FILE [--grid [--points N]] [--attack A --epsilon E...]``
+evaluates every model on the suite's test (or validation) MDPs, optionally on the inclusive grid
+over its uncertainty set and under an observation attack, prints Markdown tables and, with
+``--out``, writes ``suite``/``grid``/``attack`` ``.json``/``.csv``/``.md`` (and ``.png``) files.
+The algorithm of each model is read from its file (:func:`robust_rl.evaluation.load_model`).
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from robust_rl.envs import CARTPOLE_SUITE
 from robust_rl.errors import InvalidArgumentError, OutputExistsError
-from robust_rl.evaluation import DEFAULT_GRID, evaluate_grid, evaluate_suite, save_results
-from robust_rl.training import load_model
+from robust_rl.evaluation import (
+    ATTACKS,
+    evaluate_attacks,
+    evaluate_grid,
+    evaluate_suite,
+    load_model,
+    save_results,
+    suite_names,
+)
 
-SUITES = {"cartpole": CARTPOLE_SUITE}
+__all__ = ["add_parser", "model_name", "run"]
+
+_OUTPUTS = {
+    "suite": ("json", "csv", "md"),
+    "grid": ("json", "csv", "md", "png"),
+    "attack": ("json", "csv", "md", "png"),
+}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "evaluate",
-        help="evaluate saved models on perturbed MDPs",
-        description="Evaluate saved DQN/RobustDQN models (SB3 .zip files) on a suite of "
-        "perturbed MDPs and, with --grid, on a grid of physics factors. Prints the table and, "
-        "with --out, writes CSV/Markdown (and a PNG for the grid).",
+        help="robustness report for saved SB3 models: suite, grid, observation attacks",
+        description="Evaluate saved Stable-Baselines3 models (DQN, RobustDQN, PPO, A2C, SAC, "
+        "TD3, ...; the algorithm is read from each file) on a suite's MDPs; with --grid on an "
+        "inclusive grid over its uncertainty set (average and worst case); with --attack under "
+        "an observation attack for each --epsilon. Prints Markdown tables and, with --out, "
+        "writes JSON/CSV/Markdown (and PNG figures).",
     )
-    p.add_argument("models", nargs="+", metavar="MODEL", help="saved model files")
-    p.add_argument("--suite", default="cartpole", choices=sorted(SUITES))
+    p.add_argument("models", nargs="+", metavar="MODEL", help="saved model files (.zip)")
+    p.add_argument(
+        "--suite",
+        default="cartpole",
+        metavar="NAME|FILE",
+        help=f"a registered suite ({', '.join(suite_names())}) or a suite YAML file "
+        "(default: cartpole)",
+    )
+    p.add_argument(
+        "--split",
+        choices=("test", "validation"),
+        default="test",
+        help="MDPs of the suite to report (default: test; validation is for tuning)",
+    )
     p.add_argument("--episodes", type=int, default=100, help="episodes per MDP (default 100)")
-    p.add_argument("--grid", action="store_true", help="also evaluate the physics grid")
-    p.add_argument("--grid-episodes", type=int, default=20)
-    p.add_argument("--seed", type=int, default=0, help="episode i uses seed SEED + i")
-    p.add_argument("--out", default=None, help="folder for suite/grid CSV, Markdown and PNG")
+    p.add_argument("--seed", type=int, default=0, help="episode i uses reset seed SEED + i")
+    g = p.add_argument_group("grid over the uncertainty set")
+    g.add_argument("--grid", action="store_true", help="also evaluate the grid")
+    g.add_argument("--points", type=int, default=5, help="grid points per axis (default 5)")
+    g.add_argument("--axes", nargs="+", default=None, help="parameters to vary (default: all)")
+    g.add_argument("--grid-episodes", type=int, default=10, help="episodes per grid point")
+    g.add_argument("--workers", type=int, default=1, help="worker processes for the grid")
+    g.add_argument("--backend", choices=("local", "ray"), default="local")
+    g.add_argument("--address", default=None, help="Ray cluster address (--backend ray)")
+    a = p.add_argument_group("observation attacks")
+    a.add_argument("--attack", choices=ATTACKS, default=None, help="attack to evaluate")
+    a.add_argument(
+        "--epsilon",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.05, 0.1, 0.2],
+        help="attack radii (default: 0 0.05 0.1 0.2)",
+    )
+    a.add_argument(
+        "--epsilon-scale",
+        choices=("absolute", "std"),
+        default="absolute",
+        help="radius in observation units, or times each coordinate's std on clean episodes",
+    )
+    a.add_argument("--attack-episodes", type=int, default=None, help="default: --episodes")
+    a.add_argument("--attack-steps", type=int, default=10, help="PGD steps (default 10)")
+    p.add_argument("--out", default=None, help="folder for the JSON/CSV/Markdown/PNG files")
     p.add_argument("--force", action="store_true", help="overwrite existing result files")
     p.set_defaults(handler=run)
 
@@ -46,23 +102,54 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(
             f"models must have distinct names (file stem or run folder), got {names}"
         )
-    if args.out is not None:
-        out = Path(args.out)
-        planned = [out / f"suite.{ext}" for ext in ("csv", "md")]
-        if args.grid:
-            planned += [out / f"grid.{ext}" for ext in ("csv", "md", "png")]
-        existing = [str(p) for p in planned if p.exists()]
-        if existing and not args.force:
-            raise OutputExistsError(f"{existing[0]} already exists; pass --force to overwrite it")
-    models = {name: load_model(p, device="cpu") for name, p in zip(names, paths, strict=True)}
-    results = [evaluate_suite(models, SUITES[args.suite], n_episodes=args.episodes, seed=args.seed)]
+    kinds = ["suite"] + (["grid"] if args.grid else []) + (["attack"] if args.attack else [])
+    if args.out is not None and not args.force:
+        for kind in kinds:
+            for ext in _OUTPUTS[kind]:
+                path = Path(args.out) / f"{kind}.{ext}"
+                if path.exists():
+                    raise OutputExistsError(f"{path} already exists; pass --force to overwrite it")
+    models = {n: load_model(p, device="cpu") for n, p in zip(names, paths, strict=True)}
+    results = [
+        evaluate_suite(
+            models, args.suite, n_episodes=args.episodes, seed=args.seed, split=args.split
+        )
+    ]
     if args.grid:
+        grid_models = (
+            models
+            if args.workers == 1 and args.backend == "local"
+            else dict(zip(names, [str(p) for p in paths], strict=True))
+        )
         results.append(
-            evaluate_grid(models, DEFAULT_GRID, n_episodes=args.grid_episodes, seed=args.seed)
+            evaluate_grid(
+                grid_models,
+                args.suite,
+                n_episodes=args.grid_episodes,
+                seed=args.seed,
+                points=args.points,
+                axes=args.axes,
+                n_workers=args.workers,
+                backend=args.backend,
+                address=args.address,
+            )
+        )
+    if args.attack:
+        results.append(
+            evaluate_attacks(
+                models,
+                args.suite,
+                n_episodes=args.attack_episodes or args.episodes,
+                seed=args.seed,
+                attack=args.attack,
+                epsilons=args.epsilon,
+                scale=args.epsilon_scale,
+                split=args.split,
+                steps=args.attack_steps,
+            )
         )
     for res in results:
         print(res.to_markdown())
-        print()
     if args.out is not None:
         for path in save_results(results, args.out, force=args.force):
             print(f"wrote {path}")

@@ -27,6 +27,20 @@ Modules (one job each):
 """
 
 from robust_rl.evaluation._parallel import Backend, RolloutTask, run_tasks
+from robust_rl.evaluation.attack_eval import evaluate_attacks, observation_scale
+from robust_rl.evaluation.attacks import (
+    ATTACKS,
+    AttackedPredictor,
+    AttackName,
+    ObservationAttack,
+    attacks_for,
+    critic_attack,
+    mad_attack,
+    pgd_attack,
+    q_attack,
+    random_attack,
+    resolve_attack,
+)
 from robust_rl.evaluation.grids import DEFAULT_GRID, evaluate_grid, grid_label
 from robust_rl.evaluation.models import (
     MODEL_CLASSES,
@@ -73,6 +87,7 @@ from robust_rl.evaluation.suites import (
 )
 
 __all__ = [
+    "ATTACKS",
     "CSV_COLUMNS",
     "DEFAULT_GRID",
     "GRID_SEPARATION",
@@ -81,6 +96,8 @@ __all__ = [
     "MDP",
     "MODEL_CLASSES",
     "SUITES",
+    "AttackName",
+    "AttackedPredictor",
     "Backend",
     "EnvSource",
     "EvaluationResults",
@@ -88,6 +105,7 @@ __all__ = [
     "ModelClass",
     "ModelLike",
     "ModelSummary",
+    "ObservationAttack",
     "Predictor",
     "RolloutTask",
     "RowKind",
@@ -95,7 +113,10 @@ __all__ = [
     "Suite",
     "aggregate_over_seeds",
     "attack_png",
+    "attacks_for",
+    "critic_attack",
     "default_validation",
+    "evaluate_attacks",
     "evaluate_grid",
     "evaluate_returns",
     "evaluate_suite",
@@ -106,11 +127,17 @@ __all__ = [
     "grid_values",
     "load_model",
     "load_suite",
+    "mad_attack",
     "make_env",
+    "observation_scale",
     "on_inclusive_grid",
+    "pgd_attack",
+    "q_attack",
+    "random_attack",
     "read_model_class",
     "register_model_class",
     "register_suite",
+    "resolve_attack",
     "resolve_model",
     "run_tasks",
     "save_results",

@@ -12,6 +12,7 @@ an algorithm.
 
 from __future__ import annotations
 
+import importlib
 import os
 import zipfile
 from collections.abc import Mapping
@@ -97,6 +98,26 @@ register_model_class(
 )
 register_model_class("sac", SAC, SACPolicy, ("target_entropy", "ent_coef"))
 register_model_class("td3", TD3, TD3Policy, ("policy_delay", "target_policy_noise"))
+
+#: robust continuous-control agents of this package: (name, module, class, parent entry); each
+#: is recognised by its parent's markers plus the robust agents' ``eta`` and ``radius``
+_ROBUST_AGENTS: tuple[tuple[str, str, str, str], ...] = (
+    ("robust-sac", "robust_rl.sac", "RobustSAC", "sac"),
+    ("robust-td3", "robust_rl.td3", "RobustTD3", "td3"),
+)
+
+
+def _register_robust_agents() -> None:
+    for name, module, cls_name, parent in _ROBUST_AGENTS:
+        try:
+            cls = getattr(importlib.import_module(module), cls_name)
+        except (ImportError, AttributeError):  # not in this version of the package
+            continue
+        base = MODEL_CLASSES[parent]
+        register_model_class(name, cls, base.policy_base, base.markers | {"eta", "radius"})
+
+
+_register_robust_agents()
 
 
 def _read_data(p: Path) -> Mapping[str, Any]:

@@ -164,6 +164,9 @@ class EvaluationRow:
             "members": list(self.members),
         }
 
+    def __reduce__(self) -> tuple[Any, ...]:  # read-only mappings do not pickle
+        return (EvaluationRow.from_dict, (self.to_dict(),))
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EvaluationRow:
         """Inverse of :meth:`to_dict`."""
@@ -382,6 +385,9 @@ class EvaluationResults:
             "axes": list(self.axes),
             "rows": [r.to_dict() for r in self.rows],
         }
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles through its dict form
+        return (EvaluationResults.from_dict, (self.to_dict(),))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EvaluationResults:

@@ -113,6 +113,9 @@ class MDP:
         """``{"name": ..., "params": {...}}`` (JSON-serialisable)."""
         return {"name": self.name, "params": dict(self.params)}
 
+    def __reduce__(self) -> tuple[Any, ...]:  # read-only mappings do not pickle
+        return (MDP, (self.name, dict(self.params)))
+
 
 def on_inclusive_grid(
     value: float,
@@ -247,6 +250,20 @@ class Suite:
                     f"point: give at least one uncertainty parameter ({', '.join(unc)}) a value "
                     f"on no inclusive grid of 2..{self.max_grid_points} points"
                 )
+
+    def __reduce__(self) -> tuple[Any, ...]:  # read-only mappings do not pickle
+        return (
+            Suite,
+            (
+                self.name,
+                self.nominal_id,
+                self.test,
+                dict(self.uncertainty),
+                self.validation,
+                self.description,
+                self.max_grid_points,
+            ),
+        )
 
     def mdps(self, split: Split = "test") -> tuple[MDP, ...]:
         """The MDPs of ``split`` (``"test"`` or ``"validation"``)."""

@@ -1,0 +1,222 @@
+"""Return versus attack radius: :func:`evaluate_attacks` and the observation scale it may use.
+
+For every model and radius ``ε`` the model acts on attacked observations
+(:class:`~robust_rl.evaluation.attacks.AttackedPredictor`) in seeded episodes of one suite MDP
+(the nominal one by default). The radius is in observation units per coordinate
+(``scale="absolute"``), or relative to a per-coordinate scale: ``scale="std"`` measures each
+model's observation standard deviation on clean episodes of that MDP
+(:func:`observation_scale`), or pass your own ``(d,)`` array. The scale used is recorded in
+every row (``epsilon_scale``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from robust_rl.errors import InvalidArgumentError, UnknownNameError
+from robust_rl.evaluation._checks import (
+    check_models,
+    check_nonnegative_float,
+    check_positive_int,
+    check_seed,
+)
+from robust_rl.evaluation.attacks import AttackedPredictor, ObservationAttack
+from robust_rl.evaluation.results import EvaluationResults, EvaluationRow
+from robust_rl.evaluation.rollouts import ModelLike, evaluate_returns, resolve_model
+from robust_rl.evaluation.suites import MDP, Split, Suite, get_suite
+
+__all__ = ["evaluate_attacks", "observation_scale"]
+
+
+class _Recorder:
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.seen: list[np.ndarray] = []
+
+    def predict(self, observation: Any, *, deterministic: bool = True) -> tuple[Any, Any]:
+        self.seen.append(np.asarray(observation, dtype=np.float64).reshape(len(observation), -1))
+        return self.model.predict(observation, deterministic=deterministic)
+
+
+def _pick_mdp(s: Suite, split: Split, mdp: str | None) -> MDP:
+    mdps = s.mdps(split)
+    if mdp is None:
+        return mdps[0]
+    for m in mdps:
+        if m.name == mdp:
+            return m
+    raise UnknownNameError(
+        f"mdp: suite {s.name!r} has no {split} MDP {mdp!r}; {split} MDPs: "
+        f"{', '.join(m.name for m in mdps)}"
+    )
+
+
+def observation_scale(
+    model: ModelLike,
+    suite: str | os.PathLike[str] | Suite = "cartpole",
+    n_episodes: int = 5,
+    seed: int = 0,
+    *,
+    split: Split = "test",
+    mdp: str | None = None,
+    deterministic: bool = True,
+    max_episode_steps: int | None = None,
+) -> np.ndarray:
+    """Per-coordinate standard deviation of the observations ``model`` sees on clean episodes.
+
+    :param model: a model or saved model path.
+    :param suite: suite name, YAML path or :class:`Suite`.
+    :param n_episodes: episodes (reset seeds ``seed ..``).
+    :param seed: reset seed of the first episode.
+    :param split: split of ``mdp``.
+    :param mdp: MDP name (default: the split's first, the nominal test MDP).
+    :param deterministic: passed on to ``predict``.
+    :param max_episode_steps: extra cap on episode length.
+    :return: float64 array ``(d,)`` (population std over every step of every episode).
+    """
+    s = get_suite(suite)
+    m = _pick_mdp(s, split, mdp)
+    rec = _Recorder(resolve_model(model))
+    evaluate_returns(
+        rec,
+        s.nominal_id,
+        n_episodes,
+        seed,
+        params=m.params,
+        deterministic=deterministic,
+        max_episode_steps=max_episode_steps,
+    )
+    return np.concatenate(rec.seen).std(axis=0)
+
+
+def evaluate_attacks(
+    models: Mapping[str, ModelLike],
+    suite: str | os.PathLike[str] | Suite = "cartpole",
+    n_episodes: int = 10,
+    seed: int = 0,
+    *,
+    attack: str = "random",
+    epsilons: Sequence[float] = (0.0, 0.05, 0.1),
+    scale: Literal["absolute", "std"] | Sequence[float] | np.ndarray = "absolute",
+    split: Split = "test",
+    mdp: str | None = None,
+    steps: int = 10,
+    scale_episodes: int = 5,
+    deterministic: bool = True,
+    max_episode_steps: int | None = None,
+    batch_size: int = 32,
+) -> EvaluationResults:
+    """Mean return of every model under an observation attack, for every radius.
+
+    :param models: ``{name: model}`` (SB3 models or saved model paths; ``"random"`` also takes
+        any object with ``predict`` and a Box ``observation_space``).
+    :param suite: suite name, YAML path or :class:`Suite`.
+    :param n_episodes: episodes per (model, ε); episode ``i`` uses reset seed ``seed + i``.
+    :param seed: reset seed of the first episode; the attack's own randomness (noise, random
+        starts) is seeded with ``seed * 1000 + k`` for the ``k``-th radius.
+    :param attack: ``"random"`` (uniform in the ball), ``"pgd"`` (the gradient attack that
+        fits each model: ``"q"`` for DQN-like agents, ``"critic"`` for SAC/TD3-like agents,
+        ``"mad"`` for PPO/A2C-like agents), or one of ``"q"``, ``"critic"``, ``"mad"``.
+    :param epsilons: radii ``>= 0``, distinct; include ``0`` for the clean return.
+    :param scale: ``"absolute"`` (ε in observation units), ``"std"`` (ε times each model's
+        observation std on clean episodes, :func:`observation_scale`) or a ``(d,)`` array.
+    :param split: split of ``mdp``.
+    :param mdp: the MDP attacked (default: the split's first, the nominal test MDP).
+    :param steps: PGD steps (step ``ε / steps``, random start).
+    :param scale_episodes: clean episodes for ``scale="std"``.
+    :param deterministic: passed on to ``predict``.
+    :param max_episode_steps: extra cap on episode length.
+    :param batch_size: episodes run in lockstep.
+    :return: results (``name="attack"``) with one ``kind="attack"`` row per (model, ε):
+        ``attack`` is the concrete attack, ``epsilon`` the radius, ``epsilon_scale`` the
+        per-coordinate scale (empty for absolute radii).
+    :raises ValueError: bad radii, scale, steps; an attack that does not apply to a model; a
+        non-Box observation space.
+    :raises KeyError: unknown attack, suite or MDP.
+    """
+    check_models(models)
+    n_episodes = check_positive_int("n_episodes", n_episodes)
+    seed = check_seed(seed)
+    steps = check_positive_int("steps", steps)
+    if isinstance(epsilons, (int, float)) or len(epsilons) == 0:
+        raise InvalidArgumentError(f"epsilons must be a non-empty list of radii, got {epsilons!r}")
+    eps = [check_nonnegative_float("epsilons", e) for e in epsilons]
+    if len(set(eps)) != len(eps):
+        raise InvalidArgumentError(f"epsilons must be distinct, got {list(epsilons)}")
+    s = get_suite(suite)
+    m = _pick_mdp(s, split, mdp)
+    rows = []
+    for name, model in models.items():
+        predictor = resolve_model(model, f"models[{name!r}]")
+        coord_scale = _scale(
+            predictor, scale, s, m, split, scale_episodes, seed, deterministic, max_episode_steps
+        )
+        for k, e in enumerate(eps):
+            radius = e if coord_scale is None else e * coord_scale
+            bound = ObservationAttack(predictor, attack, radius, seed=seed * 1000 + k, steps=steps)
+            returns = evaluate_returns(
+                AttackedPredictor(predictor, bound),
+                s.nominal_id,
+                n_episodes,
+                seed,
+                params=m.params,
+                deterministic=deterministic,
+                max_episode_steps=max_episode_steps,
+                batch_size=batch_size,
+            )
+            rows.append(
+                EvaluationRow(
+                    model=name,
+                    mdp=m.name,
+                    env=s.nominal_id,
+                    returns=tuple(returns),
+                    kind="attack",
+                    split=split,
+                    params=m.params,
+                    attack=bound.name,
+                    epsilon=e,
+                    epsilon_scale=() if coord_scale is None else tuple(coord_scale),
+                    seed=seed,
+                )
+            )
+    return EvaluationResults(tuple(rows), name="attack", suite=s.name)
+
+
+def _scale(
+    model: Any,
+    scale: Any,
+    s: Suite,
+    m: MDP,
+    split: Split,
+    n_episodes: int,
+    seed: int,
+    deterministic: bool,
+    max_episode_steps: int | None,
+) -> np.ndarray | None:
+    if isinstance(scale, str):
+        if scale == "absolute":
+            return None
+        if scale == "std":
+            return observation_scale(
+                model,
+                s,
+                check_positive_int("scale_episodes", n_episodes),
+                seed,
+                split=split,
+                mdp=m.name,
+                deterministic=deterministic,
+                max_episode_steps=max_episode_steps,
+            )
+        raise InvalidArgumentError(
+            f"scale must be 'absolute', 'std' or a per-coordinate array, got {scale!r}"
+        )
+    arr = np.asarray(scale, dtype=np.float64)
+    if arr.ndim != 1 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise InvalidArgumentError(
+            f"scale must be a 1-D array of finite values >= 0, got {scale!r}"
+        )
+    return arr

@@ -1,0 +1,451 @@
+"""Observation attacks: random noise and PGD against a Q-network, a critic or the policy itself.
+
+Every attack moves a batch of observations ``obs`` (shape ``(n, d)``) inside the ℓ∞ ball of
+radius ``epsilon`` around it, per coordinate: ``epsilon`` is a number or a ``(d,)`` array (for a
+radius relative to a per-coordinate scale, pass ``epsilon * scale``). Where the observation
+space has finite bounds, the result is also clipped to them (which keeps it in the ball).
+
+* :func:`random_attack`: uniform noise in the ball.
+* :func:`pgd_attack`: projected gradient ascent on any per-sample objective (the core below):
+  random start in the ball, ``steps`` steps of ``step_size`` (default ``epsilon / steps``) along
+  the gradient's sign, projection on the ball after each step.
+* :func:`q_attack` (SA-DQN, Zhang et al. 2020): untargeted PGD against the greedy action
+  ``a* = argmax Q(s)``: maximise the cross-entropy of ``softmax(Q(s̃))`` with ``a*``.
+* :func:`critic_attack` (Pattanaik et al. 2018): minimise the critic's value of the policy's
+  action, ``Q(s̃, π(s̃))``.
+* :func:`mad_attack` (maximal action difference, SA-PPO/SA-DDPG): maximise
+  ``‖π(s̃) − π(s)‖²`` (for a stochastic policy, of its mean or action probabilities).
+
+The networks are callables on float tensors; the attacks put every ``torch.nn.Module`` they are
+given in eval mode and restore its mode afterwards, and never change its parameters or their
+gradients. :class:`ObservationAttack` binds an attack to an SB3 model (found from its policy's
+networks, not its class name) and :class:`AttackedPredictor` applies it in rollouts.
+
+References: H. Zhang et al., "Robust Deep Reinforcement Learning against Adversarial
+Perturbations on State Observations", NeurIPS 2020; A. Pattanaik et al., "Robust Deep
+Reinforcement Learning with Adversarial Attacks", AAMAS 2018.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from robust_rl.errors import InvalidArgumentError, UnknownNameError
+
+__all__ = [
+    "ATTACKS",
+    "AttackName",
+    "AttackedPredictor",
+    "ObservationAttack",
+    "attacks_for",
+    "critic_attack",
+    "mad_attack",
+    "pgd_attack",
+    "q_attack",
+    "random_attack",
+    "resolve_attack",
+]
+
+#: Attack names accepted by :class:`ObservationAttack`; ``"pgd"`` picks the gradient attack
+#: that fits the model (:func:`resolve_attack`).
+AttackName = Literal["random", "pgd", "q", "critic", "mad"]
+ATTACKS: tuple[str, ...] = ("random", "pgd", "q", "critic", "mad")
+
+
+def _check_epsilon(epsilon: Any, dim: int) -> np.ndarray:
+    eps = np.asarray(epsilon, dtype=np.float64)
+    if eps.ndim == 0:
+        eps = np.full(dim, float(eps))
+    if eps.shape != (dim,):
+        raise InvalidArgumentError(
+            f"epsilon must be a number or an array of shape ({dim},), got shape {eps.shape}"
+        )
+    if not (np.all(np.isfinite(eps)) and np.all(eps >= 0)):
+        raise InvalidArgumentError(f"epsilon must be finite and >= 0, got {epsilon!r}")
+    return eps
+
+
+def _check_obs(obs: Any) -> int:
+    shape = tuple(obs.shape)
+    if len(shape) != 2 or shape[0] < 1 or shape[1] < 1:
+        raise InvalidArgumentError(
+            f"obs must be a batch of flat observations of shape (n, d), got shape {shape}"
+        )
+    return shape[1]
+
+
+def _check_steps(steps: Any) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise InvalidArgumentError(f"steps must be a positive integer, got {steps!r}")
+    return steps
+
+
+def random_attack(
+    obs: np.ndarray,
+    epsilon: float | np.ndarray,
+    rng: np.random.Generator,
+    *,
+    low: np.ndarray | None = None,
+    high: np.ndarray | None = None,
+) -> np.ndarray:
+    """Uniform noise in the ℓ∞ ball: ``obs + epsilon * u``, ``u ~ U[-1, 1]^d``.
+
+    :param obs: observations, shape ``(n, d)``.
+    :param epsilon: radius, a number or shape ``(d,)``.
+    :param rng: the source of the noise.
+    :param low: optional lower bounds ``(d,)`` to clip to (non-finite entries ignored).
+    :param high: optional upper bounds ``(d,)``.
+    :return: float array of shape ``(n, d)`` with ``|result - obs| <= epsilon``.
+    """
+    d = _check_obs(obs)
+    eps = _check_epsilon(epsilon, d)
+    x = np.asarray(obs, dtype=np.float64)
+    out = x + eps * rng.uniform(-1.0, 1.0, size=x.shape)
+    return _clip_np(out, low, high).astype(np.asarray(obs).dtype, copy=False)
+
+
+def _clip_np(x: np.ndarray, low: np.ndarray | None, high: np.ndarray | None) -> np.ndarray:
+    if low is not None:
+        x = np.maximum(x, np.where(np.isfinite(low), low, -np.inf))
+    if high is not None:
+        x = np.minimum(x, np.where(np.isfinite(high), high, np.inf))
+    return x
+
+
+@contextlib.contextmanager
+def _eval_mode(modules: list[nn.Module]) -> Iterator[None]:
+    """Put ``modules`` (and their children) in eval mode; restore every module's mode after."""
+    saved = [(m, m.training) for top in modules for m in top.modules()]
+    try:
+        for top in modules:
+            top.eval()
+        yield
+    finally:
+        for m, mode in saved:
+            m.training = mode
+
+
+def _modules_of(*fns: Any) -> list[nn.Module]:
+    out = []
+    for f in fns:
+        if isinstance(f, nn.Module):
+            out.append(f)
+        owner = getattr(f, "__self__", None)  # bound method of a module
+        if isinstance(owner, nn.Module):
+            out.append(owner)
+    return out
+
+
+def _with(kwargs: dict[str, Any], *fns: Any) -> list[nn.Module]:
+    """Modules passed in ``kwargs["modules"]`` (removed from it) plus those bound to ``fns``."""
+    return list(kwargs.pop("modules", None) or []) + _modules_of(*fns)
+
+
+def pgd_attack(
+    objective: Callable[[Tensor], Tensor],
+    obs: Tensor,
+    epsilon: float | np.ndarray | Tensor,
+    *,
+    steps: int = 10,
+    step_size: float | np.ndarray | None = None,
+    random_start: bool = True,
+    generator: torch.Generator | None = None,
+    low: Tensor | None = None,
+    high: Tensor | None = None,
+    modules: list[nn.Module] | None = None,
+) -> Tensor:
+    """Maximise ``objective(x̃)`` (per sample) over the ℓ∞ ball around ``obs`` by PGD.
+
+    .. math::
+        x_{k+1} = \\Pi_{B_\\infty(s, \\varepsilon)}\\big(x_k + \\alpha\\,
+        \\mathrm{sign}\\,\\nabla_x f(x_k)\\big), \\qquad \\alpha = \\varepsilon / T
+
+    :param objective: maps a ``(n, d)`` tensor to ``(n,)`` values to maximise; samples are
+        independent (the gradient of the sum is taken).
+    :param obs: observations, shape ``(n, d)``.
+    :param epsilon: radius, a number or shape ``(d,)``.
+    :param steps: number of steps ``T >= 1``.
+    :param step_size: step ``α`` (number or ``(d,)``); default ``epsilon / steps``.
+    :param random_start: start from a uniform point of the ball (else from ``obs``).
+    :param generator: torch generator of the random start.
+    :param low: optional bounds ``(d,)`` to clip to (non-finite entries ignored).
+    :param high: optional upper bounds.
+    :param modules: networks used by ``objective``, kept in eval mode during the attack and
+        restored after (modules bound to ``objective`` are found automatically).
+    :return: detached tensor ``(n, d)`` with ``|result - obs| <= epsilon``; the iterate with the
+        largest objective per sample over the start and every step.
+    """
+    d = _check_obs(obs)
+    steps = _check_steps(steps)
+    eps = torch.as_tensor(_check_epsilon(epsilon, d), dtype=obs.dtype, device=obs.device)
+    alpha = (
+        eps / steps
+        if step_size is None
+        else torch.as_tensor(_check_epsilon(step_size, d), dtype=obs.dtype, device=obs.device)
+    )
+    s = obs.detach()
+    lo, hi = s - eps, s + eps
+    if low is not None:
+        lo = torch.maximum(lo, torch.where(torch.isfinite(low), low.to(s), lo))
+    if high is not None:
+        hi = torch.minimum(hi, torch.where(torch.isfinite(high), high.to(s), hi))
+    x = s.clone()
+    if random_start:
+        u = torch.rand(s.shape, generator=generator, dtype=s.dtype, device="cpu").to(s.device)
+        x = s + (2 * u - 1) * eps
+    x = torch.clamp(x, lo, hi)
+    with _eval_mode((modules or []) + _modules_of(objective)):
+        best, best_val = x.clone(), _value(objective, x)
+        for _ in range(steps):
+            x = x.detach().requires_grad_(True)
+            val = objective(x)
+            (grad,) = torch.autograd.grad(val.sum(), x)
+            x = torch.clamp(x.detach() + alpha * grad.sign(), lo, hi)
+            new_val = _value(objective, x)
+            better = new_val > best_val
+            best = torch.where(better[:, None], x, best)
+            best_val = torch.where(better, new_val, best_val)
+    return best.detach()
+
+
+def _value(objective: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    with torch.no_grad():
+        v = objective(x)
+    if v.shape != (x.shape[0],):
+        raise InvalidArgumentError(
+            f"objective must return one value per sample, shape ({x.shape[0]},), got "
+            f"{tuple(v.shape)}"
+        )
+    return v
+
+
+def q_attack(
+    q_net: Callable[[Tensor], Tensor], obs: Tensor, epsilon: float | np.ndarray, **kwargs: Any
+) -> Tensor:
+    """Untargeted PGD against the greedy action of a Q-network (SA-DQN).
+
+    Maximises ``CE(softmax(Q(s̃)), a*)`` with ``a* = argmax_a Q(s, a)`` fixed at the clean
+    observation. For two actions this is minimising the margin ``Q(s̃, a*) − Q(s̃, a')``; for a
+    linear ``Q(s) = W s + b`` its optimum is ``s − ε · sign(w_{a*} − w_{a'})``.
+
+    :param q_net: maps ``(n, d)`` observations to ``(n, n_actions)`` Q-values.
+    :param obs: observations ``(n, d)``.
+    :param epsilon: radius (number or ``(d,)``).
+    :param kwargs: passed to :func:`pgd_attack` (``steps``, ``random_start``, ...).
+    """
+    _check_obs(obs)
+    with _eval_mode(_modules_of(q_net)), torch.no_grad():
+        target = q_net(obs).argmax(dim=1)
+
+    def objective(x: Tensor) -> Tensor:
+        return nn.functional.cross_entropy(q_net(x), target, reduction="none")
+
+    return pgd_attack(objective, obs, epsilon, modules=_with(kwargs, q_net), **kwargs)
+
+
+def critic_attack(
+    actor: Callable[[Tensor], Tensor],
+    critic: Callable[[Tensor, Tensor], Tensor],
+    obs: Tensor,
+    epsilon: float | np.ndarray,
+    **kwargs: Any,
+) -> Tensor:
+    """PGD minimising the critic's value of the policy's action, ``Q(s̃, π(s̃))``.
+
+    :param actor: maps ``(n, d)`` observations to ``(n, a)`` actions (deterministic).
+    :param critic: maps observations and actions to ``(n,)`` or ``(n, 1)`` values.
+    :param obs: observations ``(n, d)``.
+    :param epsilon: radius (number or ``(d,)``).
+    :param kwargs: passed to :func:`pgd_attack`.
+    """
+
+    def objective(x: Tensor) -> Tensor:
+        return -critic(x, actor(x)).reshape(x.shape[0])
+
+    return pgd_attack(objective, obs, epsilon, modules=_with(kwargs, actor, critic), **kwargs)
+
+
+def mad_attack(
+    policy_output: Callable[[Tensor], Tensor],
+    obs: Tensor,
+    epsilon: float | np.ndarray,
+    **kwargs: Any,
+) -> Tensor:
+    """PGD maximising the change of the policy's output, ``‖π(s̃) − π(s)‖²`` (MAD attack).
+
+    Needs the random start (the gradient vanishes at ``s̃ = s``).
+
+    :param policy_output: maps ``(n, d)`` observations to ``(n, k)``: deterministic actions,
+        the mean action of a Gaussian policy, or action probabilities.
+    :param obs: observations ``(n, d)``.
+    :param epsilon: radius (number or ``(d,)``).
+    :param kwargs: passed to :func:`pgd_attack`.
+    """
+    _check_obs(obs)
+    with _eval_mode(_modules_of(policy_output)), torch.no_grad():
+        clean = policy_output(obs).reshape(obs.shape[0], -1)
+
+    def objective(x: Tensor) -> Tensor:
+        return ((policy_output(x).reshape(x.shape[0], -1) - clean) ** 2).sum(dim=1)
+
+    return pgd_attack(objective, obs, epsilon, modules=_with(kwargs, policy_output), **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# binding attacks to SB3 models (by their networks, never by class name)
+
+
+def _networks(model: Any) -> dict[str, Any]:
+    """The differentiable pieces of an SB3 model's policy that the attacks can use."""
+    policy = getattr(model, "policy", None)
+    nets: dict[str, Any] = {}
+    if policy is None:
+        return nets
+    if isinstance(getattr(policy, "q_net", None), nn.Module):  # DQN family
+        nets["q"] = policy.q_net
+    actor = getattr(policy, "actor", None)
+    critic = getattr(policy, "critic", None)
+    if isinstance(actor, nn.Module):
+        if "deterministic" in inspect.signature(actor.forward).parameters:  # SAC: mean action
+            nets["action"] = lambda x: actor(x, deterministic=True)
+        else:  # TD3/DDPG
+            nets["action"] = actor
+        if isinstance(critic, nn.Module) and hasattr(critic, "q1_forward"):
+            nets["critic"] = critic.q1_forward
+        nets["modules"] = [m for m in (actor, critic) if isinstance(m, nn.Module)]
+    elif callable(getattr(policy, "get_distribution", None)):  # PPO/A2C (ActorCriticPolicy)
+
+        def output(x: Tensor) -> Tensor:
+            dist = policy.get_distribution(x).distribution
+            return dist.probs if hasattr(dist, "probs") else dist.mean
+
+        nets["action"] = output
+        nets["modules"] = [policy]
+    return nets
+
+
+def attacks_for(model: Any) -> tuple[str, ...]:
+    """Attack names that apply to ``model`` (``"random"`` always)."""
+    nets = _networks(model)
+    out = ["random"]
+    if "q" in nets:
+        out += ["pgd", "q"]
+    elif "critic" in nets:
+        out += ["pgd", "critic", "mad"]
+    elif "action" in nets:
+        out += ["pgd", "mad"]
+    return tuple(out)
+
+
+def resolve_attack(name: str, model: Any) -> str:
+    """The concrete attack for ``name``: ``"pgd"`` is ``"q"`` for a Q-network agent,
+    ``"critic"`` for an actor-critic with a Q critic (SAC, TD3), ``"mad"`` otherwise (PPO, A2C).
+
+    :raises KeyError: unknown name.
+    :raises ValueError: an attack that does not apply to the model.
+    """
+    if name not in ATTACKS:
+        raise UnknownNameError(f"attack: unknown attack {name!r}; accepted: {', '.join(ATTACKS)}")
+    usable = attacks_for(model)
+    if name not in usable:
+        raise InvalidArgumentError(
+            f"attack {name!r} does not apply to {type(model).__name__}; usable: {usable}"
+        )
+    if name != "pgd":
+        return name
+    return next(a for a in ("q", "critic", "mad") if a in usable)
+
+
+class ObservationAttack:
+    """An attack bound to an SB3 model: ``attack(obs) -> perturbed obs`` (numpy in and out).
+
+    :param model: an SB3 model (its ``policy`` networks and ``observation_space`` are used);
+        for ``"random"`` any object with a Box ``observation_space``.
+    :param name: one of :data:`ATTACKS`; ``"pgd"`` resolves per model (:func:`resolve_attack`).
+    :param epsilon: radius, a number or ``(d,)`` array, in observation units.
+    :param seed: seeds the random noise / random starts (reproducible for a fixed batching).
+    :param steps: PGD steps (step ``epsilon / steps``).
+    :raises ValueError: non-Box or non-flat observation space, bad ``epsilon``, an attack that
+        does not apply to the model.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        name: str,
+        epsilon: float | np.ndarray,
+        *,
+        seed: int = 0,
+        steps: int = 10,
+    ) -> None:
+        from gymnasium import spaces
+
+        space = getattr(model, "observation_space", None)
+        if not isinstance(space, spaces.Box) or len(space.shape) != 1:
+            raise InvalidArgumentError(
+                "observation attacks need a flat Box observation space, got "
+                f"{space!r}; image, discrete and dict observations are not supported"
+            )
+        self.model = model
+        self.name = resolve_attack(name, model)
+        self.epsilon = _check_epsilon(epsilon, space.shape[0])
+        self.steps = _check_steps(steps)
+        self.low = np.asarray(space.low, dtype=np.float64)
+        self.high = np.asarray(space.high, dtype=np.float64)
+        self._rng = np.random.default_rng(seed)
+        self._gen = torch.Generator().manual_seed(seed)
+        self._nets = _networks(model)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        """Perturb a batch ``(n, d)`` of observations."""
+        obs = np.asarray(obs)
+        if self.name == "random" or not np.any(self.epsilon > 0):
+            if not np.any(self.epsilon > 0):
+                return obs
+            return random_attack(obs, self.epsilon, self._rng, low=self.low, high=self.high)
+        device = getattr(self.model, "device", torch.device("cpu"))
+        x = torch.as_tensor(obs, dtype=torch.float32, device=device)
+        kw: dict[str, Any] = {
+            "steps": self.steps,
+            "generator": self._gen,
+            "low": torch.as_tensor(self.low, dtype=torch.float32, device=device),
+            "high": torch.as_tensor(self.high, dtype=torch.float32, device=device),
+        }
+        nets = self._nets
+        if self.name == "q":
+            out = q_attack(nets["q"], x, self.epsilon, **kw)
+        elif self.name == "critic":
+            out = critic_attack(
+                nets["action"], nets["critic"], x, self.epsilon, modules=nets["modules"], **kw
+            )
+        else:
+            out = mad_attack(nets["action"], x, self.epsilon, modules=nets["modules"], **kw)
+        return out.cpu().numpy().astype(obs.dtype, copy=False)
+
+
+class AttackedPredictor:
+    """``model`` acting on attacked observations: ``predict(obs) = model.predict(attack(obs))``.
+
+    :param model: anything with SB3's ``predict``.
+    :param attack: maps a batch of observations to perturbed ones.
+    """
+
+    def __init__(self, model: Any, attack: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.model = model
+        self.attack = attack
+        self.observation_space = getattr(model, "observation_space", None)
+
+    def predict(
+        self, observation: Any, *, deterministic: bool = True, **kwargs: Any
+    ) -> tuple[Any, Any]:
+        """Predict on ``attack(observation)``."""
+        return self.model.predict(
+            self.attack(np.asarray(observation)), deterministic=deterministic, **kwargs
+        )

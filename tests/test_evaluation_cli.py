@@ -1,0 +1,110 @@
+"""``robust-rl evaluate``: any SB3 model, suites by name or file, grid, attacks, exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from stable_baselines3 import DQN, PPO
+
+from robust_rl.cli import main
+from robust_rl.evaluation import EvaluationResults, get_suite
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    folder = tmp_path_factory.mktemp("cli_models")
+    paths = []
+    for name, cls in (("ppo", PPO), ("dqn", DQN)):
+        path = folder / f"{name}.zip"
+        cls("MlpPolicy", "robust_rl/CartPole-v1", device="cpu", seed=0).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def test_report_with_grid_and_attack(tmp_path: Path, models: list[str], capsys) -> None:
+    out = tmp_path / "report"
+    args = [
+        "evaluate",
+        *models,
+        "--suite",
+        "cartpole",
+        "--episodes",
+        "2",
+        "--grid",
+        "--points",
+        "2",
+        "--axes",
+        "masspole",
+        "length",
+        "--grid-episodes",
+        "1",
+        "--attack",
+        "pgd",
+        "--epsilon",
+        "0",
+        "0.1",
+        "--attack-episodes",
+        "1",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "| MDP | ppo | dqn |" in printed and "| heavy pole |" in printed
+    assert "worst case" in printed
+    for kind, exts in (
+        ("suite", "json csv md"),
+        ("grid", "json csv md png"),
+        ("attack", "json csv md png"),
+    ):
+        for ext in exts.split():
+            assert (out / f"{kind}.{ext}").is_file()
+    attack = EvaluationResults.from_json((out / "attack.json").read_text())
+    assert {(r.model, r.attack) for r in attack.rows} == {("ppo", "mad"), ("dqn", "q")}
+    grid = EvaluationResults.from_json((out / "grid.json").read_text())
+    assert len(grid.rows) == 2 * 4 and grid.axes == ("masspole", "length")
+    # refuses to overwrite before running anything
+    assert main(args) == 2
+    assert "already exists; pass --force" in capsys.readouterr().err
+
+
+def test_suite_from_a_yaml_file(tmp_path: Path, models: list[str], capsys) -> None:
+    spec = tmp_path / "mine.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "mine",
+                "nominal_id": "robust_rl/CartPole-v1",
+                "test": {"nominal": {}, "long pole": {"length": 1.0}},
+                "uncertainty": {"length": [0.25, 1.0]},
+            }
+        )
+    )
+    assert get_suite(str(spec)).name == "mine"
+    assert main(["evaluate", models[0], "--suite", str(spec), "--episodes", "1"]) == 0
+    assert "| long pole |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--suite", "nope"], "unknown suite 'nope'"),
+        (["--attack", "critic"], "attack 'critic' does not apply to PPO"),
+        (["--grid", "--points", "1"], "points must be an integer in 2..25"),
+    ],
+)
+def test_user_errors_exit_2(models: list[str], capsys, extra: list[str], match: str) -> None:
+    assert main(["evaluate", models[0], "--episodes", "1", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("robust-rl evaluate: error: ") and match in err
+
+
+def test_wrong_or_unknown_file_exits_2(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "model.zip"
+    bad.write_text("hello")
+    assert main(["evaluate", str(bad)]) == 2
+    assert "is not a Stable-Baselines3 model" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "missing.zip")]) == 2
+    assert "does not exist" in capsys.readouterr().err
