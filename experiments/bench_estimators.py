@@ -328,7 +328,7 @@ def _sampling_lines(rows: list[dict], args: argparse.Namespace) -> list[str]:
             f"| {r['offset']:g} | {r['L']} | {'on' if r['control_variate'] else 'off'} | "
             f"{r['sampling']} | "
             f"{r['bias']:+.4f} ± {r['se']:.4f} | {r['var_batch_mean']:.4g} | "
-            f"{r['var_batch_mean'] / ref['var_batch_mean']:.2f} | "
+            f"{r['var_batch_mean'] / ref['var_batch_mean']:.3g} | "
             f"{r['draws_mean']:.1f} ± {r['draws_sd']:.1f} | {r['time_us']:.0f} |"
         )
     return lines
