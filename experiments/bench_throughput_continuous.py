@@ -126,7 +126,7 @@ def measure(args: Args) -> tuple[list[dict], dict[str, float]]:
             _sync(args.device)
             rates[name].append(args.steps / (time.perf_counter() - start))
     rows = []
-    for name, (model, base) in models.items():
+    for name, (_, base) in models.items():
         median = float(np.median(rates[name]))
         rows.append(
             {
@@ -218,7 +218,9 @@ def main() -> int:
     after = load_average()
     args.out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["agent", "steps_per_s", "ratio", "target_ms", "rounds"])
+    writer = csv.DictWriter(
+        buf, fieldnames=["agent", "steps_per_s", "ratio", "target_ms", "rounds"]
+    )
     writer.writeheader()
     for r in rows:
         writer.writerow({**r, "target_ms": 1e3 * targets[r["agent"]]})

@@ -9,6 +9,7 @@ import pytest
 import torch as th
 from gymnasium import spaces
 from stable_baselines3 import HerReplayBuffer
+from stable_baselines3.common.envs import BitFlippingEnv
 
 from robust_rl import RobustSAC, RobustTD3
 from robust_rl.common import ObservationPerturbation, UnsupportedSpaceError
@@ -165,6 +166,9 @@ class _DiscreteObsEnv(gym.Env):
 def test_agents_refuse_non_box_observations_clearly(robust):
     with pytest.raises(UnsupportedSpaceError, match="observation_space must be a gymnasium"):
         robust("MlpPolicy", _DiscreteObsEnv())
+    # a Dict without a Box entry (SB3's bit-flipping goal env: MultiBinary entries)
+    with pytest.raises(UnsupportedSpaceError, match="or a Dict with Box entries, got Dict"):
+        robust("MultiInputPolicy", BitFlippingEnv(n_bits=4, continuous=True))
 
 
 # ------------------------------------------------------------------------------- agents

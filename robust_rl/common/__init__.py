@@ -1,13 +1,11 @@
 """What the robust agents share: observation perturbation and the robust-agent base."""
 
-from robust_rl.common.observations import ObservationPerturbation, RadiusSpec
-from robust_rl.common.robust import (
-    RADIUS_SCALES,
-    ROBUST_SETTINGS,
-    RobustAgentMixin,
+from robust_rl.common.observations import (
+    ObservationPerturbation,
+    RadiusSpec,
     UnsupportedSpaceError,
-    soft_min,
 )
+from robust_rl.common.robust import RADIUS_SCALES, ROBUST_SETTINGS, RobustAgentMixin, soft_min
 
 __all__ = [
     "RADIUS_SCALES",

@@ -28,6 +28,8 @@ from robust_rl.errors import InvalidArgumentError
 __all__ = [
     "ObservationPerturbation",
     "RadiusSpec",
+    "UnsupportedSpaceError",
+    "check_observation_space",
     "check_radius",
     "check_unperturbed_keys",
 ]
@@ -40,6 +42,32 @@ _RADIUS_HELP = (
     "a non-negative float, a sequence of them (one per observation coordinate) or, for Dict "
     "observations, a mapping from entry name to such a value"
 )
+
+
+class UnsupportedSpaceError(InvalidArgumentError, AssertionError):
+    """An observation or action space a robust agent cannot handle.
+
+    An :class:`~robust_rl.errors.InvalidArgumentError` (the CLI prints one line, exit 2) and,
+    like the error Stable-Baselines3 raises for an unsupported action space, an
+    :class:`AssertionError`, so code written against SB3 keeps catching it.
+    """
+
+
+def check_observation_space(space: spaces.Space, owner: str = "robust agents") -> None:
+    """Refuse an observation space without a Box to perturb (a Box, or a Dict with a Box entry).
+
+    :raises UnsupportedSpaceError: any other space (Discrete, MultiBinary, a Dict of those, ...).
+    """
+    if isinstance(space, spaces.Box):
+        return
+    if isinstance(space, spaces.Dict) and any(
+        isinstance(s, spaces.Box) for s in space.spaces.values()
+    ):
+        return
+    raise UnsupportedSpaceError(
+        f"{owner} perturb observations in a ball, so observation_space must be a "
+        f"gymnasium.spaces.Box or a Dict with Box entries, got {space}"
+    )
 
 
 def _radius_value(value: Any, what: str) -> float | list[float]:
@@ -96,8 +124,9 @@ class ObservationPerturbation:
         every Box entry that is not in ``unperturbed_keys``.
     :param unperturbed_keys: Dict entries to leave unperturbed (Box entries; non-Box entries are
         never perturbed).
-    :raises InvalidArgumentError: another kind of space, a radius of the wrong length, unknown or
-        non-Box keys, or nothing left to perturb.
+    :raises UnsupportedSpaceError: a space without a Box entry.
+    :raises InvalidArgumentError: a radius of the wrong length, unknown or non-Box keys, or every
+        Box entry excluded.
 
     :ivar keys: perturbed Dict entries in order (``None`` for a Box space).
     :ivar dim: ``D``, the number of perturbed coordinates.
@@ -111,6 +140,7 @@ class ObservationPerturbation:
         unperturbed_keys: Sequence[str] = (),
     ) -> None:
         self.space = space
+        check_observation_space(space)
         excluded = list(unperturbed_keys)
         if isinstance(space, spaces.Box):
             if excluded:
@@ -126,13 +156,9 @@ class ObservationPerturbation:
             self.keys: tuple[str, ...] | None = None
             self._shapes = {"": tuple(space.shape)}
             parts = [_expand(radius, tuple(space.shape), "radius")]
-        elif isinstance(space, spaces.Dict):
-            parts = self._dict_parts(space, radius, excluded)
         else:
-            raise InvalidArgumentError(
-                "robust agents perturb observations in a ball, so observation_space must be a "
-                f"gymnasium.spaces.Box or a Dict with Box entries, got {space}"
-            )
+            assert isinstance(space, spaces.Dict)
+            parts = self._dict_parts(space, radius, excluded)
         self.radius = np.concatenate(parts)
         self.dim = int(self.radius.shape[0])
         sizes = [math.prod(s) for s in self._shapes.values()]

@@ -45,6 +45,8 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from robust_rl.common.observations import (
     ObservationPerturbation,
     RadiusSpec,
+    UnsupportedSpaceError,
+    check_observation_space,
     check_radius,
     check_unperturbed_keys,
 )
@@ -56,7 +58,6 @@ __all__ = [
     "RADIUS_SCALES",
     "ROBUST_SETTINGS",
     "RobustAgentMixin",
-    "UnsupportedSpaceError",
     "soft_min",
 ]
 
@@ -82,15 +83,6 @@ ROBUST_SETTINGS: tuple[str, ...] = (
 
 #: value function of a batch of observations: ``(N, ...)`` observations -> ``(N, *O)`` values
 Values = Callable[[Any], th.Tensor]
-
-
-class UnsupportedSpaceError(InvalidArgumentError, AssertionError):
-    """An observation or action space a robust agent cannot handle.
-
-    An :class:`~robust_rl.errors.InvalidArgumentError` (the CLI prints one line, exit 2) and,
-    like the error Stable-Baselines3 raises for an unsupported action space, an
-    :class:`AssertionError`, so code written against SB3 keeps catching it.
-    """
 
 
 def soft_min(eta: float) -> SetFunctional:
@@ -191,11 +183,7 @@ class RobustAgentMixin:
             raise UnsupportedSpaceError(
                 f"{name} supports action spaces of type {accepted}, got {action_space}"
             )
-        if not isinstance(observation_space, spaces.Box | spaces.Dict):
-            raise UnsupportedSpaceError(
-                f"{name} perturbs observations in a ball, so observation_space must be a "
-                f"gymnasium.spaces.Box or a Dict with Box entries, got {observation_space}"
-            )
+        check_observation_space(observation_space, name)
 
     @property
     def robust_settings(self) -> dict[str, Any]:
