@@ -1,11 +1,15 @@
 """Reproduce the paper's CartPole table: DQN vs RobustDQN vs domain-randomised DQN.
 
 Trains the three algorithms on nominal CartPole (the domain-randomised baseline on
-``robust_rl/CartPoleDomainRandomized-v1``) with the same budget and seeds, through the sweep
-machinery (:mod:`robust_rl.sweep`: parallel trials, resume after a crash), saves each model as
-``OUT/<algo>_seed<k>.zip``, evaluates all of them on the four MDPs and the physics grid, and writes
-``OUT/results.md`` (paper-style table, mean ± std over seeds), ``OUT/results.csv`` and
-``OUT/grid.png``.
+``robust_rl/CartPoleDomainRandomized-v1``) with the same budget and seeds and their published
+(shipped) hyperparameters, no tuning, through the sweep machinery (:mod:`robust_rl.sweep`:
+parallel trials, resume after a crash). Every trial is evaluated on the ``cartpole`` suite's test
+MDPs (the paper's four), its validation MDPs and a grid over the uncertainty set; the results of
+all trials form one :class:`~robust_rl.evaluation.EvaluationResults`, aggregated over seeds.
+
+Writes ``OUT/<algo>_seed<k>.zip`` (each model), ``OUT/results.md`` (paper-style table, mean ± std
+over seeds), ``OUT/results.csv``, ``OUT/grid.png`` and ``OUT/evaluation_over_seeds.{json,csv,md}``;
+the trials and their summary are under ``OUT/runs/``.
 
     python experiments/reproduce_cartpole.py --seeds 10 --out experiments/results/cartpole
 """
@@ -13,6 +17,8 @@ machinery (:mod:`robust_rl.sweep`: parallel trials, resume after a crash), saves
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import os
 import platform
 import shutil
@@ -21,13 +27,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from robust_rl._io import atomic_write_text, save_figure
-from robust_rl.envs import CARTPOLE_SUITE
-from robust_rl.sweep import expand_sweep, run_sweep, write_summary
+from robust_rl._io import atomic_write_bytes, atomic_write_text
+from robust_rl.evaluation import EvaluationResults, aggregate_over_seeds, grid_png, save_results
+from robust_rl.sweep import expand_sweep, parse_sweep, run_sweep, write_summary
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
+SUITE = "cartpole"
 PUBLISHED = {  # talk, CartPole, 500-step episodes: (regular Q-learning, robust Q-learning)
     "original": ("469.42 ± 19.03", "487.11 ± 9.09"),
     "heavy pole": ("187.63 ± 29.40", "394.12 ± 12.01"),
@@ -49,8 +54,16 @@ class Args:
     """trials at once (one torch thread each)"""
     backend: str
     """sweep backend: local or ray"""
+    address: str | None
+    """Ray cluster address (backend ray); default: a private Ray"""
     episodes: int
-    """evaluation episodes per MDP and model"""
+    """evaluation episodes per test MDP and model (reset seeds 10000, 10001, ...)"""
+    tune_episodes: int
+    """episodes per validation MDP (reset seeds 20000, ...; reported, not used to choose)"""
+    grid_points: int
+    """grid points per axis over the suite's uncertainty set (0: no grid)"""
+    grid_axes: list[str]
+    """grid axes (the grid has grid_points ** len(grid_axes) points)"""
     grid_episodes: int
     """evaluation episodes per grid point and model"""
     timesteps: int | None
@@ -65,22 +78,32 @@ def parse_args() -> Args:
     p.add_argument("--out", type=Path, default=Path("experiments/results/cartpole"))
     p.add_argument("--max-parallel", type=int, default=os.cpu_count() or 1)
     p.add_argument("--backend", default="local", choices=("local", "ray"))
+    p.add_argument("--address", default=None)
     p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--tune-episodes", type=int, default=20)
+    p.add_argument("--grid-points", type=int, default=4)
+    p.add_argument("--grid-axes", nargs="+", default=["masspole", "length"])
     p.add_argument("--grid-episodes", type=int, default=20)
     p.add_argument("--timesteps", type=int, default=None)
     p.add_argument("--variants", nargs="+", default=list(LABELS), choices=list(LABELS))
     return Args(**vars(p.parse_args()))
 
 
-def main() -> int:
-    args = parse_args()
-    start = time.perf_counter()
+def sweep_file(args: Args) -> dict:
+    """The sweep, as a sweep file would hold it: published defaults, one point per variant."""
     budget = {"n_timesteps": args.timesteps} if args.timesteps else {}
-    spec = {
+    return {
         "name": "reproduce_cartpole",
         "env": "robust_rl/CartPole-v1",
         "seeds": list(range(args.seeds)),
-        "evaluation": {"episodes": args.episodes, "grid_episodes": args.grid_episodes},
+        "evaluation": {
+            "suite": SUITE,
+            "tune_episodes": args.tune_episodes,
+            "episodes": args.episodes,
+            "grid_points": args.grid_points,
+            "grid_axes": args.grid_axes,
+            "grid_episodes": args.grid_episodes,
+        },
         "variants": {
             "dqn": {"algo": "dqn", "config": str(CONFIGS / "dqn_cartpole.yaml"), "params": budget},
             "robust-dqn": {
@@ -96,73 +119,95 @@ def main() -> int:
             },
         },
     }
-    trials = [t for t in expand_sweep(spec) if t.variant in args.variants]
+
+
+def main() -> int:
+    args = parse_args()
+    start = time.perf_counter()
+    spec = parse_sweep(sweep_file(args))
+    variants = [v.name for v in spec.variants]
     runs = args.out / "runs"
     results = run_sweep(
-        trials,
+        [t for t in expand_sweep(spec) if t.variant in args.variants],
         runs,
         backend=args.backend,
         max_parallel=args.max_parallel,
+        address=args.address,
         on_result=lambda r: print(f"[{r.status}] {r.trial.name} {r.error or ''}", flush=True),
     )
-    write_summary(results, runs, title="reproduce_cartpole (per trial)")
+    write_summary(results, runs, spec=spec, title="reproduce_cartpole (per trial)")
     failed = [r for r in results if r.status == "failed"]
-    done = [r for r in results if r.status != "failed"]
+    done = [r for r in results if r.ok]
     for r in done:  # OUT/<algo>_seed<k>.zip
-        target = args.out / f"{r.trial.variant}_seed{r.trial.seed}.zip"
-        shutil.copyfile(runs / r.trial.name / "model.zip", target)
-
-    variants = list(spec["variants"])
-    mdps = list(CARTPOLE_SUITE)
-    per_seed = {
-        v: {m: [r.suite[m] for r in done if r.trial.variant == v] for m in mdps} for v in variants
-    }
-    solved = {
-        v: sum(r.suite["original"] >= 475 for r in done if r.trial.variant == v) for v in variants
-    }
-    n_done = {v: sum(r.trial.variant == v for r in done) for v in variants}
+        shutil.copyfile(
+            runs / r.trial.name / "model.zip",
+            args.out / f"{r.trial.variant}_seed{r.trial.seed}.zip",
+        )
     wall = time.perf_counter() - start
+    if not done:
+        print("no finished trials")
+        return 1
+
+    # one results object: every trial's rows, then mean ± std over seeds per variant
+    merged = done[0].evaluation.merge(*(r.evaluation for r in done[1:]), name="evaluation")
+    variant_of = {r.trial.name: r.trial.variant for r in done}
+    over_seeds: EvaluationResults = aggregate_over_seeds(merged, group_of=variant_of.__getitem__)
+    save_results(over_seeds, args.out, force=True)
+    png = grid_png(over_seeds)
+    if png is not None:
+        atomic_write_bytes(args.out / "grid.png", png, force=True)
+
+    present = [v for v in variants if v in over_seeds.models]
+    summaries = {v: over_seeds.summary(v) for v in present}
+    mdps = list(next(iter(summaries.values())).test)
+
+    def cell(v: str, mdp: str) -> str:
+        if v not in summaries:
+            return "n/a"
+        row = over_seeds.row(v, mdp, kind="suite")
+        return f"{row.mean:.1f} ± {row.std:.1f}"
 
     lines = [
         "# CartPole: DQN vs RobustDQN vs domain-randomised DQN",
         "",
         f"Return (mean ± std over {args.seeds} training seeds of each seed's mean over "
-        f"{args.episodes} evaluation episodes; 500-step episodes). All trained on nominal CartPole "
-        "(the DR baseline on randomised physics) with the RL Zoo DQN budget.",
+        f"{args.episodes} evaluation episodes; 500-step episodes) on the `{SUITE}` suite's test "
+        "MDPs. All trained on nominal CartPole (the DR baseline on randomised physics) with the "
+        "RL Zoo DQN budget and shipped hyperparameters (no tuning in this run).",
         "",
         "| MDP | "
         + " | ".join(LABELS[v] for v in variants)
         + " | paper: regular Q | paper: robust Q |",
         "|---|" + "---:|" * (len(variants) + 2),
     ]
-    csv = ["mdp," + ",".join(f"{v}_mean,{v}_std" for v in variants)]
     for m in mdps:
-        cells = [
-            f"{np.mean(per_seed[v][m]):.1f} ± {np.std(per_seed[v][m]):.1f}"
-            if per_seed[v][m]
-            else "n/a"
-            for v in variants
-        ]
+        paper = PUBLISHED.get(m, ("–", "–"))
         lines.append(
-            f"| {m} | " + " | ".join(cells) + f" | {PUBLISHED[m][0]} | {PUBLISHED[m][1]} |"
+            f"| {m} | " + " | ".join(cell(v, m) for v in variants) + f" | {paper[0]} | {paper[1]} |"
         )
-        csv.append(
-            m
-            + ","
-            + ",".join(
-                f"{np.mean(per_seed[v][m]):.3f},{np.std(per_seed[v][m]):.3f}"
-                if per_seed[v][m]
-                else ","
-                for v in variants
-            )
-        )
+    grid_line = ["| grid average | ", "| grid worst case | "]
+    for v in variants:
+        s = summaries.get(v)
+        grid_line[0] += (
+            "n/a" if s is None or s.grid_average is None else f"{s.grid_average:.1f}"
+        ) + " | "
+        grid_line[1] += (
+            "n/a" if s is None or s.grid_worst is None else f"{s.grid_worst:.1f}"
+        ) + " | "
+    if any(s.grid_points for s in summaries.values()):
+        lines += [g + "– | – |" for g in grid_line]
+    nominal = {v: [r for r in done if r.trial.variant == v] for v in present}
+    solved = {v: sum((r.summary().nominal or 0) >= 475 for r in rs) for v, rs in nominal.items()}
     lines += [
         "",
         "Seeds whose mean return on the nominal MDP is ≥ 475: "
-        + ", ".join(f"{LABELS[v]} {solved[v]}/{n_done[v]}" for v in variants)
+        + ", ".join(f"{LABELS[v]} {solved[v]}/{len(nominal[v])}" for v in present)
         + ".",
         "",
-        "Per-seed returns: `runs/summary.md` / `runs/trials.csv`; grid: `grid.png`.",
+        "Grid: every point of a "
+        f"{args.grid_points}-per-axis grid over {', '.join(args.grid_axes)} (the suite's "
+        f"uncertainty set), {args.grid_episodes} episodes per point; `grid.png`. Per-seed returns: "
+        "`runs/summary.md` / `runs/trials.csv`; all rows: `evaluation_over_seeds.csv`.",
     ]
     if failed:
         lines += ["", f"{len(failed)} trials failed:"] + [
@@ -181,47 +226,21 @@ def main() -> int:
         "are reused, not retrained).",
     ]
     atomic_write_text(args.out / "results.md", "\n".join(lines) + "\n", force=True)
-    atomic_write_text(args.out / "results.csv", "\n".join(csv) + "\n", force=True)
-    _plot_grid(done, variants, args.out / "grid.png")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["mdp"] + [f"{v}_{k}" for v in variants for k in ("mean", "std")])
+    for m in mdps:
+        cells: list[str] = []
+        for v in variants:
+            if v in summaries:
+                row = over_seeds.row(v, m, kind="suite")
+                cells += [f"{row.mean:.3f}", f"{row.std:.3f}"]
+            else:
+                cells += ["", ""]
+        writer.writerow([m, *cells])
+    atomic_write_text(args.out / "results.csv", buf.getvalue(), force=True)
     print("\n".join(lines))
     return 1 if failed else 0
-
-
-def _plot_grid(done, variants, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    points = sorted({k for r in done for k in r.grid})
-    params = sorted({p.split(" x")[0] for p in points})
-    if not params:
-        return
-    fig, axes = plt.subplots(1, len(params), figsize=(4.2 * len(params), 3.6), sharey=True)
-    axes = np.atleast_1d(axes)
-    for ax, param in zip(axes, params, strict=True):
-        keys = sorted(
-            (p for p in points if p.startswith(param + " x")), key=lambda p: float(p.split(" x")[1])
-        )
-        factors = [float(k.split(" x")[1]) for k in keys]
-        for v in variants:
-            vals = np.array([[r.grid[k] for k in keys] for r in done if r.trial.variant == v])
-            if vals.size == 0:
-                continue
-            mean, std = vals.mean(0), vals.std(0)
-            ax.plot(factors, mean, marker="o", label=LABELS[v])
-            ax.fill_between(factors, mean - std, mean + std, alpha=0.15)
-        ax.set_xscale("log")
-        ax.set_xticks(factors, [f"{f:g}" for f in factors])
-        ax.minorticks_off()
-        ax.set_xlabel(f"{param} factor (× nominal)")
-        ax.set_title(param)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("return (mean ± std over seeds)")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path, force=True)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from robust_rl.sweep import (
     run_sweep,
     run_trial,
     summarize,
+    write_summary,
 )
 from robust_rl.sweep.backends.local import LocalBackend
 from robust_rl.sweep.summary import rows_to_csv
@@ -103,7 +104,10 @@ def pendulum(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("sweep")
     file = write_spec(root / "tiny.yaml", PENDULUM)
     out = root / "out"
-    assert main(["sweep", str(file), "--out", str(out), "--max-parallel", "2"]) == 0
+    spec = load_sweep(file)
+    results = run_sweep(spec, out, max_parallel=2)
+    assert [r.status for r in results] == ["done", "done"], [r.error for r in results]
+    write_summary(results, out, spec=spec, title=spec.name)
     return file, out
 
 

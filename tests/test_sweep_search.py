@@ -51,8 +51,12 @@ SEARCH: dict[str, Any] = {
         },
         "a2c": {
             "algo": "a2c",
-            "params": {"n_timesteps": 200, "n_steps": 8, "policy_kwargs": {"net_arch": [16]}},
-            "space": {"gamma": {"low": 0.9, "high": 0.999}},
+            "params": {"n_timesteps": 200, "n_steps": 8},
+            "space": {
+                "gamma": {"low": 0.9, "high": 0.999},
+                # mappings (and lists) as choices: stored in the study as JSON text
+                "policy_kwargs": {"choices": [{"net_arch": [16]}, {"net_arch": [8]}]},
+            },
         },
     },
 }
@@ -93,7 +97,7 @@ def test_search_interrupted_and_resumed(tmp_path: Path, monkeypatch, capsys) -> 
         for t in _study(out, v.name).trials
         if t.state == TrialState.RUNNING
     ]
-    interrupted = point_trials(spec, variant, running.params)[0].name
+    interrupted = point_trials(spec, variant, variant.decode(running.params))[0].name
     before = _models(out)
     assert len(before) == 3  # the interrupted point's trial finished its training
 
@@ -109,6 +113,9 @@ def test_search_interrupted_and_resumed(tmp_path: Path, monkeypatch, capsys) -> 
                 assert t.value is not None
     after = _models(out)
     assert len(after) == 4
+    for folder in out.glob("a2c__p*__seed0"):
+        config = yaml.safe_load((folder / "config.yaml").read_text())["config"]
+        assert config["policy_kwargs"] in ({"net_arch": [16]}, {"net_arch": [8]})
     assert {k: after[k] for k in before} == before  # nothing finished was trained again
     # the interrupted point's trial is read back, not trained again
     assert f"[skipped] {interrupted}:" in stdout or f"[pruned ] {interrupted} " in stdout

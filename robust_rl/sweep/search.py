@@ -227,6 +227,7 @@ def run_search(
                     params = trial.params
                 else:
                     continue
+                params = v.decode(params)
                 return v.name, trial, point_trials(spec, v, params)
             return None
 
@@ -300,7 +301,7 @@ def _all_results(
             if key in collected:
                 results += collected[key]
             elif frozen.state.is_finished():
-                for t in point_trials(spec, v, frozen.params):
+                for t in point_trials(spec, v, v.decode(frozen.params)):
                     res = read_result(t, out)
                     if res is not None:
                         results.append(res)

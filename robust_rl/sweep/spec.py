@@ -192,11 +192,18 @@ class SpaceParam:
     step: float | None = None
     choices: tuple[Any, ...] = ()
 
+    @property
+    def encoded(self) -> bool:
+        """Whether the choices are lists or mappings, stored in the study as JSON text."""
+        return any(isinstance(c, list | dict) for c in self.choices)
+
     def distribution(self) -> Any:
         """The :mod:`optuna.distributions` object of this parameter."""
         from optuna import distributions as d
 
         if self.kind == "categorical":
+            if self.encoded:
+                return d.CategoricalDistribution([json.dumps(c) for c in self.choices])
             return d.CategoricalDistribution(list(self.choices))
         if self.kind == "int":
             return d.IntDistribution(
@@ -205,6 +212,10 @@ class SpaceParam:
         return d.FloatDistribution(
             float(self.low or 0.0), float(self.high or 0.0), log=self.log, step=self.step
         )
+
+    def decode(self, value: Any) -> Any:
+        """The hyperparameter's value from the study's (JSON text for list or mapping choices)."""
+        return json.loads(value) if self.kind == "categorical" and self.encoded else value
 
 
 @dataclass(frozen=True)
@@ -247,6 +258,11 @@ class VariantSpec:
     config: dict[str, Any]
     axes: dict[str, list[Any]] = field(default_factory=dict)
     space: tuple[SpaceParam, ...] = ()
+
+    def decode(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A study's parameters as hyperparameter values (see :meth:`SpaceParam.decode`)."""
+        space = {p.name: p for p in self.space}
+        return {k: space[k].decode(v) if k in space else v for k, v in params.items()}
 
     def grid(self) -> list[dict[str, Any]]:
         """Every point of the grid axes (one empty point without axes)."""
@@ -509,12 +525,11 @@ def _parse_space(
             choices = _check_type(f"{w}.choices", entry["choices"], list, "a non-empty list")
             if not choices:
                 raise InvalidArgumentError(f"sweep: {w}.choices must be a non-empty list")
-            bad = [
-                c for c in choices if not isinstance(c, str | int | float | bool) and c is not None
-            ]
+            bad = [c for c in choices if not _plain(c)]
             if bad:
                 raise InvalidArgumentError(
-                    f"sweep: {w}.choices must be numbers, strings, booleans or null, got {bad!r}"
+                    f"sweep: {w}.choices must be numbers, strings, booleans, null, or lists "
+                    f"and mappings of those, got {bad!r}"
                 )
             param = SpaceParam(key, "categorical", choices=tuple(choices))
         else:
@@ -547,6 +562,15 @@ def _parse_space(
     # every searched key must be a hyperparameter of the algorithm
     validate_config(algo, {**config, **{p.name: _probe(p) for p in out}})
     return tuple(out)
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is JSON data (numbers, strings, booleans, null, lists, mappings)."""
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return value is None or isinstance(value, str | int | float | bool)
 
 
 def _probe(p: SpaceParam) -> Any:
