@@ -150,7 +150,7 @@ def test_radius_scale_std_is_the_replay_buffer_std_when_learning_starts():
 
 def _td3_values(model, obs, eta):
     model.eta = eta
-    model._build_robust_estimator()
+    model._build_target_estimator()
     model._robust_generator.manual_seed(0)
     with th.no_grad():
         return model.robust_next_values(obs)

@@ -76,7 +76,7 @@ def _radius_value(value: Any, what: str) -> float | list[float]:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise InvalidArgumentError(f"{what} must be {_RADIUS_HELP}, got {value!r}") from None
-    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
+    if arr.ndim > 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise InvalidArgumentError(f"{what} must be {_RADIUS_HELP}, got {value!r}")
     return float(arr) if arr.ndim == 0 else [float(v) for v in arr.reshape(-1)]
 

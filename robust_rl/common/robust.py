@@ -168,7 +168,8 @@ class RobustAgentMixin:
         self.estimator = estimator
         self.max_level = max_level
         self.n_samples = n_samples
-        self.control_variate = bool(probe.control_variate)
+        del probe
+        self.control_variate = control_variate
         self.level_sampling = level_sampling
         self.observation_scale: list[float] | None = None
         if env is not None:
@@ -195,7 +196,18 @@ class RobustAgentMixin:
         return soft_min(self.eta)
 
     # --------------------------------------------------------------------------- setup
+    #: settings that models saved by earlier versions lack, and what those versions did
+    _robust_legacy_defaults: ClassVar[dict[str, Any]] = {
+        "radius_scale": "absolute",
+        "unperturbed_keys": [],
+        "observation_scale": None,
+        "level_sampling": "independent",
+    }
+
     def _setup_model(self) -> None:
+        for name, value in self._robust_legacy_defaults.items():
+            if not hasattr(self, name):  # a model saved before the setting existed
+                setattr(self, name, value)
         self._check_spaces(self.observation_space, self.action_space)  # type: ignore[attr-defined]
         self._robust_perturbation = ObservationPerturbation(
             self.observation_space, self.radius, self.unperturbed_keys
@@ -204,9 +216,9 @@ class RobustAgentMixin:
         self._robust_generator = th.Generator(device=self.device)
         self._seed_robust_generator(self.seed)
         self._robust_estimates: list[MLMCEstimate] = []
-        self._robust_estimator: FunctionalEstimator | None = None
+        self._target_estimator: FunctionalEstimator | None = None
         if self.radius_scale == "absolute" or self.observation_scale is not None:
-            self._build_robust_estimator()
+            self._build_target_estimator()
 
     def _seed_robust_generator(self, seed: int | None) -> None:
         if seed is None:
@@ -232,10 +244,10 @@ class RobustAgentMixin:
             return None
         return base * np.asarray(self.observation_scale, dtype=np.float64)
 
-    def _build_robust_estimator(self) -> None:
+    def _build_target_estimator(self) -> None:
         radius = self.effective_radius
         assert radius is not None
-        self._robust_estimator = FunctionalEstimator(
+        self._target_estimator = FunctionalEstimator(
             self._robust_functional(),
             radius=th.as_tensor(radius, dtype=th.float32, device=self.device),
             norm=self.norm,
@@ -261,7 +273,7 @@ class RobustAgentMixin:
             obs = self._vec_normalize_env.normalize_obs(obs)
         std = self._robust_perturbation.coordinate_std(obs)
         self.observation_scale = [float(v) for v in std]
-        self._build_robust_estimator()
+        self._build_target_estimator()
 
     # ---------------------------------------------------------------------- the target
     def robust_estimate(
@@ -284,9 +296,9 @@ class RobustAgentMixin:
         :return: the core's :class:`~robust_rl.risk.MLMCEstimate` (``per_point``: the robust
             value ``(B,)``; ``center``: the value at the unperturbed next state).
         """
-        if self._robust_estimator is None:
+        if self._target_estimator is None:
             self._measure_observation_scale()
-        assert self._robust_estimator is not None
+        assert self._target_estimator is not None
         perturbation = self._robust_perturbation
         x = perturbation.flatten(next_observations)
         batch = x.shape[0]
@@ -301,7 +313,7 @@ class RobustAgentMixin:
                 centres = values(perturbation.unflatten(z[n:], next_observations, index[n:]))
             return th.cat([drawn, centres])
 
-        est = self._robust_estimator(evaluate, x, generator=self._robust_generator)
+        est = self._target_estimator(evaluate, x, generator=self._robust_generator)
         self._robust_estimates.append(est)
         return est
 
@@ -348,7 +360,7 @@ class RobustAgentMixin:
     def _excluded_save_params(self) -> list[str]:
         return [
             *super()._excluded_save_params(),  # type: ignore[misc]
-            "_robust_estimator",
+            "_target_estimator",
             "_robust_generator",
             "_robust_perturbation",
             "_robust_estimates",
