@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import pickle
-import warnings
 from pathlib import Path
 
 import gymnasium as gym
@@ -19,7 +18,6 @@ from robust_rl.envs import CARTPOLE_SUITE, UNCERTAINTY_SETS
 from robust_rl.errors import InvalidArgumentError, OutputExistsError, UnknownNameError
 from robust_rl.evaluation import (
     CSV_COLUMNS,
-    DEFAULT_GRID,
     MAX_GRID_POINTS,
     MDP,
     SUITES,
@@ -342,16 +340,6 @@ def test_grid_with_two_workers_equals_one_worker(small_grid: EvaluationResults) 
         evaluate_grid({"b": Balancer()}, "cartpole", points=2, n_workers=0)
     with pytest.raises(InvalidArgumentError, match="backend must be 'local' or 'ray'"):
         evaluate_grid({"b": Balancer()}, "cartpole", points=2, backend="dask")  # type: ignore[arg-type]
-
-
-def test_deprecated_mapping_arguments_still_work() -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        suite = evaluate_suite({"b": Balancer()}, CARTPOLE_SUITE, n_episodes=1)
-        grid = evaluate_grid({"b": Balancer()}, DEFAULT_GRID, n_episodes=1, max_episode_steps=20)
-    assert [r.mdp for r in suite.rows] == list(CARTPOLE_SUITE)
-    assert grid.row("b", "masspole x20").params == {"masspole": pytest.approx(2.0)}
-    assert len(grid.rows) == sum(len(v) for v in DEFAULT_GRID.values())
 
 
 # ------------------------------------------------------------------------------------------

@@ -105,6 +105,6 @@ def test_wrong_or_unknown_file_exits_2(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "model.zip"
     bad.write_text("hello")
     assert main(["evaluate", str(bad)]) == 2
-    assert "is not a Stable-Baselines3 model" in capsys.readouterr().err
+    assert "is not a readable Stable-Baselines3 model" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "missing.zip")]) == 2
     assert "does not exist" in capsys.readouterr().err

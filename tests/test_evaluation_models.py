@@ -55,12 +55,16 @@ def test_wrong_files_are_user_errors(tmp_path: Path, saved: dict) -> None:
         load_model(tmp_path / "missing.zip")
     text = tmp_path / "notes.zip"
     text.write_text("not a zip")
-    with pytest.raises(InvalidArgumentError, match="is not a Stable-Baselines3 model"):
+    with pytest.raises(
+        InvalidArgumentError, match=r"is not a readable Stable-Baselines3 model \(not a zip file\)"
+    ):
         load_model(text)
     empty = tmp_path / "empty.zip"
     with zipfile.ZipFile(empty, "w") as zf:
         zf.writestr("hello.txt", "hi")
-    with pytest.raises(InvalidArgumentError, match=r"is not a Stable-Baselines3 model \(no data\)"):
+    with pytest.raises(
+        InvalidArgumentError, match=r"is not a readable Stable-Baselines3 model \(no data member\)"
+    ):
         load_model(empty)
     # an SB3 file whose stored attributes match no registered algorithm
     unknown = tmp_path / "unknown.zip"

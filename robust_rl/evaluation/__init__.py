@@ -41,7 +41,7 @@ from robust_rl.evaluation.attacks import (
     random_attack,
     resolve_attack,
 )
-from robust_rl.evaluation.grids import DEFAULT_GRID, evaluate_grid, grid_label
+from robust_rl.evaluation.grids import evaluate_grid, grid_label
 from robust_rl.evaluation.models import (
     MODEL_CLASSES,
     ModelClass,
@@ -89,7 +89,6 @@ from robust_rl.evaluation.suites import (
 __all__ = [
     "ATTACKS",
     "CSV_COLUMNS",
-    "DEFAULT_GRID",
     "GRID_SEPARATION",
     "MAX_GRID_POINTS",
     "MAX_GRID_SIZE",

@@ -13,9 +13,7 @@ the mean return) and the **worst case** (min over grid points of the mean return
 
 from __future__ import annotations
 
-import math
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 
 import gymnasium as gym
@@ -27,15 +25,7 @@ from robust_rl.evaluation.results import EvaluationResults, EvaluationRow
 from robust_rl.evaluation.rollouts import ModelLike
 from robust_rl.evaluation.suites import Suite, get_suite, grid_points
 
-__all__ = ["DEFAULT_GRID", "evaluate_grid", "grid_label"]
-
-#: Deprecated one-parameter-at-a-time CartPole grid (factors of the nominal value), kept until
-#: every caller passes a suite. Use ``evaluate_grid(models, "cartpole", points=N)``.
-DEFAULT_GRID: Mapping[str, tuple[float, ...]] = {
-    "masspole": (0.5, 1.0, 2.0, 5.0, 10.0, 20.0),
-    "length": (0.25, 0.5, 0.75, 1.0, 1.5, 2.0),
-    "gravity": (0.5, 1.0, 1.5, 2.0, 2.5, 3.0),
-}
+__all__ = ["evaluate_grid", "grid_label"]
 
 
 def grid_label(params: Mapping[str, float]) -> str:
@@ -45,7 +35,7 @@ def grid_label(params: Mapping[str, float]) -> str:
 
 def evaluate_grid(
     models: Mapping[str, ModelLike],
-    suite: str | os.PathLike[str] | Suite | Mapping[str, Sequence[float]] = "cartpole",
+    suite: str | os.PathLike[str] | Suite = "cartpole",
     n_episodes: int = 10,
     seed: int = 0,
     *,
@@ -63,8 +53,7 @@ def evaluate_grid(
     :param models: ``{name: model}``: objects with ``predict`` or saved SB3 model paths. With
         ``n_workers > 1`` or Ray they are sent to workers as files (a live SB3 model is saved
         to a temporary zip) or cloudpickled (other objects).
-    :param suite: a registered name, a YAML path or a :class:`Suite`. (Deprecated: a
-        ``{parameter: factors}`` mapping such as :data:`DEFAULT_GRID`, for CartPole.)
+    :param suite: a registered name, a YAML path or a :class:`Suite`.
     :param n_episodes: episodes per (model, grid point).
     :param seed: reset seed of the first episode of every point.
     :param points: grid points per axis, ``2..suite.max_grid_points``; ``points ** len(axes)``
@@ -86,26 +75,15 @@ def evaluate_grid(
     check_models(models)
     n_episodes = check_positive_int("n_episodes", n_episodes)
     seed = check_seed(seed)
-    if isinstance(suite, Mapping) and not isinstance(suite, Suite):
-        warnings.warn(
-            "evaluate_grid with a {parameter: factors} mapping is deprecated; pass a suite",
-            DeprecationWarning,
-            stacklevel=2,
+    s = get_suite(suite)
+    env_id = s.nominal_id
+    if env_id not in gym.registry:
+        raise InvalidArgumentError(
+            f"suite {s.name!r}: its environment {env_id!r} is not registered (a MuJoCo task "
+            "needs the mujoco extra: pip install 'robust-rl[mujoco]')"
         )
-        env_id = "robust_rl/CartPole-v1"
-        pts, labels = _legacy_points(suite, env_id)
-        suite_name, grid_axes = None, tuple(suite)
-    else:
-        s = get_suite(suite)
-        env_id = s.nominal_id
-        if env_id not in gym.registry:
-            raise InvalidArgumentError(
-                f"suite {s.name!r}: its environment {env_id!r} is not registered (a MuJoCo task "
-                "needs the mujoco extra: pip install 'robust-rl[mujoco]')"
-            )
-        pts = grid_points(s, points, axes)
-        labels = [grid_label(p) for p in pts]
-        suite_name, grid_axes = s.name, tuple(pts[0])
+    pts = grid_points(s, points, axes)
+    labels = [grid_label(p) for p in pts]
     tasks = [
         RolloutTask(name, env_id, p, n_episodes, seed, deterministic, max_episode_steps, batch_size)
         for name in models
@@ -124,29 +102,4 @@ def evaluate_grid(
         )
         for t, label, ret in zip(tasks, labels * len(models), returns, strict=True)
     ]
-    return EvaluationResults(tuple(rows), name="grid", suite=suite_name, axes=grid_axes)
-
-
-def _legacy_points(
-    factors: Mapping[str, Sequence[float]], env_id: str
-) -> tuple[list[dict[str, float]], list[str]]:
-    env = gym.make(env_id)
-    try:
-        nominal = dict(env.unwrapped.get_params())  # type: ignore[attr-defined]
-    finally:
-        env.close()
-    if len(factors) == 0:
-        raise InvalidArgumentError("factors must be a non-empty mapping {parameter: [factors]}")
-    pts, labels = [], []
-    for param, values in factors.items():
-        if param not in nominal:
-            raise InvalidArgumentError(
-                f"factors: unknown parameter {param!r}; accepted names: {', '.join(nominal)}"
-            )
-        for f in values:
-            f = float(f)
-            if not (math.isfinite(f) and f > 0):
-                raise InvalidArgumentError(f"factors[{param!r}] must be positive, got {f!r}")
-            pts.append({param: f * nominal[param]})
-            labels.append(f"{param} x{f:g}")
-    return pts, labels
+    return EvaluationResults(tuple(rows), name="grid", suite=s.name, axes=tuple(pts[0]))

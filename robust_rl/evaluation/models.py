@@ -23,7 +23,7 @@ from typing import Any
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
-from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.save_util import json_to_data
 from stable_baselines3.dqn.policies import DQNPolicy
 from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import TD3Policy
@@ -121,18 +121,30 @@ _register_robust_agents()
 
 
 def _read_data(p: Path) -> Mapping[str, Any]:
+    """The stored attributes (the zip's ``data`` member) without loading the parameters."""
     if not p.is_file():
         raise MissingFileError(f"model file {p} does not exist")
     if not zipfile.is_zipfile(p):
-        raise InvalidArgumentError(f"model file {p} is not a Stable-Baselines3 model (not a zip)")
+        raise InvalidArgumentError(
+            f"model file {p} is not a readable Stable-Baselines3 model (not a zip file)"
+        )
     try:
-        data, _, _ = load_from_zip_file(p, device="cpu", load_data=True)
-    except Exception as exc:  # json errors, pickle errors, missing members ...
+        with zipfile.ZipFile(p) as archive:
+            if "data" not in archive.namelist():
+                raise InvalidArgumentError(
+                    f"model file {p} is not a readable Stable-Baselines3 model (no data member)"
+                )
+            data = json_to_data(archive.read("data").decode())
+    except InvalidArgumentError:
+        raise
+    except Exception as exc:  # json errors, pickle errors ...
         raise InvalidArgumentError(
             f"model file {p} is not a readable Stable-Baselines3 model ({exc})"
         ) from None
     if not isinstance(data, dict) or "policy_class" not in data:
-        raise InvalidArgumentError(f"model file {p} is not a Stable-Baselines3 model (no data)")
+        raise InvalidArgumentError(
+            f"model file {p} is not a readable Stable-Baselines3 model (no data member)"
+        )
     return data
 
 

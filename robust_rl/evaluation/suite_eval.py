@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Mapping
 
-from robust_rl.errors import InvalidArgumentError
 from robust_rl.evaluation._checks import check_models, check_positive_int, check_seed
 from robust_rl.evaluation._parallel import Backend, RolloutTask, run_tasks
 from robust_rl.evaluation.results import EvaluationResults, EvaluationRow
-from robust_rl.evaluation.rollouts import EnvSource, ModelLike, evaluate_returns, resolve_model
+from robust_rl.evaluation.rollouts import ModelLike
 from robust_rl.evaluation.suites import Split, Suite, get_suite
 
 __all__ = ["evaluate_suite"]
@@ -18,7 +16,7 @@ __all__ = ["evaluate_suite"]
 
 def evaluate_suite(
     models: Mapping[str, ModelLike],
-    suite: str | os.PathLike[str] | Suite | Mapping[str, EnvSource] = "cartpole",
+    suite: str | os.PathLike[str] | Suite = "cartpole",
     n_episodes: int = 100,
     seed: int = 0,
     *,
@@ -34,8 +32,7 @@ def evaluate_suite(
 
     :param models: ``{name: model}``: objects with an SB3-style ``predict``, or paths of saved
         SB3 models (any algorithm, see :func:`robust_rl.evaluation.load_model`).
-    :param suite: a registered suite name, a suite YAML path, or a :class:`Suite`. (Deprecated:
-        a ``{name: env id}`` mapping, evaluated as given.)
+    :param suite: a registered suite name, a suite YAML path, or a :class:`Suite`.
     :param n_episodes: episodes per (model, MDP); episode ``i`` uses reset seed ``seed + i``.
     :param seed: seed of the first episode.
     :param split: ``"test"`` (the MDPs a table reports) or ``"validation"`` (for tuning).
@@ -54,10 +51,6 @@ def evaluate_suite(
     check_models(models)
     n_episodes = check_positive_int("n_episodes", n_episodes)
     seed = check_seed(seed)
-    if isinstance(suite, Mapping) and not isinstance(suite, Suite):
-        return _legacy_suite(
-            models, suite, n_episodes, seed, deterministic, max_episode_steps, batch_size
-        )
     s = get_suite(suite)
     mdps = s.mdps(split)
     tasks = [
@@ -89,40 +82,3 @@ def evaluate_suite(
         for t, m, ret in zip(tasks, [m for _ in models for m in mdps], returns, strict=True)
     ]
     return EvaluationResults(tuple(rows), name="suite", suite=s.name)
-
-
-def _legacy_suite(
-    models: Mapping[str, ModelLike],
-    suite: Mapping[str, EnvSource],
-    n_episodes: int,
-    seed: int,
-    deterministic: bool,
-    max_episode_steps: int | None,
-    batch_size: int,
-) -> EvaluationResults:
-    warnings.warn(
-        "evaluate_suite with a {name: env id} mapping is deprecated; pass a suite name, YAML "
-        "path or Suite",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    if len(suite) == 0:
-        raise InvalidArgumentError("suite must be a non-empty mapping {name: env id or factory}")
-    rows = []
-    for name, model in models.items():
-        predictor = resolve_model(model, f"models[{name!r}]")
-        for mdp, source in suite.items():
-            ret = evaluate_returns(
-                predictor,
-                source,
-                n_episodes,
-                seed,
-                deterministic=deterministic,
-                max_episode_steps=max_episode_steps,
-                batch_size=batch_size,
-            )
-            env = source if isinstance(source, str) else getattr(source, "__name__", repr(source))
-            rows.append(
-                EvaluationRow(name, mdp, env, tuple(ret), kind="suite", split="test", seed=seed)
-            )
-    return EvaluationResults(tuple(rows), name="suite")
