@@ -33,7 +33,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
@@ -104,6 +107,35 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         ) from None
 
 
+@contextmanager
+def _stderr_captured(into: list[str]) -> Iterator[None]:
+    """Collect what is written to file descriptor 2 (Ray's C++ core logs there) meanwhile."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            into.append(tmp.read().decode(errors="replace"))
+
+
+def _refused(address: str, exc: BaseException, log: str) -> str:
+    """One line: why the cluster at ``address`` did not accept this driver."""
+    reasons = [line.split(": ", 1)[1] for line in log.splitlines() if "GCS server: " in line]
+    reason = reasons[-1].split("GCS server: ", 1)[-1] if reasons else " ".join(str(exc).split())
+    if "Unauthenticated" in log or "InvalidAuthToken" in log:
+        return (
+            f"--address {address!r}: the Ray cluster refused this driver's authentication "
+            f"token ({reason}); {_AUTH_HINT}"
+        )
+    return f"--address {address!r}: the Ray cluster refused this driver ({reason}); {_AUTH_HINT}"
+
+
 class RayBackend:
     """Ray tasks (see the module docstring).
 
@@ -142,17 +174,17 @@ class RayBackend:
             key = "RAY_gcs_server_port_wait_time_s"
             previous = os.environ.get(key)
             os.environ.setdefault(key, str(GCS_WAIT_S))
+            log: list[str] = []
             try:
-                ray.init(address=self.address, logging_level=logging.WARNING)
+                with _stderr_captured(log):
+                    ray.init(address=self.address, logging_level=logging.WARNING)
             except (ConnectionError, TimeoutError, RuntimeError) as exc:
-                detail = " ".join(str(exc).split())
-                raise InvalidArgumentError(
-                    f"--address {self.address!r}: the Ray cluster refused this driver ({detail}); "
-                    + _AUTH_HINT
-                ) from None
+                raise InvalidArgumentError(_refused(self.address, exc, log[0])) from None
             finally:
                 if previous is None:
                     os.environ.pop(key, None)
+            if log[0]:  # connected: let Ray's messages through
+                sys.stderr.write(log[0])
         self._started = True
         return ray
 
