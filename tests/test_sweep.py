@@ -194,12 +194,21 @@ def test_grid_expansion_and_names() -> None:
 def test_paths_relative_to_the_sweep_file(tmp_path: Path) -> None:
     (tmp_path / "configs").mkdir()
     write_spec(tmp_path / "configs" / "dqn.yaml", {**TINY_DQN, "gamma": 0.9})
+    suite = {
+        "name": "my-suite",
+        "nominal_id": "robust_rl/CartPole-v1",
+        "test": {"nominal": {}, "heavier pole": {"masspole": 1.0}},
+    }
+    write_spec(tmp_path / "configs" / "suite.yaml", suite)
     spec = cartpole_spec(dqn={"algo": "dqn", "config": "configs/dqn.yaml"})
+    spec["evaluation"]["suite"] = "configs/suite.yaml"
     del spec["name"]
     sweep = load_sweep(write_spec(tmp_path / "rel.yaml", spec))
     assert sweep.name == "rel"
     trial = expand_sweep(sweep)[0]
     assert trial.config["gamma"] == 0.9 and trial.config["n_timesteps"] == 300
+    # absolute, so that workers elsewhere (Ray) find it
+    assert trial.evaluation.suite == str((tmp_path / "configs" / "suite.yaml").resolve())
 
 
 _DELETE = object()
@@ -270,6 +279,13 @@ _TUNE_ON_TEST = (
         (("evaluation", "episodes"), 0, "evaluation.episodes must be an integer >= 1, got 0"),
         (("evaluation", "grid_points"), 1, "evaluation.grid_points must be 0 (no grid) or >= 2"),
         (("evaluation", "grd_points"), 2, "unknown key(s) ['grd_points'] in evaluation"),
+        (("evaluation", "suite"), "no-such-suite", "unknown suite 'no-such-suite'"),
+        (("evaluation", "suite"), "nosuite.yaml", "nosuite.yaml"),
+        (
+            ("evaluation", "grid_axes"),
+            ["mass"],
+            "evaluation.grid_axes ['mass'] are not parameters of suite 'cartpole'",
+        ),
         (
             ("evaluation", "attacks"),
             [{"attak": "pgd"}],

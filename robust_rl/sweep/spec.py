@@ -380,7 +380,7 @@ def _parse_evaluation(data: Any, base_dir: Path | None) -> EvaluationSpec:
         )
     suite = _check_type("evaluation.suite", data["suite"], str, "a suite name or YAML path")
     if suite.endswith((".yaml", ".yml")):
-        suite = str(_resolve(suite, base_dir))
+        suite = str(_resolve(suite, base_dir).resolve())  # absolute: Ray workers run elsewhere
     tune = data.get("tune_split", "validation")
     report = data.get("report_split", "test")
     for key, value in (("tune_split", tune), ("report_split", report)):
@@ -426,6 +426,7 @@ def _parse_evaluation(data: Any, base_dir: Path | None) -> EvaluationSpec:
             )
         if "episodes" in attack:
             _check_int(f"evaluation.attacks[{i}].episodes", attack["episodes"], 1)
+    _check_suite(suite, list(axes), values["grid_points"])
     spec = EvaluationSpec(
         suite=suite,
         tune_split=tune,
@@ -435,6 +436,27 @@ def _parse_evaluation(data: Any, base_dir: Path | None) -> EvaluationSpec:
         **values,
     )
     return spec
+
+
+def _check_suite(name: str, axes: Sequence[str], points: int) -> None:
+    """The suite exists, has validation MDPs, and knows the grid's axes and size."""
+    from robust_rl.evaluation import get_suite
+
+    suite = get_suite(name)
+    if not suite.validation:
+        raise InvalidArgumentError(
+            f"sweep: evaluation.suite {name!r} has no validation MDPs to tune on"
+        )
+    unknown = [a for a in axes if a not in suite.axes]
+    if unknown:
+        raise InvalidArgumentError(
+            f"sweep: evaluation.grid_axes {unknown} are not parameters of suite {name!r}; "
+            f"its uncertainty set: {list(suite.axes)}"
+        )
+    if points > suite.max_grid_points:
+        raise InvalidArgumentError(
+            f"sweep: evaluation.grid_points must be at most {suite.max_grid_points}, got {points}"
+        )
 
 
 def _check_seed_ranges(ev: EvaluationSpec, search: SearchSpec) -> None:
