@@ -249,3 +249,22 @@ def test_cli_trains_robust_sac_and_td3_from_shipped_configs(tmp_path):
         result = train(f"robust-{algo}", "Pendulum-v1", cfg, 0, tmp_path / algo, device="cpu")
         assert result.num_timesteps == 120
         assert result.model.observation_scale is not None
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    """The draws' generator travels in the checkpoint: resuming continues the same run."""
+    from robust_rl.training import train
+
+    def cfg() -> dict:
+        return dict(n_timesteps=100, learning_starts=30, batch_size=8, buffer_size=500, radius=0.1,
+                    eta=0.5,
+                    radius_scale="std", policy_kwargs=dict(net_arch=[8]))  # fmt: skip
+
+    whole = train("robust-sac", "Pendulum-v1", cfg(), 0, tmp_path / "a", checkpoint_freq=50)
+    train("robust-sac", "Pendulum-v1", cfg(), 0, tmp_path / "b", checkpoint_freq=50)
+    resumed = train(
+        "robust-sac", "Pendulum-v1", cfg(), 0, tmp_path / "b", checkpoint_freq=50, resume=True,
+        force=True,
+    )  # fmt: skip
+    assert resumed.resumed_from == 50
+    assert th.equal(_params(whole.model), _params(resumed.model))
