@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
 
 from robust_rl._io import atomic_write_text
 from robust_rl.training import load_config, make_model
@@ -103,35 +104,30 @@ def _timer(device: str) -> Callable[[Callable[[], object], int], float]:
 
 
 def profile(
-    runs: list[tuple[str, str, dict]],
-    dqn_cfg: dict,
-    robust_cfg: dict,
+    models: dict[str, tuple[BaseAlgorithm, int, int]],
     device: str,
     rounds: int,
     calls: int,
 ) -> list[dict]:
-    """Per-gradient-step timings (seconds), medians over ``rounds`` interleaved rounds."""
+    """Per-gradient-step timings (seconds), medians over ``rounds`` interleaved rounds.
+
+    :param models: name -> (trained model with a filled replay buffer, batch size, gradient
+        steps per update).
+    """
     timed = _timer(device)
-    models = {}
-    for name, algo, extra in runs:
-        cfg = {**(dqn_cfg if algo == "dqn" else robust_cfg), **extra}
-        model = make_model(algo, "CartPole-v1", cfg, seed=0, device=device)
-        model.learn(int(cfg["learning_starts"]) + 2 * int(cfg["train_freq"]))  # fill the buffer
-        models[name] = (model, int(cfg["batch_size"]), int(cfg["gradient_steps"]))
     samples: dict[str, dict[str, list[float]]] = {name: {} for name in models}
     for _ in range(rounds):
         for name, (model, batch, grad_steps) in models.items():
             for key, value in _profile_once(model, batch, grad_steps, timed, calls).items():
                 samples[name].setdefault(key, []).append(value)
-    table = []
-    for name, rec in samples.items():
-        row = {"agent": name, **{k: float(np.median(v)) for k, v in rec.items()}}
-        table.append(row)
-    return table
+    return [
+        {"agent": name, **{k: float(np.median(v)) for k, v in rec.items()}}
+        for name, rec in samples.items()
+    ]
 
 
 def _profile_once(
-    model: torch.nn.Module,
+    model: BaseAlgorithm,
     batch: int,
     grad_steps: int,
     timed: Callable[[Callable[[], object], int], float],
@@ -188,6 +184,18 @@ def compile_check(robust_cfg: dict, device: str, calls: int, rounds: int) -> dic
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
+def _compile_line(robust_cfg: dict, args: argparse.Namespace) -> str:
+    try:
+        compiled = compile_check(robust_cfg, args.device, args.profile_calls, args.profile_rounds)
+    except Exception as exc:
+        return f"`torch.compile` of the set functional failed: {type(exc).__name__}: {exc}"
+    return (
+        f"`torch.compile` of the set functional (shipped config, network stubbed): "
+        f"{1e6 * compiled['eager']:.0f} µs per target eager, "
+        f"{1e6 * compiled['compiled']:.0f} µs compiled."
+    )
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("experiments/results/throughput"))
@@ -198,6 +206,7 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=None, help="override the configs' 64")
     p.add_argument("--profile-rounds", type=int, default=5)
     p.add_argument("--profile-calls", type=int, default=300)
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurement")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
@@ -210,6 +219,7 @@ def main() -> int:
         dqn_cfg["batch_size"] = robust_cfg["batch_size"] = args.batch_size
     rates: dict[str, list[float]] = {}
     runs = variants(args.levels, args.saa_levels)
+    last: dict[str, tuple[BaseAlgorithm, int, int]] = {}
     for _ in range(args.repeats):
         for name, algo, extra in runs:
             cfg = {**(dqn_cfg if algo == "dqn" else robust_cfg), **extra}
@@ -217,17 +227,16 @@ def main() -> int:
             t = time.perf_counter()
             model.learn(args.timesteps)
             rates.setdefault(name, []).append(args.timesteps / (time.perf_counter() - t))
+            last[name] = (model, int(cfg["batch_size"]), int(cfg["gradient_steps"]))
     load_mid = load_average()
-    prof = profile(runs, dqn_cfg, robust_cfg, args.device, args.profile_rounds, args.profile_calls)
-    try:
-        compiled = compile_check(robust_cfg, args.device, args.profile_calls, args.profile_rounds)
-        compile_line = (
-            f"`torch.compile` of the set functional (shipped config, network stubbed): "
-            f"{1e6 * compiled['eager']:.0f} µs per target eager, "
-            f"{1e6 * compiled['compiled']:.0f} µs compiled."
-        )
-    except Exception as exc:
-        compile_line = f"`torch.compile` of the set functional failed: {type(exc).__name__}: {exc}"
+    for model, batch, _ in last.values():  # the profile samples from the replay buffer
+        if model.replay_buffer.size() < batch:
+            model.learn(batch, reset_num_timesteps=False)
+    prof = profile(last, args.device, args.profile_rounds, args.profile_calls)
+    if args.no_compile:
+        compile_line = "`torch.compile` of the set functional: not measured (--no-compile)."
+    else:
+        compile_line = _compile_line(robust_cfg, args)
     load_after = load_average()
     base = float(np.median(rates["DQN (SB3)"]))
     lines = [

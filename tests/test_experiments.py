@@ -62,12 +62,19 @@ def test_bench_throughput_tiny(tmp_path):
         "1",
         "--levels",
         "2",
+        "--saa-levels",
+        "--profile-rounds",
+        "1",
+        "--profile-calls",
+        "5",
+        "--no-compile",
         "--out",
         str(tmp_path),
     )
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "throughput.md").read_text()
     assert "| DQN (SB3) |" in text and "RobustDQN RT-MLMC L=2" in text
+    assert "| RobustDQN RT-MLMC L=2 | " in text.split("## Profile")[1]
 
 
 def test_bench_estimators_tiny(tmp_path):
