@@ -5,8 +5,10 @@ and the robust ones, which differ only by the robust keys), so the SB3 agent and
 have identical hyperparameters, seed and device. After each agent has filled its replay buffer
 (``learning_starts`` random steps, not timed), the agents are interleaved over ``--rounds``
 rounds of ``--steps`` environment steps each (``learn(..., reset_num_timesteps=False)``: env
-step, action, and one gradient step per env step), so that machine noise hits all of them alike;
-the ratio uses the median env-steps/s of each agent. A per-update profile splits the robust
+step, action, and one gradient step per env step), so that machine noise hits all of them alike.
+Each round gives each robust agent a ratio to its SB3 parent measured moments apart; the table
+reports the median of these per-round ratios (robust to load changes between rounds, which a
+ratio of medians is not), their quartiles, and the median env-steps/s of each agent. A per-update profile splits the robust
 agent's extra cost into the target (all draws and centres through actor and twin critics) and the
 rest.
 
@@ -70,8 +72,8 @@ def parse_args() -> Args:
     p.add_argument("--env", default="Hopper-v5")
     p.add_argument("--task", default="hopper")
     p.add_argument("--levels", type=int, nargs="+", default=[4])
-    p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--learning-starts", type=int, default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument("--force", action="store_true")
@@ -127,13 +129,15 @@ def measure(args: Args) -> tuple[list[dict], dict[str, float]]:
             rates[name].append(args.steps / (time.perf_counter() - start))
     rows = []
     for name, (_, base) in models.items():
-        median = float(np.median(rates[name]))
+        ratios = np.asarray(rates[name]) / np.asarray(rates[base])
+        q1, q3 = np.quantile(ratios, [0.25, 0.75])
         rows.append(
             {
                 "agent": name,
-                "steps_per_s": median,
-                "ratio": median / float(np.median(rates[base])),
-                "rounds": " ".join(f"{r:.2f}" for r in rates[name]),
+                "steps_per_s": float(np.median(rates[name])),
+                "ratio": float(np.median(ratios)),
+                "ratio_q1": float(q1),
+                "ratio_q3": float(q3),
             }
         )
     targets = {name: _target_time(model, args.device) for name, (model, _) in models.items()}
@@ -185,13 +189,14 @@ def report(args: Args, rows: list[dict], targets: dict[str, float], load: tuple[
         f"Machine: {platform.system()} {cpu}, {os.cpu_count()} CPUs; load average before "
         f"{load[0]}, after {load[1]}.",
         "",
-        "| agent | env-steps/s | ratio to SB3 | target (ms) | rounds (steps/s) |",
-        "|---|---:|---:|---:|---|",
+        "| agent | env-steps/s (median) | ratio to SB3 (median of rounds) | ratio quartiles "
+        "| target (ms) |",
+        "|---|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['agent']} | {r['steps_per_s']:.2f} | {r['ratio']:.2f} | "
-            f"{1e3 * targets[r['agent']]:.2f} | {r['rounds']} |"
+            f"{r['ratio_q1']:.2f}–{r['ratio_q3']:.2f} | {1e3 * targets[r['agent']]:.2f} |"
         )
     lines += [
         "",
@@ -218,9 +223,8 @@ def main() -> int:
     after = load_average()
     args.out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
-    writer = csv.DictWriter(
-        buf, fieldnames=["agent", "steps_per_s", "ratio", "target_ms", "rounds"]
-    )
+    fields = ["agent", "steps_per_s", "ratio", "ratio_q1", "ratio_q3", "target_ms"]
+    writer = csv.DictWriter(buf, fieldnames=fields)
     writer.writeheader()
     for r in rows:
         writer.writerow({**r, "target_ms": 1e3 * targets[r["agent"]]})
