@@ -12,11 +12,13 @@ ball :math:`B_\rho(s')`:
 shared core (:class:`robust_rl.risk.FunctionalEstimator`) with one batched forward pass for all
 draws. :class:`RobustAgentMixin` holds everything else:
 
-* the robust settings (``radius``, ``eta``, ``norm``, ``estimator``, ``max_level``,
-  ``n_samples``, ``control_variate``, ``level_sampling``, ``radius_scale``, ``unperturbed_keys``), checked before SB3
-  builds anything, and saved with the model (:meth:`~stable_baselines3.common.base_class.BaseAlgorithm.save`);
-* the spaces: a clear :class:`~robust_rl.errors.InvalidArgumentError` for an action space the
-  parent does not support or an observation space that is neither a Box nor a Dict;
+* the robust settings (:data:`ROBUST_SETTINGS`: ``radius``, ``eta``, ``norm``, ``estimator``,
+  ``max_level``, ``n_samples``, ``control_variate``, ``level_sampling``, ``radius_scale``,
+  ``unperturbed_keys``, and the measured ``observation_scale``), checked before SB3 builds
+  anything, and saved with the model by SB3's ``save``;
+* the spaces: a clear :class:`~robust_rl.common.observations.UnsupportedSpaceError` for an
+  action space the parent does not support or an observation space without a Box to perturb
+  (checked before SB3's own assertions);
 * the radius (:class:`~robust_rl.common.observations.ObservationPerturbation`: per coordinate,
   per Dict entry, and ``radius_scale="std"``: relative to the standard deviation of each
   coordinate in the replay buffer at the first gradient step, then frozen and saved);
@@ -25,9 +27,11 @@ draws. :class:`RobustAgentMixin` holds everything else:
 * TensorBoard diagnostics: ``train/robust_gap`` (robust minus nominal next value),
   ``train/mean_level`` and ``train/evaluations_per_update``.
 
-A new agent subclasses ``RobustAgentMixin`` first and its SB3 parent second, forwards the robust
-arguments to :meth:`RobustAgentMixin._init_robust`, and calls :meth:`RobustAgentMixin.robust_estimate`
-in its target (see :mod:`robust_rl.sac` and :mod:`robust_rl.td3`).
+A new agent subclasses ``RobustAgentMixin`` first and its SB3 parent second, forwards the
+robust arguments to :meth:`RobustAgentMixin._init_robust`, calls
+:meth:`RobustAgentMixin.robust_estimate` in its target and
+:meth:`RobustAgentMixin._log_robust_diagnostics` at the end of ``train`` (see
+:mod:`robust_rl.sac` and :mod:`robust_rl.td3`).
 """
 
 from __future__ import annotations
