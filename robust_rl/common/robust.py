@@ -155,9 +155,9 @@ class RobustAgentMixin:
                 f"radius_scale must be one of {RADIUS_SCALES}, got {radius_scale!r}"
             )
         self.radius_scale = radius_scale
-        self.eta = eta
-        # the core checks eta, norm, estimator, max_level, n_samples, control_variate
-        probe = FunctionalEstimator(
+        self.eta = eta  # the agent's functional reads it (and checks it)
+        # the core checks norm, estimator, max_level, n_samples, control_variate, level_sampling
+        FunctionalEstimator(
             self._robust_functional(),
             radius=0.0,
             norm=norm,
@@ -172,7 +172,6 @@ class RobustAgentMixin:
         self.estimator = estimator
         self.max_level = max_level
         self.n_samples = n_samples
-        del probe
         self.control_variate = control_variate
         self.level_sampling = level_sampling
         self.observation_scale: list[float] | None = None
