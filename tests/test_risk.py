@@ -11,6 +11,7 @@ import torch
 from robust_rl.risk import (
     FunctionalEstimator,
     entropic_max,
+    entropic_min,
     entropic_risk,
     estimate_functional,
     expected_evaluations,
@@ -511,6 +512,18 @@ def test_estimate_functional_batches_one_forward_pass_for_q_targets():
     )
     z = sample_ball(x, 0.05, 16, generator=gen(23))
     torch.testing.assert_close(saa.per_point, soft_min_then_max(0.1)(net(z)))
+
+
+def test_entropic_min_exact_values_and_limits():
+    v = torch.tensor([[1.0, 3.0], [2.0, 2.0]], dtype=DT)
+    eta = 0.5
+    expected = -eta * torch.log(torch.exp(-v / eta).mean(dim=1))
+    torch.testing.assert_close(entropic_min(eta)(v), expected)
+    assert float(entropic_min(eta)(v)[1]) == 2.0  # equal draws come back exactly
+    assert float(entropic_min(1e-6)(v)[0]) == pytest.approx(1.0, abs=1e-5)
+    torch.testing.assert_close(entropic_min(math.inf)(v), v.mean(dim=1))
+    with pytest.raises(ValueError, match=r"expected one value per draw, shape \(b, n\)"):
+        entropic_min(eta)(v.unsqueeze(-1))
 
 
 # --------------------------------------------------------------------------- worst case

@@ -6,6 +6,7 @@ from robust_rl.risk.ball import sample_ball
 from robust_rl.risk.functionals import (
     SetFunctional,
     entropic_max,
+    entropic_min,
     log_mean_exp,
     soft_min_of_max,
     soft_min_then_max,
@@ -38,6 +39,7 @@ __all__ = [
     "MLMCEstimate",
     "SetFunctional",
     "entropic_max",
+    "entropic_min",
     "entropic_risk",
     "estimate_functional",
     "expected_evaluations",

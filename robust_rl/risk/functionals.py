@@ -17,6 +17,7 @@ from robust_rl.risk._checks import check_eta
 __all__ = [
     "SetFunctional",
     "entropic_max",
+    "entropic_min",
     "log_mean_exp",
     "soft_min_of_max",
     "soft_min_then_max",
@@ -75,6 +76,26 @@ def entropic_max(eta: float) -> SetFunctional:
                 f"{tuple(values.shape[2:])}"
             )
         return log_mean_exp(values, eta, dim=1)
+
+    return functional
+
+
+def entropic_min(eta: float) -> SetFunctional:
+    r"""Soft-min of scalar values over draws: ``(b, n) -> (b,)``, :math:`-\eta \log \tfrac1n
+    \sum_j \exp(-v_j/\eta)` (the robust target of a state value, e.g. for actor-critic agents).
+
+    Shifted by the minimum in value units: exactly ``v`` when every draw has the same value.
+    """
+    eta = check_eta(eta)
+
+    def functional(values: torch.Tensor) -> torch.Tensor:
+        if values.dim() != 2:
+            raise InvalidArgumentError(
+                f"expected one value per draw, shape (b, n), got {tuple(values.shape)}"
+            )
+        if math.isinf(eta):
+            return values.mean(dim=1)
+        return _signed_log_mean_exp(values, eta, -1.0, 1)
 
     return functional
 
