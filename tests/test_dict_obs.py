@@ -235,3 +235,21 @@ def test_dict_with_a_discrete_entry_trains():
     model = RobustSAC("MultiInputPolicy", ModeEnv(), radius=0.1, seed=0, **_tiny()).learn(50)
     assert model._n_updates > 0
     assert model.logger.name_to_value["train/evaluations_per_update"] > 16
+
+
+def test_coordinate_std_in_chunks_equals_numpy():
+    p = ObservationPerturbation(
+        PointGoalEnv().observation_space, 0.1, unperturbed_keys=["desired_goal"]
+    )
+    rng = np.random.default_rng(4)
+    obs = {
+        "achieved_goal": rng.normal(2.0, 3.0, size=(1000, 2)).astype(np.float32),
+        "desired_goal": rng.normal(size=(1000, 2)).astype(np.float32),
+        "observation": rng.uniform(-1, 1, size=(1000, 2)).astype(np.float32),
+    }
+    expected = np.concatenate([obs["achieved_goal"], obs["observation"]], axis=1)
+    np.testing.assert_allclose(
+        p.coordinate_std(obs, chunk=77), expected.astype(np.float64).std(axis=0), rtol=1e-12
+    )
+    with pytest.raises(InvalidArgumentError, match="empty buffer"):
+        p.coordinate_std({k: v[:0] for k, v in obs.items()})

@@ -262,24 +262,36 @@ class ObservationPerturbation:
         return {k: out[k] for k in observations}
 
     # ------------------------------------------------------------------------------ scale
-    def coordinate_std(self, observations: np.ndarray | Mapping[str, np.ndarray]) -> np.ndarray:
+    def coordinate_std(
+        self, observations: np.ndarray | Mapping[str, np.ndarray], chunk: int = 4096
+    ) -> np.ndarray:
         """Per-coordinate standard deviation ``(D,)`` of stored observations.
+
+        Two passes over ``chunk`` rows at a time in float64, so that a large buffer of images is
+        never copied whole.
 
         :param observations: ``(n, *shape)`` array (Box) or dict of such arrays (Dict), e.g. the
             filled part of a replay buffer with its env dimension merged into ``n``.
+        :param chunk: rows converted at a time.
         """
         if self.keys is None:
             assert isinstance(observations, np.ndarray)
-            flat = observations.reshape(observations.shape[0], -1).astype(np.float64)
+            arrays = [observations]
         else:
             assert isinstance(observations, Mapping)
-            flat = np.concatenate(
-                [np.asarray(observations[k]).reshape(len(observations[k]), -1) for k in self.keys],
-                axis=1,
-            ).astype(np.float64)
-        if flat.shape[0] == 0:
+            arrays = [np.asarray(observations[k]) for k in self.keys]
+        n = len(arrays[0])
+        if n == 0:
             raise InvalidArgumentError("cannot measure the observation scale of an empty buffer")
-        return flat.std(axis=0)
+
+        def rows(start: int) -> np.ndarray:
+            parts = [a[start : start + chunk].reshape(-1, math.prod(a.shape[1:])) for a in arrays]
+            return np.concatenate(parts, axis=1).astype(np.float64)
+
+        starts = range(0, n, chunk)
+        mean = sum(rows(i).sum(axis=0) for i in starts) / n
+        var = sum(np.square(rows(i) - mean).sum(axis=0) for i in starts) / n
+        return np.sqrt(var)
 
 
 def _expand(value: float | list[float], shape: tuple[int, ...], what: str) -> np.ndarray:
