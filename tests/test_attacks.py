@@ -52,15 +52,19 @@ def test_random_attack_stays_in_ball_and_box_and_is_seeded() -> None:
     assert _in_ball(out, obs, eps) and np.array_equal(out[:, 1], obs[:, 1])
     assert np.abs(out - obs)[:, 2].max() > 1.5  # fills the ball, not a point
     np.testing.assert_array_equal(out, random_attack(obs, eps, np.random.default_rng(1)))
-    clipped = random_attack(
-        obs, 5.0, np.random.default_rng(2), low=np.full(3, -0.5), high=np.full(3, 0.5)
-    )
-    assert (clipped.min() >= -0.5 and clipped.max() <= 0.5) or np.any(np.abs(obs) > 0.5)
+    box = {"low": np.full(3, -0.5), "high": np.full(3, 0.5)}
     inside = np.clip(obs, -0.4, 0.4)
-    c2 = random_attack(
-        inside, 5.0, np.random.default_rng(2), low=np.full(3, -0.5), high=np.full(3, 0.5)
+    c2 = random_attack(inside, 5.0, np.random.default_rng(2), **box)
+    assert c2.min() >= -0.5 and c2.max() <= 0.5 and _in_ball(c2, inside, 5.0)
+    # a clean point outside the box is never moved further than epsilon
+    outside = np.array([[3.0, -3.0, 0.0]])
+    c3 = random_attack(outside, 0.1, np.random.default_rng(3), **box)
+    assert _in_ball(c3, outside, 0.1)
+    t = torch.as_tensor(outside, dtype=torch.float32)
+    c4 = pgd_attack(
+        lambda x: x.sum(1), t, 0.1, low=torch.full((3,), -0.5), high=torch.full((3,), 0.5)
     )
-    assert c2.min() >= -0.5 and c2.max() <= 0.5
+    assert _in_ball(c4, outside, 0.1)
 
 
 def test_pgd_stays_in_ball_for_any_objective() -> None:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 import robust_rl.evaluation as evaluation
-from robust_rl.envs import CARTPOLE_SUITE, UNCERTAINTY_SETS
+from robust_rl.envs import CARTPOLE_SUITE, NOMINAL_PARAMS, UNCERTAINTY_SETS
 from robust_rl.errors import InvalidArgumentError, OutputExistsError, UnknownNameError
 from robust_rl.evaluation import (
     CSV_COLUMNS,
@@ -195,6 +195,9 @@ def test_registry_has_every_task_with_the_env_uncertainty_sets() -> None:
     for suite in SUITES.values():
         assert dict(suite.uncertainty) == UNCERTAINTY_SETS[suite.nominal_id]
         assert suite.test[0].params == {}
+        nominal = NOMINAL_PARAMS[suite.nominal_id]
+        for m in suite.test[1:]:  # every other test MDP changes the physics
+            assert any(v != nominal[k] for k, v in m.params.items()), (suite.name, m)
     assert dict(SUITES["inverted-pendulum"].uncertainty) == {
         "pole_mass": (1.0, 31.0),
         "cart_mass": (1.0, 11.0),
@@ -441,3 +444,17 @@ def test_save_results_writes_figures_and_never_clobbers(
     save_results(res, tmp_path, force=True)
     with pytest.raises(InvalidArgumentError, match="repeated names"):
         save_results([res, res], tmp_path / "x")
+
+
+@pytest.mark.slow
+def test_grid_on_ray_equals_local(tmp_path: Path) -> None:
+    """Ray backend (a private local Ray with two CPUs) gives the local result."""
+    pytest.importorskip("ray")
+    from stable_baselines3 import PPO
+
+    path = tmp_path / "ppo.zip"
+    PPO("MlpPolicy", "robust_rl/CartPole-v1", device="cpu", seed=0).save(path)
+    kw = {"points": 2, "axes": ["masspole", "length"], "n_episodes": 2, "max_episode_steps": 50}
+    local = evaluate_grid({"ppo": str(path)}, "cartpole", **kw)
+    on_ray = evaluate_grid({"ppo": str(path)}, "cartpole", n_workers=2, backend="ray", **kw)
+    assert on_ray.to_dict() == local.to_dict()

@@ -166,7 +166,7 @@ def _run_processes(
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = multiprocessing.get_context("spawn")
-    chunk = max(1, len(tasks) // (4 * n_workers))
+    chunk = max(1, len(tasks) // (16 * n_workers))  # small chunks balance the load
     with ProcessPoolExecutor(
         max_workers=n_workers, mp_context=ctx, initializer=_init_worker, initargs=(payloads,)
     ) as pool:

@@ -108,15 +108,18 @@ def random_attack(
     eps = _check_epsilon(epsilon, d)
     x = np.asarray(obs, dtype=np.float64)
     out = x + eps * rng.uniform(-1.0, 1.0, size=x.shape)
-    return _clip_np(out, low, high).astype(np.asarray(obs).dtype, copy=False)
+    return _clip_np(out, x, low, high).astype(np.asarray(obs).dtype, copy=False)
 
 
-def _clip_np(x: np.ndarray, low: np.ndarray | None, high: np.ndarray | None) -> np.ndarray:
+def _clip_np(
+    out: np.ndarray, x: np.ndarray, low: np.ndarray | None, high: np.ndarray | None
+) -> np.ndarray:
+    """Clip ``out`` to the box, but never past the clean point ``x`` (which may lie outside)."""
     if low is not None:
-        x = np.maximum(x, np.where(np.isfinite(low), low, -np.inf))
+        out = np.maximum(out, np.minimum(np.where(np.isfinite(low), low, -np.inf), x))
     if high is not None:
-        x = np.minimum(x, np.where(np.isfinite(high), high, np.inf))
-    return x
+        out = np.minimum(out, np.maximum(np.where(np.isfinite(high), high, np.inf), x))
+    return out
 
 
 @contextlib.contextmanager
@@ -192,10 +195,10 @@ def pgd_attack(
     )
     s = obs.detach()
     lo, hi = s - eps, s + eps
-    if low is not None:
-        lo = torch.maximum(lo, torch.where(torch.isfinite(low), low.to(s), lo))
+    if low is not None:  # clip to the box, but never move a point that lies outside it
+        lo = torch.minimum(torch.maximum(lo, torch.where(torch.isfinite(low), low.to(s), lo)), s)
     if high is not None:
-        hi = torch.minimum(hi, torch.where(torch.isfinite(high), high.to(s), hi))
+        hi = torch.maximum(torch.minimum(hi, torch.where(torch.isfinite(high), high.to(s), hi)), s)
     x = s.clone()
     if random_start:
         u = torch.rand(s.shape, generator=generator, dtype=s.dtype, device="cpu").to(s.device)

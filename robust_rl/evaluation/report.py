@@ -62,7 +62,9 @@ def grid_png(results: EvaluationResults) -> bytes | None:
     else:
         a0, a1 = axes[0], axes[1]
         rest = axes[2:]
-        fig, panels = plt.subplots(1, len(models), figsize=(4.6 * len(models), 3.8), squeeze=False)
+        fig, panels = plt.subplots(
+            1, len(models), figsize=(4.6 * len(models), 4.0), squeeze=False, layout="constrained"
+        )
         vmin = min(r.mean for r in rows)
         vmax = max(r.mean for r in rows)
         for ax, m in zip(panels[0], models, strict=True):
@@ -75,6 +77,19 @@ def grid_png(results: EvaluationResults) -> bytes | None:
                 z[i, j] = min(z[i, j], r.mean)
             z[np.isinf(z)] = np.nan
             im = ax.imshow(z, origin="lower", aspect="auto", vmin=vmin, vmax=vmax, cmap="viridis")
+            if z.size <= 144:  # write the values on small grids
+                for (i, j), v in np.ndenumerate(z):
+                    if np.isfinite(v):
+                        dark = v > (vmin + vmax) / 2  # viridis is light at the top
+                        ax.text(
+                            j,
+                            i,
+                            f"{v:.0f}",
+                            ha="center",
+                            va="center",
+                            fontsize=6,
+                            color="k" if dark else "w",
+                        )
             ax.set_xticks(range(len(xs)), [f"{v:.3g}" for v in xs], rotation=60, fontsize=7)
             ax.set_yticks(range(len(ys)), [f"{v:.3g}" for v in ys], fontsize=7)
             ax.set_xlabel(a1)

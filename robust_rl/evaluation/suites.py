@@ -418,14 +418,17 @@ def _variant_name(variant_id: str, task_id: str) -> str:
 
 def _default_test(task_id: str, uncertainty: Mapping[str, tuple[float, float]]) -> tuple[MDP, ...]:
     """``nominal``, the task's named variants (``robust_rl.envs``), then each bound of the
-    uncertainty set alone (``"<param> low"``, ``"<param> high"``)."""
+    uncertainty set alone (``"<param> low"``, ``"<param> high"``), skipping a bound equal to the
+    nominal value or to an MDP already listed."""
     from robust_rl.envs import get_task
 
+    task = get_task(task_id)
     mdps = [MDP("nominal")]
-    mdps += [MDP(_variant_name(v, task_id), p) for v, p in get_task(task_id).variants.items()]
+    mdps += [MDP(_variant_name(v, task_id), p) for v, p in task.variants.items()]
     for k, (lo, hi) in uncertainty.items():
         for label, value in (("low", lo), ("high", hi)):
-            if not any(dict(m.params) == {k: value} for m in mdps):
+            nominal = task.nominal.get(k)
+            if value != nominal and not any(dict(m.params) == {k: value} for m in mdps):
                 mdps.append(MDP(f"{k} {label}", {k: value}))
     return tuple(mdps)
 
