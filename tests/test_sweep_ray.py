@@ -158,7 +158,7 @@ def test_wrong_token_fails_fast_with_one_line(cluster: tuple[str, str], tmp_path
     assert not list(out.glob("*/result.json"))
 
 
-def test_wrong_address_fails_within_seconds(tmp_path: Path, capsys) -> None:
+def test_wrong_address_fails_within_seconds(tmp_path: Path, capsys, monkeypatch) -> None:
     pytest.importorskip("ray", reason="ray is not installed (pip install 'robust-rl[ray]')")
     file = tmp_path / "tiny.yaml"
     file.write_text(yaml.safe_dump(PENDULUM, sort_keys=False))
@@ -201,6 +201,13 @@ def test_wrong_address_fails_within_seconds(tmp_path: Path, capsys) -> None:
         == 2
     )
     assert "expected HOST:PORT" in capsys.readouterr().err
+    # auto: the address Ray would pick (here RAY_ADDRESS), checked the same way
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    argv = ["sweep", str(file), "--out", str(tmp_path / "o"), "--backend", "ray"]
+    assert main([*argv, "--address", "auto"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("robust-rl sweep: error: --address 'auto (") and err.count("\n") == 1
+    assert f":{port})': no Ray cluster reachable at" in err
 
 
 def test_ray_backend_without_ray_exits_2(tmp_path: Path, monkeypatch, capsys) -> None:

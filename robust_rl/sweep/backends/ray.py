@@ -9,8 +9,8 @@ Where Ray runs:
 * ``address=None``: a private Ray instance with ``max_parallel`` CPUs, started here and shut down
   by :meth:`RayBackend.close` (any ``RAY_ADDRESS`` in the environment is ignored);
 * ``address="HOST:PORT"`` (the GCS port ``ray start --head`` printed, 6379 by default),
-  ``"ray://HOST:10001"`` (Ray Client) or ``"auto"`` (the cluster of this node): a running
-  cluster, left running afterwards;
+  ``"ray://HOST:10001"`` (Ray Client) or ``"auto"`` (``RAY_ADDRESS``, else the cluster last
+  started on this node): a running cluster, left running afterwards;
 * if this process already called ``ray.init``, that Ray is used as it is and left running.
 
 Connecting fails within seconds, with one line: nothing listening at ``HOST:PORT`` is found with a
@@ -69,9 +69,28 @@ def _import_ray() -> ModuleType:
     return ray
 
 
+def _resolve_auto() -> str:
+    """The address ``auto`` stands for (``RAY_ADDRESS``, else the cluster this node last
+    started), as Ray resolves it; raises naming ``--address`` if there is none."""
+    from ray._private.services import canonicalize_bootstrap_address
+
+    try:
+        found = canonicalize_bootstrap_address("auto", None)
+    except Exception as exc:  # Ray's own "no cluster" errors
+        found, detail = None, " ".join(str(exc).split())
+    else:
+        detail = "RAY_ADDRESS is unset and no cluster was started on this node"
+    if not found:
+        raise InvalidArgumentError(
+            f"--address 'auto': no Ray cluster found ({detail}); start one with "
+            "`ray start --head` or pass its HOST:PORT"
+        )
+    return str(found)
+
+
 def _host_port(address: str) -> tuple[str, int] | None:
-    """``(host, port)`` of ``HOST:PORT`` or ``ray://HOST:PORT``; None for ``auto``/``local``."""
-    if address in ("auto", "local"):
+    """``(host, port)`` of ``HOST:PORT`` or ``ray://HOST:PORT``; None for ``local``."""
+    if address == "local":
         return None
     parts = urlsplit(address if "://" in address else f"tcp://{address}")
     try:
@@ -90,9 +109,14 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     """Raise :class:`~robust_rl.errors.InvalidArgumentError` (one line) unless something
     accepts TCP connections at ``address`` within ``timeout`` seconds.
 
-    :param address: ``HOST:PORT`` or ``ray://HOST:PORT`` (``auto`` is not checked).
+    :param address: ``HOST:PORT``, ``ray://HOST:PORT`` or ``auto`` (the address Ray would pick:
+        ``RAY_ADDRESS``, else the cluster last started on this node).
     :param timeout: seconds to wait.
     """
+    shown = address
+    if address == "auto":
+        address = _resolve_auto()
+        shown = f"auto ({address})"
     target = _host_port(address)
     if target is None:
         return
@@ -102,7 +126,7 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     except OSError as exc:
         reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
         raise InvalidArgumentError(
-            f"--address {address!r}: no Ray cluster reachable at {target[0]}:{target[1]} "
+            f"--address {shown!r}: no Ray cluster reachable at {target[0]}:{target[1]} "
             f"({reason}); start one with `ray start --head` and pass the address it prints"
         ) from None
 
