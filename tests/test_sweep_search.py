@@ -183,3 +183,28 @@ def test_search_refuses_a_grid_sweep(tmp_path: Path) -> None:
         del v["space"]
     with pytest.raises(ValueError, match=r"run_search needs a sweep with search\.method: optuna"):
         search_module.run_search(parse_sweep(data), tmp_path)
+
+
+def test_failing_points_are_isolated_and_retried(tmp_path: Path, capsys) -> None:
+    data = copy.deepcopy(SEARCH)
+    data["search"]["pruner"] = "none"
+    # every DQN point fails (a negative learning rate); A2C's points are fine
+    data["variants"]["dqn"]["space"] = {"learning_rate": {"low": -1.0, "high": -0.5}}
+    file = tmp_path / "fail.yaml"
+    file.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "out"
+    assert main(["sweep", str(file), "--out", str(out), "--max-parallel", "1"]) == 1
+    stdout = capsys.readouterr().out
+    assert stdout.count("[failed ] dqn__p") == 2 and "Invalid learning rate" in stdout
+    assert stdout.count("[done   ] a2c__p") == 2
+    assert [t.state for t in _study(out, "a2c").trials] == [TrialState.COMPLETE] * 2
+    failed = _study(out, "dqn").trials
+    assert [t.state for t in failed] == [TrialState.FAIL] * 2
+    assert "Failed trials:" in (out / "summary.md").read_text()
+    a2c_models = _models(out)
+    # again: the failed points are tried with the same parameters, A2C's are not rerun
+    assert main(["sweep", str(file), "--out", str(out), "--max-parallel", "1"]) == 1
+    retried = _study(out, "dqn").trials
+    assert [t.state for t in retried] == [TrialState.FAIL] * 4
+    assert [t.params for t in retried[2:]] == [t.params for t in failed]
+    assert len(_study(out, "a2c").trials) == 2 and _models(out) == a2c_models

@@ -14,11 +14,13 @@ it): each task receives the study's finished trials as they were when it started
 an in-memory copy of the study; the driver then reports the task's intermediate values and its
 outcome to the stored study.
 
-Every variant gets the same budget, ``search.n_trials`` points (or ``n_trials``). Resume: running
-the sweep again reopens the studies; finished points (complete, pruned or failed) count against
+Every variant gets the same budget, ``search.n_trials`` finished (complete or pruned) points (or
+``n_trials``). Resume: running the sweep again reopens the studies; finished points count against
 the budget and are not rerun, points that were running when the search was interrupted are run
 again with the same parameters (their finished seeds are read back, an unfinished seed
-continues from its checkpoint), and new points are asked for until the budget is spent.
+continues from its checkpoint), failed points are tried again with the same parameters (once
+per invocation: a point that fails again waits for the next one), and new points are asked for
+until the budget is spent.
 """
 
 from __future__ import annotations
@@ -203,11 +205,20 @@ def run_search(
         resume: dict[str, list[Any]] = {}
         to_ask: dict[str, int] = {}
         for v in spec.variants:
-            trials = studies[v.name].trials
+            study = studies[v.name]
+            trials = study.trials
             running = [t for t in trials if t.state == TrialState.RUNNING]
-            finished = sum(t.state.is_finished() for t in trials)
+            ok = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+            waiting = [t for t in trials if t.state == TrialState.WAITING]
             resume[v.name] = running
-            to_ask[v.name] = max(0, budget - finished - len(running))
+            to_ask[v.name] = max(0, budget - len(ok) - len(running))
+            # failed points are tried again (once per invocation), as failed grid trials are
+            done = [t.params for t in ok + running + waiting]
+            retry = [t.params for t in trials if t.state == TrialState.FAIL]
+            for params in [p for i, p in enumerate(retry) if p not in done + retry[:i]]:
+                if len(waiting) < to_ask[v.name]:
+                    study.enqueue_trial(params)
+                    waiting.append(params)
         collected: dict[tuple[str, int], list[TrialResult]] = {}
         inflight: dict[int, tuple[str, Any, list[Trial]]] = {}
 
