@@ -50,9 +50,10 @@ point) must give every variant the same number of points over its own hyperparam
 
 In ``params`` (grid search) a list is an axis, except for ``radius`` and ``*_kwargs`` keys,
 whose value is itself a list or mapping: there a flat list (or a mapping) is one value and a list
-of lists (or of mappings) is an axis. A space entry is ``{choices: [...]}`` (categorical) or
+of lists (or of mappings) is an axis. A space entry is ``{choices: [...]}`` (categorical; a choice
+may be a list or mapping, e.g. a per-coordinate radius, stored in the study as JSON text) or
 ``{low: a, high: b}`` with optional ``log: true``, ``step`` and ``type: int|float`` (default:
-``int`` when both bounds are integers).
+``int`` when both bounds are integers). The grid has ``grid_points ** len(grid_axes)`` points.
 """
 
 from __future__ import annotations
