@@ -100,12 +100,12 @@ def recorded(out: Path, name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def pendulum(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The tiny Pendulum sweep, run once on the local backend (two spawned workers)."""
+    """The tiny Pendulum sweep, run once on the local backend (in this process)."""
     root = tmp_path_factory.mktemp("sweep")
     file = write_spec(root / "tiny.yaml", PENDULUM)
     out = root / "out"
     spec = load_sweep(file)
-    results = run_sweep(spec, out, max_parallel=2)
+    results = run_sweep(spec, out, max_parallel=1)
     assert [r.status for r in results] == ["done", "done"], [r.error for r in results]
     write_summary(results, out, spec=spec, title=spec.name)
     return file, out
@@ -445,11 +445,20 @@ def test_trial_result_crosses_processes(pendulum: tuple[Path, Path]) -> None:
     assert back.tune_score == res.tune_score is not None
 
 
-def test_workers_start_with_spawn() -> None:
+def test_workers_start_with_spawn(pendulum: tuple[Path, Path], tmp_path: Path) -> None:
+    file, out = pendulum
     backend = LocalBackend(2)
     try:
         assert backend._pool is not None
         assert backend._pool._mp_context.get_start_method() == "spawn"
+        # a trial crosses to a spawned worker and its result comes back
+        trial = expand_sweep(load_sweep(file))[1]
+        shutil.copytree(out / trial.name, tmp_path / trial.name)
+        task = backend.submit(run_trial, trial, str(tmp_path))
+        (outcome,) = backend.wait()
+        assert outcome.task == task and outcome.error is None
+        assert outcome.value.status == "skipped"
+        assert outcome.value.evaluation.to_dict() == recorded(out, trial.name)["evaluation"]
     finally:
         backend.close()
     assert LocalBackend(1)._pool is None  # one at a time: in this process
