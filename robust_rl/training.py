@@ -11,6 +11,7 @@ algorithm's constructor arguments (RL-Zoo style) plus ``n_timesteps``, ``policy`
 
 from __future__ import annotations
 
+import copy
 import inspect
 import io
 import json
@@ -144,7 +145,8 @@ def make_model(
     cfg = validate_config(algo, config)
     check_env_id(env_id)
     env = make_vec_env(env_id, n_envs=cfg["n_envs"], seed=seed)
-    kwargs = {k: v for k, v in cfg.items() if k not in CONFIG_KEYS}
+    # SB3 edits some arguments in place (A2C adds optimizer_class to policy_kwargs): pass a copy
+    kwargs = copy.deepcopy({k: v for k, v in cfg.items() if k not in CONFIG_KEYS})
     return ALGOS[algo](
         cfg.get("policy", "MlpPolicy"),
         env,

@@ -289,3 +289,11 @@ def test_corrupt_model_file_and_unknown_hyperparameter(tmp_path, capsys):
         validate_config("qrdqn", {})
     with pytest.raises(ValueError, match="n_timesteps must be a positive integer"):
         validate_config("dqn", {"n_timesteps": -5})
+
+
+def test_make_model_leaves_the_callers_config_untouched():
+    from robust_rl.training import make_model
+
+    config = {"n_timesteps": 100, "n_steps": 8, "policy_kwargs": {"net_arch": [8]}}
+    make_model("a2c", "robust_rl/CartPole-v1", config, seed=0, device="cpu")
+    assert config == {"n_timesteps": 100, "n_steps": 8, "policy_kwargs": {"net_arch": [8]}}
