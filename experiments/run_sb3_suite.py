@@ -106,6 +106,9 @@ def pytest_runtest_logreport(report):
         crash = getattr(report.longrepr, "reprcrash", None)
         reason = crash.message if crash is not None else str(report.longrepr)[-500:]
         kind = "failure"
+        # the refusal may be the cause of another error (e.g. raised inside pytest.warns)
+        if "UnsupportedSpaceError" in str(report.longrepr) and "UnsupportedSpaceError" not in reason:
+            reason += " [raised by: UnsupportedSpaceError]"
     elif report.skipped:
         reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
     with open(_REPORT, "a") as f:

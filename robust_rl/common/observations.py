@@ -53,7 +53,7 @@ class UnsupportedSpaceError(InvalidArgumentError, AssertionError):
     """
 
 
-def check_observation_space(space: spaces.Space, owner: str = "robust agents") -> None:
+def check_observation_space(space: spaces.Space, owner: str = "a robust agent") -> None:
     """Refuse an observation space without a Box to perturb (a Box, or a Dict with a Box entry).
 
     :raises UnsupportedSpaceError: any other space (Discrete, MultiBinary, a Dict of those, ...).
@@ -65,7 +65,7 @@ def check_observation_space(space: spaces.Space, owner: str = "robust agents") -
     ):
         return
     raise UnsupportedSpaceError(
-        f"{owner} perturb observations in a ball, so observation_space must be a "
+        f"{owner} perturbs observations in a ball, so observation_space must be a "
         f"gymnasium.spaces.Box or a Dict with Box entries, got {space}"
     )
 
