@@ -189,6 +189,39 @@ def linear_loss_2(z: torch.Tensor, _index: torch.Tensor) -> torch.Tensor:
     return z @ W
 
 
+@pytest.mark.parametrize("level_sampling", ["independent", "systematic"])
+def test_rt_mlmc_is_unbiased_per_point_for_distinct_points(level_sampling):
+    """Each point gets its own level and draws: per-point means match SAA point by point (a
+    mix-up of points between slots would pass a test on identical points, not this one)."""
+    net = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+    net = net.double()
+    torch.manual_seed(28)
+    points = torch.randn(8, 4, dtype=DT) * 2.0
+    x = points.repeat(1000, 1)  # row k is point k % 8
+    kw = dict(radius=0.5, max_level=3, generator=gen(29))
+    with torch.no_grad():
+        rt = torch.cat(
+            [
+                estimate_functional(
+                    lambda z, _i: net(z),
+                    soft_min_then_max(0.3),
+                    x,
+                    level_sampling=level_sampling,
+                    **kw,
+                ).per_point.view(1000, 8)
+                for _ in range(4)
+            ]
+        )
+        saa = estimate_functional(
+            lambda z, _i: net(z), soft_min_then_max(0.3), x, estimator="saa", **kw
+        ).per_point.view(1000, 8)
+    se = (rt.var(dim=0) / rt.shape[0] + saa.var(dim=0) / saa.shape[0]).sqrt()
+    z = (rt.mean(dim=0) - saa.mean(dim=0)) / se
+    assert bool((z.abs() < 4.5).all()), z
+    spread = saa.mean(dim=0).max() - saa.mean(dim=0).min()
+    assert float(spread) > 20 * float(se.max())  # the points are told apart
+
+
 def test_systematic_counts_exact():
     # positions (k + u)/n = 0.02, 0.12, ..., 0.92 against the CDF 0.5, 0.75, 1
     assert systematic_counts(10, [0.5, 0.75, 1.0], 0.2) == (5, 3, 2)
