@@ -299,20 +299,24 @@ def test_attacked_predictor_passes_perturbed_observations() -> None:
 
 @pytest.mark.slow
 def test_trained_dqn_return_drops_under_pgd(tmp_path) -> None:
-    """A DQN trained on CartPole (RL Zoo hyperparameters, 50k steps) loses return under PGD."""
+    """A DQN trained on CartPole (RL Zoo hyperparameters, 50k steps) loses most of its return
+    under SA-DQN's PGD at ε = 0.1. DQN on CartPole does not solve the task on every seed, so the
+    first of seeds 0..4 whose clean return is at least 400 is attacked."""
     from robust_rl.training import load_config, train
 
     cfg = load_config("experiments/configs/dqn_cartpole.yaml")
     torch.set_num_threads(1)
-    result = train("dqn", "robust_rl/CartPole-v1", cfg, 0, tmp_path / "run")
-    res = evaluate_attacks(
-        {"dqn": result.model},
-        "cartpole",
-        n_episodes=10,
-        seed=100,
-        attack="pgd",
-        epsilons=[0.0, 0.1],
-    )
-    clean, attacked = (r.mean for r in res.rows)
+    cleans = []
+    for seed in range(5):
+        model = train("dqn", "robust_rl/CartPole-v1", cfg, seed, tmp_path / f"s{seed}").model
+        res = evaluate_attacks(
+            {"dqn": model}, "cartpole", n_episodes=10, seed=100, attack="pgd", epsilons=[0.0, 0.1]
+        )
+        clean, attacked = (r.mean for r in res.rows)
+        cleans.append(clean)
+        if clean >= 400:
+            break
+    else:
+        pytest.fail(f"no seed learned CartPole: clean returns {cleans}")
     assert res.rows[1].attack == "q"
-    assert clean >= 400 and attacked < 0.5 * clean
+    assert attacked < 0.5 * clean, (clean, attacked)
