@@ -208,8 +208,11 @@ def test_centres_come_last_in_the_core_layout():
 def test_cuda(robust):
     kw = dict(tiny(), device="cuda", seed=0)
     model = robust("MlpPolicy", "Pendulum-v1", radius=0.1, **kw).learn(60)
+    assert model._n_updates > 0
     assert model._robust_generator.device.type == "cuda"
-    assert model.logger.name_to_value or model._n_updates > 0
+    model.train(gradient_steps=2, batch_size=16)
+    assert math.isfinite(model.logger.name_to_value["train/robust_gap"])
+    assert all(p.device.type == "cuda" for p in model.policy.parameters())
 
 
 @pytest.mark.parametrize("robust", ROBUST, ids=["sac", "td3"])
