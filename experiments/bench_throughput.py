@@ -38,11 +38,18 @@ from robust_rl.training import load_config, make_model
 CONFIGS = Path(__file__).resolve().parent / "configs"
 
 
-def variants(levels: list[int], saa_levels: list[int]) -> list[tuple[str, str, dict]]:
-    """(name, algorithm, overrides of the shipped config) for every agent measured."""
+def variants(
+    levels: list[int], saa_levels: list[int], basic: bool = False
+) -> list[tuple[str, str, dict]]:
+    """(name, algorithm, overrides of the shipped config) for every agent measured.
+
+    :param basic: DQN and the RT-MLMC levels only (runs against code without ``level_sampling``).
+    """
     out: list[tuple[str, str, dict]] = [("DQN (SB3)", "dqn", {})]
     for level in levels:
         out.append((f"RobustDQN RT-MLMC L={level}", "robust-dqn", {"max_level": level}))
+    if basic:
+        return out
     ref = 4 if 4 in levels else levels[0]
     out.append(
         (
@@ -207,6 +214,14 @@ def main() -> int:
     p.add_argument("--profile-rounds", type=int, default=5)
     p.add_argument("--profile-calls", type=int, default=300)
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurement")
+    p.add_argument(
+        "--profile-only",
+        action="store_true",
+        help="skip the throughput runs: train each agent just past learning_starts, profile it",
+    )
+    p.add_argument(
+        "--basic", action="store_true", help="DQN and the RT-MLMC levels only (see variants())"
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
@@ -218,8 +233,16 @@ def main() -> int:
     if args.batch_size is not None:
         dqn_cfg["batch_size"] = robust_cfg["batch_size"] = args.batch_size
     rates: dict[str, list[float]] = {}
-    runs = variants(args.levels, args.saa_levels)
+    runs = variants(args.levels, args.saa_levels, args.basic)
     last: dict[str, tuple[BaseAlgorithm, int, int]] = {}
+    if args.profile_only:
+        args.repeats = 0
+        for name, algo, extra in runs:
+            cfg = {**(dqn_cfg if algo == "dqn" else robust_cfg), **extra}
+            model = make_model(algo, "CartPole-v1", cfg, seed=0, device=args.device)
+            model.learn(int(cfg["learning_starts"]) + int(cfg["train_freq"]))
+            last[name] = (model, int(cfg["batch_size"]), int(cfg["gradient_steps"]))
+            rates[name] = [float("nan")]
     for _ in range(args.repeats):
         for name, algo, extra in runs:
             cfg = {**(dqn_cfg if algo == "dqn" else robust_cfg), **extra}
