@@ -7,8 +7,12 @@ reused when it exists, so that reruns time the same policy. The grid is the suit
 ``--points`` per axis), ``--episodes`` episodes per point. Worker counts are interleaved over
 ``--repeats`` rounds (1, 2, 1, 2, ...) so that machine noise hits both alike; the speedup uses
 the median wall time of each. Every run's returns must be identical (checked): the grid's
-result does not depend on the number of workers. Each worker uses the ``spawn`` start method
-and one torch thread; the parent too (``OMP_NUM_THREADS=1``).
+result does not depend on the number of workers. With ``k`` workers, this process and ``k - 1``
+spawned workers (``spawn`` start method, one torch thread each) share the grid points; the
+parent uses one torch thread too (``OMP_NUM_THREADS=1``). CPU time (this process and its
+workers, user + system) is reported beside the wall time: on a machine shared with other work
+the wall-time speedup says little, and the CPU time shows the parallel overhead (worker start:
+imports and model load).
 
 Writes ``OUT/results.md`` and ``OUT/results.csv`` with the hardware and the load average
 (``/proc/loadavg``) before and after: other processes on the machine lower the speedup.

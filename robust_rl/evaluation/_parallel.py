@@ -3,7 +3,9 @@
 A task is ``(model name, env id, params, n_episodes, seed)``; the result is its returns. Models
 travel to workers as *payloads*: the path of a saved model (loaded once per worker, its class
 read from the file), or the cloudpickled object for anything else with ``predict``. A live SB3
-model is first saved to a temporary ``.zip``. Workers use the ``spawn`` start method (torch is
+model is first saved to a temporary ``.zip``. With ``n_workers = k`` on the local backend, this
+process and ``k - 1`` spawned workers share the tasks (this process starts at once while the
+workers import torch and load the model). Workers use the ``spawn`` start method (torch is
 loaded, so ``fork`` is unsafe) and one torch thread each. Each task's result depends only on
 the task, so the returns do not depend on the number of workers or the backend.
 """
@@ -135,8 +137,8 @@ def run_tasks(
 
     :param models: ``{name: model or saved model path}``; tasks refer to them by name.
     :param tasks: the rollouts to run.
-    :param n_workers: worker processes (``"local"``) or concurrent Ray tasks; ``1`` with
-        ``"local"`` runs in this process on the live models.
+    :param n_workers: processes in all (``"local"``: this one plus ``n_workers - 1`` spawned
+        workers; ``1`` runs everything here) or concurrent Ray tasks.
     :param backend: ``"local"`` or ``"ray"``.
     :param address: Ray cluster address (``"auto"``, ``"HOST:6379"``); ``None`` starts a
         private local Ray with ``n_workers`` CPUs and shuts it down afterwards.
@@ -156,21 +158,47 @@ def run_tasks(
     with _payloads(models) as payloads:
         if backend == "ray":
             return _run_ray(payloads, tasks, n_workers, address)
-        return _run_processes(payloads, tasks, n_workers)
+        live = {name: resolve_model(m, f"models[{name!r}]") for name, m in models.items()}
+        return _run_processes(live, payloads, tasks, n_workers)
 
 
 def _run_processes(
-    payloads: dict[str, Payload], tasks: Sequence[RolloutTask], n_workers: int
+    live: Mapping[str, Any],
+    payloads: dict[str, Payload],
+    tasks: Sequence[RolloutTask],
+    n_workers: int,
 ) -> list[np.ndarray]:
+    """This process and ``n_workers - 1`` spawned workers share the tasks.
+
+    The workers take tasks from a queue kept at two per worker; this process runs the next
+    task itself in between, on the live models. So no core waits while the workers start
+    (importing torch and loading the model take seconds), and one process start is saved.
+    """
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
     ctx = multiprocessing.get_context("spawn")
-    chunk = max(1, len(tasks) // (16 * n_workers))  # small chunks balance the load
+    results: list[np.ndarray | None] = [None] * len(tasks)
+    pending: dict[Future[np.ndarray], int] = {}
+    queue_len = 2 * (n_workers - 1)
+    nxt = 0
     with ProcessPoolExecutor(
-        max_workers=n_workers, mp_context=ctx, initializer=_init_worker, initargs=(payloads,)
+        max_workers=n_workers - 1, mp_context=ctx, initializer=_init_worker, initargs=(payloads,)
     ) as pool:
-        return list(pool.map(_run_worker_task, tasks, chunksize=chunk))
+        while nxt < len(tasks) or pending:
+            while nxt < len(tasks) and len(pending) < queue_len:
+                pending[pool.submit(_run_worker_task, tasks[nxt])] = nxt
+                nxt += 1
+            if nxt < len(tasks):
+                results[nxt] = _run_one(tasks[nxt], live[tasks[nxt].model])
+                nxt += 1
+                done = [f for f in pending if f.done()]
+            else:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                results[pending.pop(f)] = f.result()
+    assert all(r is not None for r in results)
+    return results  # type: ignore[return-value]
 
 
 def _run_ray(

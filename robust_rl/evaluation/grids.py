@@ -62,7 +62,8 @@ def evaluate_grid(
     :param deterministic: passed on to ``predict``.
     :param max_episode_steps: extra cap on episode length.
     :param batch_size: episodes run in lockstep per ``predict`` call.
-    :param n_workers: worker processes (``"local"``) or concurrent Ray tasks.
+    :param n_workers: processes (``"local"``: this one and ``n_workers - 1`` spawned workers)
+        or concurrent Ray tasks.
     :param backend: ``"local"`` or ``"ray"``.
     :param address: Ray address (``"auto"``, ``"HOST:6379"``, ``"ray://HOST:10001"``); ``None``
         starts a private Ray with ``n_workers`` CPUs (shut down afterwards). A Ray already

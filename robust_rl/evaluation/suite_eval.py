@@ -39,7 +39,8 @@ def evaluate_suite(
     :param deterministic: passed on to ``predict``.
     :param max_episode_steps: extra cap on episode length (default: the registered limit).
     :param batch_size: episodes run in lockstep per ``predict`` call.
-    :param n_workers: worker processes (or Ray tasks); ``1``: in this process.
+    :param n_workers: processes (``"local"``: this one and ``n_workers - 1`` spawned workers)
+        or concurrent Ray tasks; ``1``: everything in this process.
     :param backend: ``"local"`` (processes) or ``"ray"``.
     :param address: Ray address (``backend="ray"`` only), see
         :func:`robust_rl.evaluation.evaluate_grid`.
