@@ -271,3 +271,15 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
     )  # fmt: skip
     assert resumed.resumed_from == 50
     assert th.equal(_params(whole.model), _params(resumed.model))
+
+
+def test_radius_scale_std_measures_what_the_networks_see_under_vecnormalize():
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=1, seed=0), norm_reward=False)
+    model = RobustTD3("MlpPolicy", env, radius=0.2, radius_scale="std", seed=0, **tiny())
+    model.learn(LEARNING_STARTS + 1)
+    stored = model.replay_buffer.observations[: model.replay_buffer.pos].reshape(-1, 3)
+    seen = env.normalize_obs(stored)  # the buffer keeps raw observations
+    np.testing.assert_allclose(model.observation_scale, seen.astype(np.float64).std(axis=0))
+    assert not np.allclose(model.observation_scale, stored.astype(np.float64).std(axis=0))
