@@ -176,7 +176,8 @@ def main() -> int:
         + (f" (trained here in {train_time:.0f} s)" if train_time else " (reused OUT/model.zip)")
         + f"; grid average return {summary.grid_average:.1f}, worst case "
         f"{summary.grid_worst:.1f}. {args.episodes} episodes per point, "
-        f"{args.points**2} points, spawn workers with one torch thread each.",
+        f"{args.points**2} points; with k workers this process and k - 1 spawned workers "
+        "share the points, one torch thread each.",
         "",
         "| workers | median wall time (s) | runs (s) | median CPU time (s) | speedup vs 1 |",
         "|---|---|---|---|---|",
@@ -192,7 +193,7 @@ def main() -> int:
         f"(`os.cpu_count()`), Python {platform.python_version()}, torch {torch.__version__}.",
         f"Load average (1/5/15 min) before: {load_before}; after: {load_after}.",
         "Identical returns for every worker count (checked). CPU time: this process and its "
-        "workers (user + system); with 2 workers it includes each worker's start "
+        "workers (user + system); with k workers it includes the k - 1 spawned workers' start "
         "(imports, model load). On a machine busy with other work the speedup falls: "
         "rerun it on a quiet machine.",
         "",
