@@ -53,9 +53,9 @@ def variants(
     ref = 4 if 4 in levels else levels[0]
     out.append(
         (
-            f"RobustDQN RT-MLMC L={ref}, independent levels",
+            f"RobustDQN RT-MLMC L={ref}, systematic levels",
             "robust-dqn",
-            {"max_level": ref, "level_sampling": "independent"},
+            {"max_level": ref, "level_sampling": "systematic"},
         )
     )
     out.append(
@@ -269,7 +269,7 @@ def main() -> int:
         f"steps every 256 env steps, net [256, 256]), {args.timesteps} env steps per run, median "
         f"of {args.repeats} interleaved runs, device {args.device}, {args.threads} torch "
         f"thread(s). Robust: radius {robust_cfg['radius']}, eta {robust_cfg['eta']}, the shipped "
-        f"config (control variate on, systematic levels) unless stated.",
+        f"config (control variate on, independent levels) unless stated.",
         "",
         "| agent | env-steps/s (median) | runs | ratio to DQN |",
         "|---|---:|---|---:|",

@@ -126,14 +126,19 @@ def test_control_variate_default_is_on_for_rt_mlmc_only():
 def test_save_load_round_trip_keeps_hyperparameters_and_predictions(tmp_path):
     model = make(eta=0.25, norm="l2", max_level=3, target_form="state-value", td_loss="mse")
     model.learn(300)
+    systematic = make(level_sampling="systematic")
+    systematic.save(tmp_path / "systematic.zip")
+    assert RobustDQN.load(tmp_path / "systematic.zip")._target_estimator.level_sampling == (
+        "systematic"
+    )
     path = tmp_path / "robust.zip"
     model.save(path)
     loaded = RobustDQN.load(path)
     for name in ("radius", "eta", "norm", "estimator", "max_level", "target_form", "td_loss"):
         assert getattr(loaded, name) == getattr(model, name), name
     assert loaded.control_variate is None and loaded._target_estimator.control_variate is True
-    assert loaded.level_sampling == "systematic"
-    assert loaded._target_estimator.level_sampling == "systematic"
+    assert loaded.level_sampling == "independent"
+    assert loaded._target_estimator.level_sampling == "independent"
     obs = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
     np.testing.assert_array_equal(
         loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0]

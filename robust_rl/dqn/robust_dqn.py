@@ -72,9 +72,11 @@ class RobustDQN(DQN):
         divided by ``p_0`` and the target's standard deviation is of the order of the value itself
         (without it RobustDQN does not learn CartPole). ``None`` (default): on for ``"rt-mlmc"``,
         off for ``"saa"``; ``True`` with ``"saa"`` is an error.
-    :param level_sampling: ``"rt-mlmc"`` only: ``"systematic"`` (default; every transition's
-        level has the exact law ``p_ℓ``, the level counts of a batch are nearly constant, so the
-        number of draws is too and the batch bookkeeping is reused) or ``"independent"``.
+    :param level_sampling: ``"rt-mlmc"`` only: ``"independent"`` (default; one level per
+        transition) or ``"systematic"`` (every transition's level keeps the exact law ``p_ℓ``,
+        the level counts of a batch are nearly constant and the batch bookkeeping is reused:
+        about 40 µs less per gradient step; but in a 10-seed CartPole check it learned less
+        reliably, 6/10 seeds solving the nominal MDP against 10/10 with independent levels).
     :param td_loss: ``"huber"`` (SB3's default) or ``"mse"``. An unbiased target estimate gives an
         unbiased TD gradient under ``"mse"``, and under ``"huber"`` only inside its quadratic zone.
     """
@@ -113,7 +115,7 @@ class RobustDQN(DQN):
         n_samples: int | None = None,
         target_form: str = "per-action",
         control_variate: bool | None = None,
-        level_sampling: str = "systematic",
+        level_sampling: str = "independent",
         td_loss: str = "huber",
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
