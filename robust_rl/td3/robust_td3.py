@@ -80,7 +80,7 @@ class RobustTD3(RobustAgentMixin, TD3):
         max_level: int = 4,
         n_samples: int | None = None,
         control_variate: bool | None = None,
-        level_sampling: str = "systematic",
+        level_sampling: str = "independent",
         radius_scale: str = "absolute",
         unperturbed_keys: Sequence[str] | None = None,
         stats_window_size: int = 100,
