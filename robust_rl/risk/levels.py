@@ -13,7 +13,10 @@ Two schemes, both with the exact marginal :math:`P(\ell_i = \ell) = p_\ell` for 
   order (the ranks of ``n`` further uniforms). Each point's position is uniform on ``(0, 1)``, so each point's level (and its estimate)
   has the same law as under ``"independent"``, but the count of each level in a batch is
   ``n p_ℓ`` rounded up or down: the number of draws is nearly constant and the batch mean has
-  less variance. Levels of different points are no longer independent.
+  less variance. Levels of different points are no longer independent, so anything nonlinear in
+  the whole batch (gradient-norm clipping, Adam's normalisation) sees a different joint law: in a
+  10-seed CartPole check RobustDQN solved the nominal MDP in 6/10 seeds with systematic levels and
+  10/10 with independent ones, which stay the default everywhere.
 """
 
 from __future__ import annotations
