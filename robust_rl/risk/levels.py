@@ -10,8 +10,9 @@ Two schemes, both with the exact marginal :math:`P(\ell_i = \ell) = p_\ell` for 
 * ``"independent"``: one uniform per point, inverse CDF.
 * ``"systematic"``: the ``n`` positions ``(k + u)/n``, ``k = 0..n-1``, one shared
   ``u ~ U(0, 1)``, mapped through the inverse CDF and handed to the points in a uniformly random
-  order (the ranks of ``n`` further uniforms). Each point's position is uniform on ``(0, 1)``, so each point's level (and its estimate)
-  has the same law as under ``"independent"``, but the count of each level in a batch is
+  order (the ranks of ``n`` further uniforms). Each point's position is uniform on ``(0, 1)``,
+  so each point's level (and its estimate) has the same law as under ``"independent"``, but the
+  count of each level in a batch is
   ``n p_ℓ`` rounded up or down: the number of draws is nearly constant and the batch mean has
   less variance. Levels of different points are no longer independent, so anything nonlinear in
   the whole batch (gradient-norm clipping, Adam's normalisation) sees a different joint law: in a
