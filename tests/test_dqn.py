@@ -178,7 +178,7 @@ def test_vec_env_callbacks_progress_bar_and_evaluate_policy(tmp_path):
     )
     # CartPole pays 1 per step: each return is its episode's length, within the 500-step limit
     assert returns == [float(n) for n in lengths] and all(1 <= n <= 500 for n in lengths)
-    assert (model.num_timesteps, len(model.ep_info_buffer) > 0) == (600, True)
+    assert model.num_timesteps >= 600 and len(model.ep_info_buffer) > 0
 
 
 def test_tensorboard_run_name_and_robust_scalars(tmp_path):
