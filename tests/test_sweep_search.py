@@ -7,16 +7,19 @@ import copy
 from pathlib import Path
 from typing import Any
 
-import optuna
 import pytest
 import yaml
-from optuna.trial import TrialState
 
 from robust_rl.cli import main
 from robust_rl.sweep import RESULT_FILE, STUDY_FILE, parse_sweep
 from robust_rl.sweep import search as search_module
 from robust_rl.sweep.search import PruneSnapshot, _open_study, run_point, study_name
 from robust_rl.sweep.spec import point_trials
+
+optuna = pytest.importorskip(
+    "optuna", reason="optuna is not installed (pip install 'robust-rl[optuna]')"
+)
+TrialState = optuna.trial.TrialState
 
 TINY_DQN: dict[str, Any] = {
     "n_timesteps": 200,
