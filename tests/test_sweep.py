@@ -339,6 +339,9 @@ def test_invalid_search_space(entry: dict[str, Any], message: str) -> None:
 
 
 def test_search_space_distributions() -> None:
+    pytest.importorskip(
+        "optuna", reason="optuna is not installed (pip install 'robust-rl[optuna]')"
+    )
     from optuna.distributions import (
         CategoricalDistribution,
         FloatDistribution,
