@@ -1,37 +1,54 @@
-"""Reproduce the paper's CartPole table: DQN vs RobustDQN vs domain-randomised DQN.
+"""Reproduce the paper's CartPole table: DQN vs RobustDQN vs its eta = inf ablation vs
+domain-randomised DQN, each with hyperparameters chosen on validation MDPs.
 
-Trains the three algorithms on nominal CartPole (the domain-randomised baseline on
-``robust_rl/CartPoleDomainRandomized-v1``) with the same budget and seeds and their published
-(shipped) hyperparameters, no tuning, through the sweep machinery (:mod:`robust_rl.sweep`:
-parallel trials, resume after a crash). Every trial is evaluated on the ``cartpole`` suite's test
-MDPs (the paper's four), its validation MDPs and a grid over the uncertainty set; the results of
-all trials form one :class:`~robust_rl.evaluation.EvaluationResults`, aggregated over seeds.
+Trains the four variants on nominal CartPole (the domain-randomised baseline on
+``robust_rl/CartPoleDomainRandomized-v1``) with the same budget and training seeds 0..seeds-1,
+through the sweep machinery (:mod:`robust_rl.sweep`: parallel trials, resume after a crash).
+Their hyperparameters come from ``--configs``: by default the best point of each variant in the
+CartPole re-tune (``experiments/sweeps/cartpole_radius_eta.yaml``: 8 Optuna points per variant,
+ranked on the suite's validation MDPs with training seeds 100 and 101), so every variant had the
+same tuning budget and none saw the test MDPs or the grid; ``--configs shipped`` uses the
+shipped files instead. Every trial is evaluated on the ``cartpole`` suite's test MDPs (the
+paper's four), its validation MDPs and a grid over the uncertainty set.
 
-Writes ``OUT/<algo>_seed<k>.zip`` (each model), ``OUT/results.md`` (paper-style table, mean ± std
-over seeds), ``OUT/results.csv``, ``OUT/grid.png`` and ``OUT/evaluation_over_seeds.{json,csv,md}``;
-the trials and their summary are under ``OUT/runs/``.
+Writes ``OUT/<variant>_seed<k>.zip`` (each model), ``OUT/results.md`` (paper-style table, mean ±
+std over seeds; with ``--previous DIR`` the table in DIR beside it; and whether the variants can
+be told apart: permutation test over seeds), ``OUT/results.csv``, ``OUT/per_seed.csv``,
+``OUT/grid.png`` and ``OUT/evaluation.{json,csv,md}``; the trials are under ``OUT/runs/``.
 
-    python experiments/reproduce_cartpole.py --seeds 10 --out experiments/results/cartpole
+    python experiments/reproduce_cartpole.py --seeds 10 --out experiments/results/cartpole_tuned \\
+        --previous experiments/results/cartpole
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
+import math
 import os
-import platform
-import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from robust_rl._io import atomic_write_bytes, atomic_write_text
-from robust_rl.evaluation import EvaluationResults, aggregate_over_seeds, grid_png, save_results
-from robust_rl.sweep import expand_sweep, parse_sweep, run_sweep, write_summary
+from reproduction import (
+    aggregate,
+    comparison_table,
+    per_seed,
+    per_seed_csv,
+    read_wide_csv,
+    replicate_lines,
+    results_table,
+    run_variants,
+    wide_csv,
+)
 
-CONFIGS = Path(__file__).resolve().parent / "configs"
+from robust_rl._io import atomic_write_text
+from robust_rl.errors import MissingFileError
+from robust_rl.sweep import parse_sweep
+
+HERE = Path(__file__).resolve().parent
+CONFIGS = HERE / "configs"
+TUNED = HERE / "results" / "sweep_radius_eta_v2" / "best"
 SUITE = "cartpole"
 PUBLISHED = {  # talk, CartPole, 500-step episodes: (regular Q-learning, robust Q-learning)
     "original": ("469.42 ± 19.03", "487.11 ± 9.09"),
@@ -39,7 +56,20 @@ PUBLISHED = {  # talk, CartPole, 500-step episodes: (regular Q-learning, robust 
     "short pole": ("355.54 ± 28.89", "443.17 ± 9.98"),
     "strong gravity": ("271.41 ± 20.7", "418.42 ± 13.64"),
 }
-LABELS = {"dqn": "DQN", "robust-dqn": "RobustDQN", "dqn-dr": "DQN + domain rand."}
+LABELS = {
+    "dqn": "DQN",
+    "robust-dqn": "RobustDQN",
+    "robust-dqn-eta-inf": "RobustDQN η=∞",
+    "dqn-dr": "DQN + domain rand.",
+}
+#: (algo, training env) of each variant
+VARIANTS = {
+    "dqn": ("dqn", "robust_rl/CartPole-v1"),
+    "robust-dqn": ("robust-dqn", "robust_rl/CartPole-v1"),
+    "robust-dqn-eta-inf": ("robust-dqn", "robust_rl/CartPole-v1"),
+    "dqn-dr": ("dqn", "robust_rl/CartPoleDomainRandomized-v1"),
+}
+PAIRS = [("robust-dqn", "robust-dqn-eta-inf"), ("robust-dqn", "dqn"), ("robust-dqn", "dqn-dr")]
 
 
 @dataclass
@@ -47,9 +77,13 @@ class Args:
     """Command-line arguments."""
 
     seeds: int
-    """number of seeds (0..seeds-1) per algorithm"""
+    """number of seeds (0..seeds-1) per variant"""
     out: Path
     """output folder"""
+    configs: str
+    """folder with <variant>.yaml for every variant (a sweep's best/), or 'shipped'"""
+    previous: Path | None
+    """an earlier run's output folder whose table is shown beside the new one"""
     max_parallel: int
     """trials at once (one torch thread each)"""
     backend: str
@@ -69,13 +103,15 @@ class Args:
     timesteps: int | None
     """override the configs' training budget (default: 50,000 steps, the RL Zoo's)"""
     variants: list[str]
-    """algorithms to train now (all three are reported; missing ones show as n/a)"""
+    """variants to train now (all are reported; missing ones show as n/a)"""
 
 
 def parse_args() -> Args:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--out", type=Path, default=Path("experiments/results/cartpole"))
+    p.add_argument("--out", type=Path, default=Path("experiments/results/cartpole_tuned"))
+    p.add_argument("--configs", default=str(TUNED))
+    p.add_argument("--previous", type=Path, default=None)
     p.add_argument("--max-parallel", type=int, default=os.cpu_count() or 1)
     p.add_argument("--backend", default="local", choices=("local", "ray"))
     p.add_argument("--address", default=None)
@@ -89,8 +125,29 @@ def parse_args() -> Args:
     return Args(**vars(p.parse_args()))
 
 
+def variant_configs(configs: str) -> dict[str, tuple[Path, dict]]:
+    """``{variant: (config file, fixed params)}``."""
+    if configs == "shipped":
+        dqn, robust = CONFIGS / "dqn_cartpole.yaml", CONFIGS / "robust_dqn_cartpole.yaml"
+        return {
+            "dqn": (dqn, {}),
+            "robust-dqn": (robust, {}),
+            "robust-dqn-eta-inf": (robust, {"eta": math.inf}),
+            "dqn-dr": (dqn, {}),
+        }
+    folder = Path(configs)
+    files = {v: folder / f"{v}.yaml" for v in LABELS}
+    missing = [str(f) for f in files.values() if not f.is_file()]
+    if missing:
+        raise MissingFileError(
+            f"--configs: {folder} lacks {', '.join(missing)} (expected a sweep's best/ folder "
+            "with one <variant>.yaml per variant, or 'shipped')"
+        )
+    return {v: (f, {}) for v, f in files.items()}
+
+
 def sweep_file(args: Args) -> dict:
-    """The sweep, as a sweep file would hold it: published defaults, one point per variant."""
+    """The sweep, as a sweep file would hold it: one point per variant."""
     budget = {"n_timesteps": args.timesteps} if args.timesteps else {}
     return {
         "name": "reproduce_cartpole",
@@ -105,18 +162,13 @@ def sweep_file(args: Args) -> dict:
             "grid_episodes": args.grid_episodes,
         },
         "variants": {
-            "dqn": {"algo": "dqn", "config": str(CONFIGS / "dqn_cartpole.yaml"), "params": budget},
-            "robust-dqn": {
-                "algo": "robust-dqn",
-                "config": str(CONFIGS / "robust_dqn_cartpole.yaml"),
-                "params": budget,
-            },
-            "dqn-dr": {
-                "algo": "dqn",
-                "env": "robust_rl/CartPoleDomainRandomized-v1",
-                "config": str(CONFIGS / "dqn_cartpole.yaml"),
-                "params": budget,
-            },
+            v: {
+                "algo": VARIANTS[v][0],
+                "env": VARIANTS[v][1],
+                "config": str(path),
+                "params": {**params, **budget},
+            }
+            for v, (path, params) in variant_configs(args.configs).items()
         },
     }
 
@@ -126,119 +178,78 @@ def main() -> int:
     start = time.perf_counter()
     spec = parse_sweep(sweep_file(args))
     variants = [v.name for v in spec.variants]
-    runs = args.out / "runs"
-    results = run_sweep(
-        [t for t in expand_sweep(spec) if t.variant in args.variants],
-        runs,
+    title = "reproduce_cartpole"
+    results = run_variants(
+        spec,
+        args.variants,
+        args.out,
         backend=args.backend,
         max_parallel=args.max_parallel,
         address=args.address,
-        on_result=lambda r: print(f"[{r.status}] {r.trial.name} {r.error or ''}", flush=True),
+        title=title,
     )
-    write_summary(results, runs, spec=spec, title="reproduce_cartpole (per trial)")
     failed = [r for r in results if r.status == "failed"]
     done = [r for r in results if r.ok]
-    for r in done:  # OUT/<algo>_seed<k>.zip
-        shutil.copyfile(
-            runs / r.trial.name / "model.zip",
-            args.out / f"{r.trial.variant}_seed{r.trial.seed}.zip",
-        )
-    wall = time.perf_counter() - start
     if not done:
         print("no finished trials")
         return 1
-
-    # one results object: every trial's rows, then mean ± std over seeds per variant
-    merged = done[0].evaluation.merge(*(r.evaluation for r in done[1:]), name="evaluation")
-    variant_of = {r.trial.name: r.trial.variant for r in done}
-    over_seeds: EvaluationResults = aggregate_over_seeds(merged, group_of=variant_of.__getitem__)
-    save_results(over_seeds, args.out, force=True)
-    png = grid_png(over_seeds)
-    if png is not None:
-        atomic_write_bytes(args.out / "grid.png", png, force=True)
-
-    present = [v for v in variants if v in over_seeds.models]
-    summaries = {v: over_seeds.summary(v) for v in present}
-    mdps = list(next(iter(summaries.values())).test)
-
-    def cell(v: str, mdp: str) -> str:
-        if v not in summaries:
-            return "n/a"
-        row = over_seeds.row(v, mdp, kind="suite")
-        return f"{row.mean:.1f} ± {row.std:.1f}"
-
+    over = aggregate(done, args.out)
+    previous = read_wide_csv(args.previous / "results.csv") if args.previous else {}
+    extra = {}
+    for v, cells in previous.items():
+        extra[f"before: {LABELS.get(v, v)}"] = [cells.get(m, "–") for m in PUBLISHED]
+    extra["paper: regular Q"] = [PUBLISHED[m][0] for m in PUBLISHED]
+    extra["paper: robust Q"] = [PUBLISHED[m][1] for m in PUBLISHED]
+    configs = "shipped files" if args.configs == "shipped" else f"`{args.configs}`"
     lines = [
-        "# CartPole: DQN vs RobustDQN vs domain-randomised DQN",
+        "# CartPole: DQN vs RobustDQN vs RobustDQN η=∞ vs domain-randomised DQN",
         "",
         f"Return (mean ± std over {args.seeds} training seeds of each seed's mean over "
         f"{args.episodes} evaluation episodes; 500-step episodes) on the `{SUITE}` suite's test "
         "MDPs. All trained on nominal CartPole (the DR baseline on randomised physics) with the "
-        "RL Zoo DQN budget and shipped hyperparameters (no tuning in this run).",
+        f"RL Zoo DQN budget; hyperparameters from {configs}.",
         "",
-        "| MDP | "
-        + " | ".join(LABELS[v] for v in variants)
-        + " | paper: regular Q | paper: robust Q |",
-        "|---|" + "---:|" * (len(variants) + 2),
-    ]
-    for m in mdps:
-        paper = PUBLISHED.get(m, ("–", "–"))
-        lines.append(
-            f"| {m} | " + " | ".join(cell(v, m) for v in variants) + f" | {paper[0]} | {paper[1]} |"
-        )
-    grid_line = ["| grid average | ", "| grid worst case | "]
-    for v in variants:
-        s = summaries.get(v)
-        grid_line[0] += (
-            "n/a" if s is None or s.grid_average is None else f"{s.grid_average:.1f}"
-        ) + " | "
-        grid_line[1] += (
-            "n/a" if s is None or s.grid_worst is None else f"{s.grid_worst:.1f}"
-        ) + " | "
-    if any(s.grid_points for s in summaries.values()):
-        lines += [g + "– | – |" for g in grid_line]
-    nominal = {v: [r for r in done if r.trial.variant == v] for v in present}
-    solved = {v: sum((r.summary().nominal or 0) >= 475 for r in rs) for v, rs in nominal.items()}
-    lines += [
+        *results_table(over, done, variants, LABELS, extra),
         "",
         "Seeds whose mean return on the nominal MDP is ≥ 475: "
-        + ", ".join(f"{LABELS[v]} {solved[v]}/{len(nominal[v])}" for v in present)
+        + ", ".join(
+            f"{LABELS[v]} {sum(x >= 475 for x in per_seed(done, v, 'nominal'))}/"
+            f"{len(per_seed(done, v, 'nominal'))}"
+            for v in variants
+        )
         + ".",
         "",
-        "Grid: every point of a "
-        f"{args.grid_points}-per-axis grid over {', '.join(args.grid_axes)} (the suite's "
-        f"uncertainty set), {args.grid_episodes} episodes per point; `grid.png`. Per-seed returns: "
-        "`runs/summary.md` / `runs/trials.csv`; all rows: `evaluation_over_seeds.csv`.",
+        f"Grid: every point of a {args.grid_points}-per-axis grid over "
+        f"{', '.join(args.grid_axes)} (the suite's uncertainty set), {args.grid_episodes} "
+        "episodes per point; `grid.png`. 'Grid worst case (per seed)' is the mean ± std over seeds "
+        "of each seed's worst grid point. Per-seed numbers: `per_seed.csv`, `runs/trials.csv`.",
+    ]
+    if args.previous:
+        lines += [
+            "",
+            f"'before' columns: the table in `{args.previous}/results.md` (its own protocol is "
+            "stated there).",
+        ]
+    lines += [
+        "",
+        "## Can the variants be told apart?",
+        "",
+        "Difference of the means over training seeds, its 95% bootstrap interval, and the "
+        "two-sided permutation p-value of equal means (`robust_rl.evaluation.compare_means`; "
+        "(MC): 20,000 random relabellings).",
+        "",
+        *comparison_table(
+            done, [p for p in PAIRS if p[0] in variants and p[1] in variants], LABELS
+        ),
     ]
     if failed:
         lines += ["", f"{len(failed)} trials failed:"] + [
             f"- {r.trial.name}: {(r.error or '').splitlines()[0]}" for r in failed
         ]
-    lines += [
-        "",
-        "## How to replicate",
-        "",
-        "```bash",
-        "python " + " ".join(["experiments/reproduce_cartpole.py", *sys.argv[1:]]),
-        "```",
-        "",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}; "
-        f"wall time of this invocation {wall / 60:.1f} min (trials finished in an earlier invocation "
-        "are reused, not retrained).",
-    ]
+    lines += ["", *replicate_lines("reproduce_cartpole.py", time.perf_counter() - start)]
     atomic_write_text(args.out / "results.md", "\n".join(lines) + "\n", force=True)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["mdp"] + [f"{v}_{k}" for v in variants for k in ("mean", "std")])
-    for m in mdps:
-        cells: list[str] = []
-        for v in variants:
-            if v in summaries:
-                row = over_seeds.row(v, m, kind="suite")
-                cells += [f"{row.mean:.3f}", f"{row.std:.3f}"]
-            else:
-                cells += ["", ""]
-        writer.writerow([m, *cells])
-    atomic_write_text(args.out / "results.csv", buf.getvalue(), force=True)
+    atomic_write_text(args.out / "results.csv", wide_csv(over, variants), force=True)
+    atomic_write_text(args.out / "per_seed.csv", per_seed_csv(over, done, variants), force=True)
     print("\n".join(lines))
     return 1 if failed else 0
 

@@ -32,6 +32,10 @@ def test_reproduce_cartpole_tiny(tmp_path):
         "1",
         "--max-parallel",
         "1",
+        "--configs",
+        "shipped",
+        "--previous",
+        str(ROOT / "experiments" / "results" / "cartpole"),
         "--out",
         str(out),
     )
@@ -40,17 +44,23 @@ def test_reproduce_cartpole_tiny(tmp_path):
     for name in (
         "dqn_seed0.zip",
         "robust-dqn_seed0.zip",
+        "robust-dqn-eta-inf_seed0.zip",
         "dqn-dr_seed0.zip",
         "results.md",
         "results.csv",
+        "per_seed.csv",
         "grid.png",
     ):
         assert (out / name).is_file(), name
     table = (out / "results.md").read_text()
     assert "| heavy pole |" in table and "## How to replicate" in table
+    # the earlier table beside the new one, and the comparisons over seeds (1 seed: n/a)
+    assert "| before: DQN | before: RobustDQN | before: DQN + domain rand. |" in table
+    assert "| heavy pole | " in table and "| 454.3 ± 91.9 |" in table
+    assert "| RobustDQN − RobustDQN η=∞ | grid worst case | n/a |" in table
     # resume: a second invocation reuses the finished trials
     again = run("reproduce_cartpole.py", *args)
-    assert again.returncode == 0 and again.stdout.count("[skipped]") == 3
+    assert again.returncode == 0 and again.stdout.count("[skipped]") == 4
 
 
 def test_bench_throughput_tiny(tmp_path):

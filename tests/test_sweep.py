@@ -408,6 +408,20 @@ def test_local_pendulum_sweep(pendulum: tuple[Path, Path]) -> None:
     assert "test:weak motor" in rows[0] and "attack:random@0.1" in rows[0]
 
 
+def test_best_point_of_each_variant_is_a_train_config(pendulum: tuple[Path, Path]) -> None:
+    from robust_rl.training import load_config, validate_config
+
+    _, out = pendulum
+    for variant, algo in (("ppo", "ppo"), ("a2c", "a2c")):
+        path = out / "best" / f"{variant}.yaml"
+        text = path.read_text()
+        assert f"# Train: robust-rl train --algo {algo} --env robust_rl/Pendulum-v1" in text
+        trial = yaml.safe_load((out / f"{variant}__seed0" / "config.yaml").read_text())
+        # the file is the trial's whole config, and train accepts it as it is
+        assert load_config(path) == trial["config"]
+        assert validate_config(algo, load_config(path)) == trial["config"]
+
+
 def test_rerun_reads_finished_trials_back(pendulum: tuple[Path, Path], capsys) -> None:
     file, out = pendulum
     model = out / "ppo__seed0" / "model.zip"

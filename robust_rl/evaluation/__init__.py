@@ -11,7 +11,8 @@ Modules (one job each):
 * :mod:`~robust_rl.evaluation.attack_eval`: :func:`evaluate_attacks` (return versus ε);
 * :mod:`~robust_rl.evaluation.results`: :class:`EvaluationResults`, the one results type;
 * :mod:`~robust_rl.evaluation.report`: PNG figures and :func:`save_results`;
-* :mod:`~robust_rl.evaluation.models`: :func:`load_model` reads the algorithm from the file.
+* :mod:`~robust_rl.evaluation.models`: :func:`load_model` reads the algorithm from the file;
+* :mod:`~robust_rl.evaluation.stats`: :func:`compare_means` tells two agents apart over seeds.
 
 .. code-block:: python
 
@@ -67,6 +68,7 @@ from robust_rl.evaluation.rollouts import (
     make_env,
     resolve_model,
 )
+from robust_rl.evaluation.stats import Comparison, compare_means
 from robust_rl.evaluation.suite_eval import evaluate_suite
 from robust_rl.evaluation.suites import (
     GRID_SEPARATION,
@@ -98,6 +100,7 @@ __all__ = [
     "AttackName",
     "AttackedPredictor",
     "Backend",
+    "Comparison",
     "EnvSource",
     "EvaluationResults",
     "EvaluationRow",
@@ -113,6 +116,7 @@ __all__ = [
     "aggregate_over_seeds",
     "attack_png",
     "attacks_for",
+    "compare_means",
     "critic_attack",
     "default_validation",
     "evaluate_attacks",

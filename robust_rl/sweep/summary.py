@@ -5,7 +5,8 @@ Points (groups) are ranked by the mean return on the suite's **validation** MDPs
 seeds; the test MDPs, the grid (average and worst case) and the attacks are reported beside it.
 The Markdown states what the ranking used, what the table reports and the tuning budget of each
 variant, and picks the best point of each variant: the comparison a results table may quote.
-CSV files are written with the :mod:`csv` module.
+The best point of each variant is also written as ``best/<variant>.yaml``, a hyperparameter file
+for ``robust-rl train --config``. CSV files are written with the :mod:`csv` module.
 """
 
 from __future__ import annotations
@@ -18,12 +19,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from robust_rl._io import atomic_write_text, save_figure
-from robust_rl.sweep.spec import SweepSpec, _fmt
+from robust_rl.sweep.spec import SweepSpec, Trial, _fmt
 from robust_rl.sweep.trials import TrialResult
 
-__all__ = ["GroupSummary", "budget_text", "rows_to_csv", "summarize", "write_summary"]
+__all__ = [
+    "BEST_DIR",
+    "GroupSummary",
+    "best_config_text",
+    "budget_text",
+    "rows_to_csv",
+    "summarize",
+    "write_summary",
+]
+
+#: sub-folder of a sweep's output with the best point of each variant, ``<variant>.yaml``
+BEST_DIR = "best"
 
 GroupSummary = dict[str, Any]
 
@@ -170,6 +183,20 @@ def _table(groups: Sequence[GroupSummary], mdps: Sequence[str], first: str) -> l
     return lines
 
 
+def best_config_text(trial: Trial, group: Mapping[str, Any], path: Path) -> str:
+    """The hyperparameter file of a variant's best point: its full config (the seed excluded)
+    under a comment that says where it comes from and how to train with it."""
+    score = f"{group['validation_mean']:.1f} ± {group['validation_mean_std']:.1f}"
+    head = [
+        f"# Best point of variant {trial.variant!r} ({trial.group}) by the mean validation return "
+        f"over {group['n_seeds']} seed(s): {score}.",
+        f"# Searched: {', '.join(sorted(trial.params)) or 'nothing'}.",
+        f"# Train: robust-rl train --algo {trial.algo} --env {trial.env} --config {path} "
+        "--seed SEED --out OUT",
+    ]
+    return "\n".join(head) + "\n" + yaml.safe_dump(dict(trial.config), sort_keys=False)
+
+
 def write_summary(
     results: Sequence[TrialResult],
     out_dir: str | os.PathLike[str],
@@ -223,6 +250,11 @@ def write_summary(
         lines += ["", "Failed trials:", ""] + [
             f"- {r['trial']}: {r.get('error', '')}" for r in failed
         ]
+    first_trial = {r.trial.group: r.trial for r in reversed(results) if r.ok}
+    for variant, g in best.items():
+        if g["group"] in first_trial and g.get("validation_mean") is not None:
+            text = best_config_text(first_trial[g["group"]], g, out / BEST_DIR / f"{variant}.yaml")
+            written.append(atomic_write_text(out / BEST_DIR / f"{variant}.yaml", text, force=True))
     if footer:
         lines += ["", footer]
     written.append(atomic_write_text(out / "summary.md", "\n".join(lines) + "\n", force=True))
