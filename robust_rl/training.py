@@ -24,11 +24,17 @@ from typing import Any
 
 import cloudpickle
 import gymnasium as gym
+import numpy as np
 import yaml
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.noise import (
+    ActionNoise,
+    NormalActionNoise,
+    OrnsteinUhlenbeckActionNoise,
+)
 
 import robust_rl.envs  # noqa: F401  (registers the ids)
 from robust_rl._io import atomic_write_text
@@ -49,7 +55,9 @@ __all__ = [
     "CHECKPOINT_FILE",
     "CONFIG_KEYS",
     "MODEL_FILE",
+    "NOISE_TYPES",
     "TrainResult",
+    "action_noise",
     "check_env_id",
     "load_config",
     "load_model",
@@ -69,8 +77,14 @@ ALGOS: dict[str, type[BaseAlgorithm]] = {
     "ppo": PPO,
     "a2c": A2C,
 }
-#: keys of a config file that are not constructor arguments
-CONFIG_KEYS: tuple[str, ...] = ("n_timesteps", "policy", "n_envs")
+#: keys of a config file that are not constructor arguments (``noise_type``/``noise_std``: the
+#: RL Zoo's names for the exploration noise of off-policy agents, built into ``action_noise``)
+CONFIG_KEYS: tuple[str, ...] = ("n_timesteps", "policy", "n_envs", "noise_type", "noise_std")
+#: ``noise_type`` values -> SB3 action noise class
+NOISE_TYPES: dict[str, type[ActionNoise]] = {
+    "normal": NormalActionNoise,
+    "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise,
+}
 _NOT_CONFIGURABLE = {"self", "env", "policy", "seed", "tensorboard_log", "_init_setup_model"}
 MODEL_FILE = "model.zip"
 #: the complete training state (see :mod:`robust_rl.checkpoints`)
@@ -127,10 +141,35 @@ def validate_config(algo: str, config: Mapping[str, Any]) -> dict[str, Any]:
     n_envs = config.get("n_envs", 1)
     if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
         raise InvalidArgumentError(f"n_envs must be a positive integer, got {n_envs!r}")
+    _check_noise(algo, accepted, config)
     out = dict(config)
     out["n_timesteps"] = n_timesteps
     out["n_envs"] = n_envs
     return out
+
+
+def _check_noise(algo: str, accepted: set[str], config: Mapping[str, Any]) -> None:
+    if "noise_type" not in config and "noise_std" not in config:
+        return
+    if "action_noise" not in accepted:
+        raise InvalidArgumentError(
+            f"noise_type/noise_std: algo {algo!r} takes no exploration noise (off-policy "
+            "continuous-action algorithms do: sac, td3 and their robust versions)"
+        )
+    kind, std = config.get("noise_type"), config.get("noise_std")
+    if kind not in NOISE_TYPES:
+        raise InvalidArgumentError(f"noise_type must be one of {sorted(NOISE_TYPES)}, got {kind!r}")
+    if isinstance(std, bool) or not isinstance(std, int | float) or not std > 0:
+        raise InvalidArgumentError(f"noise_std must be a positive number, got {std!r}")
+
+
+def action_noise(config: Mapping[str, Any], n_actions: int) -> ActionNoise | None:
+    """The exploration noise a validated config names (``None`` without ``noise_type``): zero
+    mean, standard deviation ``noise_std`` on each of the ``n_actions`` action coordinates."""
+    if "noise_type" not in config:
+        return None
+    sigma = float(config["noise_std"]) * np.ones(n_actions)
+    return NOISE_TYPES[config["noise_type"]](mean=np.zeros(n_actions), sigma=sigma)
 
 
 def make_model(
@@ -147,6 +186,9 @@ def make_model(
     env = make_vec_env(env_id, n_envs=cfg["n_envs"], seed=seed)
     # SB3 edits some arguments in place (A2C adds optimizer_class to policy_kwargs): pass a copy
     kwargs = copy.deepcopy({k: v for k, v in cfg.items() if k not in CONFIG_KEYS})
+    noise = action_noise(cfg, int(np.prod(env.action_space.shape)))
+    if noise is not None:
+        kwargs["action_noise"] = noise
     return ALGOS[algo](
         cfg.get("policy", "MlpPolicy"),
         env,
@@ -265,7 +307,10 @@ def train(
     model.verbose = verbose
     remaining = cfg["n_timesteps"] - int(model.num_timesteps)
     ckpt = CheckpointCallback(checkpoint_path, meta, save_freq=checkpoint_freq)
-    callbacks = CallbackList([ckpt] + ([callback] if callback is not None else []))
+    first: list[BaseCallback] = [ckpt]
+    if checkpoint is not None and getattr(model, "action_noise", None) is not None:
+        first.append(_KeepActionNoise(model.action_noise))
+    callbacks = CallbackList(first + ([callback] if callback is not None else []))
     if remaining > 0:
         model.learn(
             remaining,
@@ -283,6 +328,21 @@ def train(
         force=True,
     )
     return TrainResult(model, model_path, int(model.num_timesteps), resumed_from)
+
+
+class _KeepActionNoise(BaseCallback):
+    """SB3's ``learn`` resets the exploration noise; a resumed run continues the checkpoint's
+    (an Ornstein-Uhlenbeck process has a state), so put it back when training starts."""
+
+    def __init__(self, noise: ActionNoise) -> None:
+        super().__init__()
+        self.noise = copy.deepcopy(noise)
+
+    def _on_training_start(self) -> None:
+        self.model.action_noise = self.noise
+
+    def _on_step(self) -> bool:
+        return True
 
 
 def _restore_model(
