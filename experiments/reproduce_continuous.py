@@ -1,0 +1,325 @@
+"""Reproduce the continuous-control comparison: SAC vs RobustSAC vs domain-randomised SAC vs
+RobustSAC with eta = inf (does the soft-min matter, or the noise alone?), and TD3 vs RobustTD3,
+on Pendulum-v1, InvertedPendulum-v5 and Hopper-v5.
+
+Every variant of a task trains with the same budget and training seeds (0..seeds-1) on the
+nominal MDP (domain-randomised SAC on the task's ``DomainRandomized`` id, which draws the physics
+from the suite's uncertainty set at every reset), through the sweep machinery
+(:mod:`robust_rl.sweep`: parallel trials; an interrupted run resumes from its checkpoint and
+finished trials are read back). SAC, TD3 and DR-SAC use the RL Zoo configs in
+``experiments/configs``; the robust variants use the best point of the task's tuning sweep
+(``experiments/sweeps/<task>_robust.yaml``, ranked on the suite's validation MDPs only; its
+budget is stated in its summary), or the shipped untuned files with ``--configs shipped``.
+
+Every trial is evaluated on the suite's test MDPs, its validation MDPs, a grid over its
+uncertainty set (average and worst case) and two observation attacks (random and the critic's
+gradient) at two ε, relative to each observation coordinate's std.
+
+Writes ``OUT/<task>/results.md`` (table: mean ± std over seeds, the goals of the issue checked,
+and permutation tests between variants), ``results.csv``, ``per_seed.csv``, ``grid.png``,
+``evaluation.{json,csv,md}`` and the trials under ``OUT/<task>/runs/``.
+
+    python experiments/reproduce_continuous.py --task pendulum --out experiments/results/continuous
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from reproduction import (
+    aggregate,
+    comparison_table,
+    per_seed,
+    per_seed_csv,
+    replicate_lines,
+    results_table,
+    run_variants,
+    wide_csv,
+)
+
+from robust_rl._io import atomic_write_text
+from robust_rl.errors import MissingFileError
+from robust_rl.sweep import parse_sweep
+
+HERE = Path(__file__).resolve().parent
+CONFIGS = HERE / "configs"
+RESULTS = HERE / "results"
+LABELS = {
+    "sac": "SAC",
+    "robust-sac": "RobustSAC",
+    "sac-dr": "SAC + domain rand.",
+    "robust-sac-eta-inf": "RobustSAC η=∞",
+    "td3": "TD3",
+    "robust-td3": "RobustTD3",
+}
+ROBUST = ("robust-sac", "robust-sac-eta-inf", "robust-td3")
+PAIRS = [
+    ("robust-sac", "sac"),
+    ("robust-sac", "robust-sac-eta-inf"),
+    ("robust-sac", "sac-dr"),
+    ("robust-td3", "td3"),
+]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task of the reproduction and its budget."""
+
+    suite: str
+    env: str
+    dr_env: str
+    config: str
+    """config file stem: ``sac_<config>.yaml``, ``robust_sac_<config>.yaml``, ..."""
+    timesteps: int
+    seeds: int
+    td3: bool
+    grid_points: int
+    grid_episodes: int
+    episodes: int
+    variants: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        sac = ("sac", "robust-sac", "sac-dr", "robust-sac-eta-inf")
+        object.__setattr__(self, "variants", sac + (("td3", "robust-td3") if self.td3 else ()))
+
+
+TASKS = {
+    "pendulum": Task("pendulum", "robust_rl/Pendulum-v1", "robust_rl/PendulumDomainRandomized-v1",
+                     "pendulum", 20_000, 10, True, 3, 5, 20),
+    "inverted-pendulum": Task("inverted-pendulum", "robust_rl/InvertedPendulum-v5",
+                              "robust_rl/InvertedPendulumDomainRandomized-v5",
+                              "inverted_pendulum", 30_000, 5, True, 5, 5, 20),
+    "hopper": Task("hopper", "robust_rl/Hopper-v5", "robust_rl/HopperDomainRandomized-v5",
+                   "hopper", 100_000, 3, False, 3, 3, 10),
+}  # fmt: skip
+EPSILONS = (0.0, 0.05, 0.1)
+
+
+@dataclass
+class Args:
+    """Command-line arguments."""
+
+    task: str
+    """a key of TASKS"""
+    out: Path
+    """output folder (the task's results go to OUT/<task>)"""
+    configs: str
+    """'tuned' (robust variants from experiments/results/sweep_<task>_robust/best) or 'shipped'"""
+    seeds: int | None
+    """training seeds 0..seeds-1 (default: the task's)"""
+    timesteps: int | None
+    """training budget (default: the task's)"""
+    variants: list[str] | None
+    """variants to train now (default: all of the task's; all are reported)"""
+    max_parallel: int
+    """trials at once (one torch thread each)"""
+    backend: str
+    """sweep backend: local or ray"""
+    address: str | None
+    """Ray cluster address (backend ray)"""
+    episodes: int | None
+    """evaluation episodes per test MDP (default: the task's)"""
+    grid_points: int | None
+    """grid points per axis over every axis of the uncertainty set (default: the task's)"""
+    attack_episodes: int
+    """episodes per attack and ε"""
+
+
+def parse_args() -> Args:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--task", required=True, choices=list(TASKS))
+    p.add_argument("--out", type=Path, default=RESULTS / "continuous")
+    p.add_argument("--configs", default="tuned", choices=("tuned", "shipped"))
+    p.add_argument("--seeds", type=int, default=None)
+    p.add_argument("--timesteps", type=int, default=None)
+    p.add_argument("--variants", nargs="+", default=None, choices=list(LABELS))
+    p.add_argument("--max-parallel", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--backend", default="local", choices=("local", "ray"))
+    p.add_argument("--address", default=None)
+    p.add_argument("--episodes", type=int, default=None)
+    p.add_argument("--grid-points", type=int, default=None)
+    p.add_argument("--attack-episodes", type=int, default=10)
+    return Args(**vars(p.parse_args()))
+
+
+def variant_configs(task: Task, configs: str) -> dict[str, dict]:
+    """``{variant: sweep variant entry}`` (algo, env, config file, fixed params)."""
+    base = {
+        "sac": ("sac", task.env, CONFIGS / f"sac_{task.config}.yaml", {}),
+        "sac-dr": ("sac", task.dr_env, CONFIGS / f"sac_{task.config}.yaml", {}),
+        "td3": ("td3", task.env, CONFIGS / f"td3_{task.config}.yaml", {}),
+        "robust-sac": ("robust-sac", task.env, CONFIGS / f"robust_sac_{task.config}.yaml", {}),
+        "robust-sac-eta-inf": (
+            "robust-sac",
+            task.env,
+            CONFIGS / f"robust_sac_{task.config}.yaml",
+            {"eta": float("inf")},
+        ),
+        "robust-td3": ("robust-td3", task.env, CONFIGS / f"robust_td3_{task.config}.yaml", {}),
+    }
+    if configs == "tuned":
+        best = RESULTS / f"sweep_{task.config}_robust" / "best"
+        for v in ROBUST:
+            if v in task.variants:
+                path = best / f"{v}.yaml"
+                if not path.is_file():
+                    raise MissingFileError(
+                        f"--configs tuned: {path} does not exist; run the tuning sweep "
+                        f"experiments/sweeps/{task.config}_robust.yaml first (its best/ folder), "
+                        "or pass --configs shipped"
+                    )
+                algo, env, _, _ = base[v]
+                base[v] = (algo, env, path, {})
+    return {
+        v: {"algo": a, "env": e, "config": str(c), "params": dict(p)}
+        for v, (a, e, c, p) in base.items()
+        if v in task.variants
+    }
+
+
+def sweep_file(args: Args, task: Task) -> dict:
+    """The reproduction as a sweep file would hold it: one point per variant."""
+    from robust_rl.evaluation import get_suite
+
+    timesteps = args.timesteps or task.timesteps
+    variants = variant_configs(task, args.configs)
+    for entry in variants.values():
+        entry["params"]["n_timesteps"] = timesteps
+    attacks = [
+        {"attack": a, "epsilons": list(EPSILONS), "scale": "std", "episodes": args.attack_episodes}
+        for a in ("random", "critic")
+    ]
+    return {
+        "name": f"reproduce_continuous_{args.task}",
+        "env": task.env,
+        "seeds": list(range(args.seeds or task.seeds)),
+        "evaluation": {
+            "suite": task.suite,
+            "tune_episodes": 10,
+            "episodes": args.episodes or task.episodes,
+            "grid_points": args.grid_points or task.grid_points,
+            "grid_axes": list(get_suite(task.suite).uncertainty),
+            "grid_episodes": task.grid_episodes,
+            "attacks": attacks,
+        },
+        "variants": variants,
+    }
+
+
+def goals(done: list, variants: list[str]) -> list[str]:
+    """The issue's goals, checked on the per-seed numbers."""
+    lines = []
+
+    def mean(v: str, metric: str) -> float | None:
+        xs = per_seed(done, v, metric)
+        return float(np.mean(xs)) if xs else None
+
+    for robust, base in (("robust-sac", "sac"), ("robust-td3", "td3")):
+        if robust not in variants:
+            continue
+        rw, bw = mean(robust, "grid_worst"), mean(base, "grid_worst")
+        rn, bn = mean(robust, "nominal"), mean(base, "nominal")
+        if None in (rw, bw, rn, bn):
+            lines.append(f"- {LABELS[robust]} vs {LABELS[base]}: not all trials have finished.")
+            continue
+        # returns can be negative (Pendulum): "1.3x the worst case" means 30% of |worst| better
+        ratio_ok = rw >= bw + 0.3 * abs(bw)
+        nominal_ok = rn >= bn - 0.05 * abs(bn)
+        lines.append(
+            f"- {LABELS[robust]} grid worst case {rw:.1f} vs {LABELS[base]} {bw:.1f}: goal "
+            f"(at least {bw + 0.3 * abs(bw):.1f}, i.e. 1.3× measured as |worst| + 30%) "
+            f"{'met' if ratio_ok else 'not met'}; nominal {rn:.1f} vs {bn:.1f}: within 5% "
+            f"{'yes' if nominal_ok else 'no'}."
+        )
+    if "sac-dr" in variants and "robust-sac" in variants:
+        rw, dw = mean("robust-sac", "grid_worst"), mean("sac-dr", "grid_worst")
+        if rw is not None and dw is not None:
+            lines.append(
+                f"- RobustSAC grid worst case {rw:.1f} vs domain-randomised SAC {dw:.1f}: "
+                f"{'above' if rw > dw else 'not above'} (DR trains on the uncertainty set itself)."
+            )
+    return lines
+
+
+def main() -> int:
+    args = parse_args()
+    task = TASKS[args.task]
+    start = time.perf_counter()
+    spec = parse_sweep(sweep_file(args, task))
+    variants = [v.name for v in spec.variants]
+    out = args.out / args.task
+    out.mkdir(parents=True, exist_ok=True)
+    title = f"reproduce_continuous {args.task}"
+    results = run_variants(
+        spec, args.variants or variants, out, backend=args.backend,
+        max_parallel=args.max_parallel, address=args.address, title=title,
+    )  # fmt: skip
+    failed = [r for r in results if r.status == "failed"]
+    done = [r for r in results if r.ok]
+    if not done:
+        print("no finished trials")
+        return 1
+    over = aggregate(done, out)
+    n_seeds = len(spec.seeds)
+    ev = spec.evaluation
+    configs = (
+        "robust variants: the best point of "
+        f"`experiments/results/sweep_{task.config}_robust/best/` (tuned on validation MDPs)"
+        if args.configs == "tuned"
+        else "robust variants: the shipped untuned files"
+    )
+    counts = ", ".join(
+        f"{LABELS[v]} {len([r for r in done if r.trial.variant == v])}/{n_seeds}" for v in variants
+    )
+    lines = [
+        f"# {args.task}: " + " vs ".join(LABELS[v] for v in variants),
+        "",
+        f"Return (mean ± std over training seeds of each seed's mean over {ev.episodes} "
+        f"episodes) on the `{task.suite}` suite. Budget {spec.variants[0].config['n_timesteps']:,} "
+        f"steps per run, training seeds 0..{n_seeds - 1}; finished seeds: {counts}. All train on "
+        "the nominal MDP except domain-randomised SAC. Configs: RL Zoo for SAC/TD3/DR-SAC; "
+        f"{configs}.",
+        "",
+        *results_table(over, done, variants, LABELS),
+        "",
+        f"Grid: every point of a {ev.grid_points}-per-axis grid over "
+        f"{', '.join(ev.grid_axes)} ({ev.grid_episodes} episodes per point). Attacks: ε in "
+        f"units of each observation coordinate's std, {args.attack_episodes} episodes each "
+        "(random: uniform in the ball; critic: gradient steps on the critic's value).",
+        "",
+        "## Goals",
+        "",
+        *goals(done, variants),
+        "",
+        "## Can the variants be told apart?",
+        "",
+        "Difference of the means over training seeds, its 95% bootstrap interval and the "
+        "two-sided permutation p-value of equal means (`robust_rl.evaluation.compare_means`).",
+        "",
+        *comparison_table(
+            done,
+            [p for p in PAIRS if p[0] in variants and p[1] in variants],
+            LABELS,
+            ("nominal", "grid_average", "grid_worst"),
+        ),
+    ]
+    if failed:
+        lines += ["", f"{len(failed)} trials failed:"] + [
+            f"- {r.trial.name}: {(r.error or '').splitlines()[0]}" for r in failed
+        ]
+    lines += ["", *replicate_lines("reproduce_continuous.py", time.perf_counter() - start)]
+    atomic_write_text(out / "results.md", "\n".join(lines) + "\n", force=True)
+    atomic_write_text(out / "results.csv", wide_csv(over, variants), force=True)
+    atomic_write_text(out / "per_seed.csv", per_seed_csv(over, done, variants), force=True)
+    print("\n".join(lines))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
