@@ -44,7 +44,7 @@ from reproduction import (
 )
 
 from robust_rl._io import atomic_write_text
-from robust_rl.errors import MissingFileError
+from robust_rl.errors import InvalidArgumentError, MissingFileError
 from robust_rl.sweep import parse_sweep
 
 HERE = Path(__file__).resolve().parent
@@ -148,8 +148,10 @@ def parse_args() -> Args:
     return Args(**vars(p.parse_args()))
 
 
-def variant_configs(task: Task, configs: str) -> dict[str, dict]:
-    """``{variant: sweep variant entry}`` (algo, env, config file, fixed params)."""
+def variant_configs(task: Task, configs: str, train_now: list[str]) -> dict[str, dict]:
+    """``{variant: sweep variant entry}`` (algo, env, config file, fixed params). With
+    ``configs="tuned"``, a robust variant whose tuned file does not exist yet is left out of the
+    report when it is not among the variants trained now (``train_now``), else refused."""
     base = {
         "sac": ("sac", task.env, CONFIGS / f"sac_{task.config}.yaml", {}),
         "sac-dr": ("sac", task.dr_env, CONFIGS / f"sac_{task.config}.yaml", {}),
@@ -168,6 +170,9 @@ def variant_configs(task: Task, configs: str) -> dict[str, dict]:
         for v in ROBUST:
             if v in task.variants:
                 path = best / f"{v}.yaml"
+                if not path.is_file() and v not in train_now:
+                    del base[v]
+                    continue
                 if not path.is_file():
                     raise MissingFileError(
                         f"--configs tuned: {path} does not exist; run the tuning sweep "
@@ -183,12 +188,23 @@ def variant_configs(task: Task, configs: str) -> dict[str, dict]:
     }
 
 
+def variants_now(args: Args, task: Task) -> list[str]:
+    """The variants to train in this invocation (refusing one the task does not have)."""
+    now = args.variants or list(task.variants)
+    unknown = [v for v in now if v not in task.variants]
+    if unknown:
+        raise InvalidArgumentError(
+            f"--variants: {unknown} not run on {args.task}; its variants: {list(task.variants)}"
+        )
+    return now
+
+
 def sweep_file(args: Args, task: Task) -> dict:
     """The reproduction as a sweep file would hold it: one point per variant."""
     from robust_rl.evaluation import get_suite
 
     timesteps = args.timesteps or task.timesteps
-    variants = variant_configs(task, args.configs)
+    variants = variant_configs(task, args.configs, variants_now(args, task))
     for entry in variants.values():
         entry["params"]["n_timesteps"] = timesteps
     attacks = [
@@ -257,7 +273,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     title = f"reproduce_continuous {args.task}"
     results = run_variants(
-        spec, args.variants or variants, out, backend=args.backend,
+        spec, variants_now(args, task), out, backend=args.backend,
         max_parallel=args.max_parallel, address=args.address, title=title,
     )  # fmt: skip
     failed = [r for r in results if r.status == "failed"]
