@@ -564,3 +564,18 @@ def test_csv_quotes_with_the_csv_module() -> None:
     text = rows_to_csv(rows)
     back = list(csv.reader(io.StringIO(text)))
     assert back == [["trial", "x", "y"], ['a,"b"', "1.23457", ""], ["c\nd", "", ""]]
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).resolve().parent.parent / "experiments" / "sweeps").glob("*.yaml")),
+    ids=lambda p: p.name,
+)
+def test_shipped_sweep_files_follow_the_tuning_protocol(path: Path) -> None:
+    """Every committed sweep file parses (configs found, keys valid, protocol checks passed) and
+    tunes on validation MDPs with training seeds disjoint from the reproductions' (0..9)."""
+    spec = load_sweep(path)
+    assert spec.evaluation.tune_split == "validation" != spec.evaluation.report_split
+    if spec.search.method == "optuna":
+        assert not set(spec.seeds) & set(range(10)), spec.seeds
+        assert len(set(spec.budget().values())) == 1  # the same budget for every variant
