@@ -125,6 +125,12 @@ def parse_args() -> Args:
     return Args(**vars(p.parse_args()))
 
 
+def _relative(path: str) -> str:
+    """``path`` relative to the repository when it lies inside it (tables name no home folder)."""
+    p = Path(path).resolve()
+    return str(p.relative_to(HERE.parent)) if p.is_relative_to(HERE.parent) else str(path)
+
+
 def variant_configs(configs: str) -> dict[str, tuple[Path, dict]]:
     """``{variant: (config file, fixed params)}``."""
     if configs == "shipped":
@@ -200,14 +206,18 @@ def main() -> int:
         extra[f"before: {LABELS.get(v, v)}"] = [cells.get(m, "–") for m in PUBLISHED]
     extra["paper: regular Q"] = [PUBLISHED[m][0] for m in PUBLISHED]
     extra["paper: robust Q"] = [PUBLISHED[m][1] for m in PUBLISHED]
-    configs = "shipped files" if args.configs == "shipped" else f"`{args.configs}`"
+    configs = "shipped files" if args.configs == "shipped" else f"`{_relative(args.configs)}`"
+    counts = ", ".join(
+        f"{LABELS[v]} {len(per_seed(done, v, 'nominal'))}" for v in variants if v in LABELS
+    )
     lines = [
         "# CartPole: DQN vs RobustDQN vs RobustDQN η=∞ vs domain-randomised DQN",
         "",
-        f"Return (mean ± std over {args.seeds} training seeds of each seed's mean over "
+        "Return (mean ± std over training seeds of each seed's mean over "
         f"{args.episodes} evaluation episodes; 500-step episodes) on the `{SUITE}` suite's test "
         "MDPs. All trained on nominal CartPole (the DR baseline on randomised physics) with the "
-        f"RL Zoo DQN budget; hyperparameters from {configs}.",
+        f"RL Zoo DQN budget; hyperparameters from {configs}. Training seeds 0, 1, ... per "
+        f"variant: {counts}.",
         "",
         *results_table(over, done, variants, LABELS, extra),
         "",

@@ -28,6 +28,7 @@ from robust_rl.evaluation import (
     save_results,
 )
 from robust_rl.sweep import SweepSpec, TrialResult, expand_sweep, run_sweep, write_summary
+from robust_rl.sweep.trials import read_result
 
 #: per-seed numbers that can be compared: name -> (label, value of one seed's summary)
 METRICS: dict[str, tuple[str, Callable[[ModelSummary], float | None]]] = {
@@ -51,9 +52,11 @@ def run_variants(
     address: str | None,
     title: str,
 ) -> list[TrialResult]:
-    """Run (or read back) every trial of ``variants``; write ``out/runs/summary.*`` and copy
-    each finished model to ``out/<variant>_seed<k>.zip``."""
+    """Run (or read back) every trial of ``variants``, and read back the finished trials of the
+    other variants (they are reported, not trained); write ``out/runs/summary.*`` and copy each
+    finished model to ``out/<variant>_seed<k>.zip``."""
     runs = out / "runs"
+    others = [read_result(t, runs) for t in expand_sweep(spec) if t.variant not in variants]
     results = run_sweep(
         [t for t in expand_sweep(spec) if t.variant in variants],
         runs,
@@ -62,9 +65,12 @@ def run_variants(
         address=address,
         on_result=lambda r: print(f"[{r.status}] {r.trial.name} {r.error or ''}", flush=True),
     )
+    results = [r for r in others if r is not None and r.ok] + list(results)
+    order = {t.name: i for i, t in enumerate(expand_sweep(spec))}
+    results.sort(key=lambda r: order[r.trial.name])
     write_summary(results, runs, spec=spec, title=f"{title} (per trial)")
     for r in results:
-        if r.ok:
+        if r.ok and (runs / r.trial.name / "model.zip").is_file():
             shutil.copyfile(
                 runs / r.trial.name / "model.zip", out / f"{r.trial.variant}_seed{r.trial.seed}.zip"
             )
