@@ -642,3 +642,27 @@ def test_bad_points_and_targets_are_rejected():
         sample_ball(torch.zeros(2, 2), 0.1, 0)
     with pytest.raises(ValueError, match="loss_fn must return one loss per draw"):
         entropic_max(1.0)(torch.zeros(2, 3, 4))
+
+
+@pytest.mark.parametrize(
+    ("with_center", "control_variate"), [(True, True), (True, False), (False, False)]
+)
+def test_fast_plan_builder_equals_the_reference_plan(with_center, control_variate):
+    """The estimator's tabulated plan builder gives exactly :func:`_rt_plan` (the readable
+    reference) for every kind of count vector: empty levels anywhere, one point, all at one level."""
+    from robust_rl.risk.mlmc import _PlanBuilder
+
+    rng = np.random.default_rng(0)
+    for max_level in (0, 1, 4, 8):
+        inv_probs = 1.0 / level_probabilities(max_level).numpy()
+        build = _PlanBuilder(inv_probs, with_center, control_variate)
+        n = max_level + 1
+        cases = [tuple(rng.multinomial(64, np.ones(n) / n)) for _ in range(30)]
+        cases += [tuple(int(i == k) for i in range(n)) for k in range(n)]  # one point
+        cases += [tuple(7 * int(i == n - 1) for i in range(n)), tuple([3] * n)]
+        for counts in cases:
+            fast = build(counts)
+            ref = _rt_plan(counts, inv_probs, with_center, control_variate)
+            for field in ("levels", "row_slot", "tiles", "coef"):
+                np.testing.assert_array_equal(getattr(fast, field), getattr(ref, field), field)
+            assert fast.n_draws == ref.n_draws

@@ -165,6 +165,9 @@ class FunctionalEstimator:
         self._radius_cache: dict[tuple[torch.Size, torch.device, torch.dtype], torch.Tensor] = {}
         self._sampler = LevelSampler(self.max_level, self.level_sampling)
         self._inv_probs_np = 1.0 / self._sampler.probabilities
+        self._plan_builder = _PlanBuilder(
+            self._inv_probs_np, self.with_center, self.control_variate
+        )
         self._plans: OrderedDict[tuple[tuple[int, ...], torch.device, torch.dtype], _Plan] = (
             OrderedDict()
         )
@@ -282,7 +285,7 @@ class FunctionalEstimator:
         if plan is not None:
             self._plans.move_to_end(key)
             return plan
-        host = _rt_plan(counts, self._inv_probs_np, self.with_center, self.control_variate)
+        host = self._plan_builder(counts)
         plan = _Plan(
             row_slot=_to_device(host.row_slot, device),
             n_draws=host.n_draws,
@@ -368,6 +371,56 @@ def _rt_plan(
     if with_center:
         rows.append(1.0 - np.where(levels == 0, w, 0.0) if control_variate else np.zeros(batch))
     return RTPlan(levels, row_slot, n_draws, tiles, np.stack(rows))
+
+
+class _PlanBuilder:
+    """:func:`_rt_plan` for one estimator, in a dozen array operations.
+
+    Everything that depends only on the level (set sizes, the pattern of rows inside each set,
+    the coefficients) is tabulated once; a plan is then a lookup by each slot's level plus its
+    first row. Independent level draws rarely repeat a count vector, so the plan is built at
+    most steps: this keeps that cheap. Equal to :func:`_rt_plan` (tested).
+    """
+
+    def __init__(self, inv_probs: np.ndarray, with_center: bool, control_variate: bool) -> None:
+        n_levels = len(inv_probs)
+        self.levels = np.arange(n_levels)
+        self.sizes = np.left_shift(1, self.levels)
+        half = np.right_shift(self.sizes, 1)
+        half_size = np.maximum(half, 1)
+        j = np.arange(int(self.sizes[-1]))[None, :]
+        # rows of the full set, first half and second half, relative to the slot's first row
+        self.patterns = np.stack(
+            [
+                j % self.sizes[:, None],
+                j % half_size[:, None],
+                half[:, None] + j % half_size[:, None],
+            ]
+        )
+        probe = _rt_plan(tuple([1] * n_levels), inv_probs, with_center, control_variate)
+        self.coef = probe.coef  # one slot per level, in level order: the table by level
+        self.with_center = with_center
+        self._slots = np.arange(0)
+
+    def __call__(self, counts: Sequence[int]) -> RTPlan:
+        levels = np.repeat(self.levels, counts)
+        batch = levels.shape[0]
+        if self._slots.shape[0] < batch:
+            self._slots = np.arange(batch)
+        slots = self._slots[:batch]
+        sizes = self.sizes[levels]
+        ends = np.cumsum(sizes)
+        starts = ends - sizes
+        n_draws = int(ends[-1])
+        top = max(level for level, n in enumerate(counts) if n)
+        width = 1 << top
+        tiles = (self.patterns[:, levels, :width] + starts[None, :, None]).reshape(-1, width)
+        row_slot = np.repeat(slots, sizes)
+        if self.with_center:
+            row_slot = np.concatenate([row_slot, slots])
+            centres = np.broadcast_to((n_draws + slots)[:, None], (batch, width))
+            tiles = np.concatenate([tiles, centres])
+        return RTPlan(levels, row_slot, n_draws, tiles, self.coef[:, levels])
 
 
 def _levels_generator(
