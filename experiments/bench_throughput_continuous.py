@@ -176,7 +176,13 @@ def _target_time(model, device: str, calls: int = 20) -> float:
     return (time.perf_counter() - start) / calls
 
 
-def report(args: Args, rows: list[dict], targets: dict[str, float], load: tuple[str, str]) -> str:
+def report(
+    args: Args,
+    rows: list[dict],
+    targets: dict[str, float],
+    load: tuple[str, str],
+    wall_s: float,
+) -> str:
     cpu = platform.processor() or platform.machine()
     lines = [
         "# Throughput: RobustSAC / RobustTD3 vs SB3 SAC / TD3",
@@ -186,8 +192,8 @@ def report(args: Args, rows: list[dict], targets: dict[str, float], load: tuple[
         f"{torch.get_num_threads()} torch thread(s), {args.rounds} interleaved rounds of "
         f"{args.steps} env steps per agent (one gradient step per env step), median env-steps/s.",
         "",
-        f"Machine: {platform.system()} {cpu}, {os.cpu_count()} CPUs; load average before "
-        f"{load[0]}, after {load[1]}.",
+        f"Machine: {platform.system()} {cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}; "
+        f"load average before {load[0]}, after {load[1]}; wall time {wall_s / 60:.1f} min.",
         "",
         "| agent | env-steps/s (median) | ratio to SB3 (median of rounds) | ratio quartiles "
         "| target (ms) |",
@@ -218,6 +224,7 @@ def main() -> int:
     md, table = args.out / "throughput.md", args.out / "throughput.csv"
     if not args.force and (md.exists() or table.exists()):
         raise OutputExistsError(f"{md} exists; pass --force to overwrite it")
+    start = time.perf_counter()
     before = load_average()
     rows, targets = measure(args)
     after = load_average()
@@ -229,7 +236,7 @@ def main() -> int:
     for r in rows:
         writer.writerow({**r, "target_ms": 1e3 * targets[r["agent"]]})
     atomic_write_text(table, buf.getvalue(), force=True)
-    text = report(args, rows, targets, (before, after))
+    text = report(args, rows, targets, (before, after), time.perf_counter() - start)
     atomic_write_text(md, text, force=True)
     print(text)
     return 0
