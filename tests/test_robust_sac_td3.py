@@ -183,24 +183,32 @@ def test_td3_target_is_a_soft_min_between_worst_draw_and_average():
     th.testing.assert_close(nominal.per_point, nominal.center)
 
 
-def test_centres_come_last_in_the_core_layout():
-    """robust_estimate evaluates the last B rows apart: they must be the unperturbed points."""
-    for estimator in ("saa", "rt-mlmc"):
-        model = RobustTD3(
-            "MlpPolicy", "Pendulum-v1", radius=0.3, estimator=estimator, seed=0, **tiny()
-        )
-        obs = th.as_tensor(np.random.default_rng(3).uniform(-1, 1, size=(7, 3)), dtype=th.float32)
-        seen = []
+@pytest.mark.parametrize(
+    ("estimator", "control_variate", "calls"),
+    [("saa", None, 2), ("rt-mlmc", False, 2), ("rt-mlmc", True, 1)],
+)
+def test_centres_are_apart_only_when_they_are_diagnostics(estimator, control_variate, calls):
+    """Centres that only feed the diagnostics (no control variate) go through a second call, off
+    the global random stream; with the control variate they are part of the estimate and share
+    the draws' single forward pass. Either way they are the last B rows, unperturbed."""
+    model = RobustTD3(
+        "MlpPolicy", "Pendulum-v1", radius=0.3, estimator=estimator,
+        control_variate=control_variate, seed=0, **tiny(),
+    )  # fmt: skip
+    obs = th.as_tensor(np.random.default_rng(3).uniform(-1, 1, size=(7, 3)), dtype=th.float32)
+    seen = []
 
-        def values(batch, seen=seen):
-            seen.append(batch)
-            return batch.sum(dim=1)
+    def values(batch, seen=seen):
+        seen.append(batch)
+        return batch.sum(dim=1)
 
-        model.robust_estimate(obs, values, centres_apart=True)
-        assert seen[1].shape == (7, 3)
-        assert th.equal(th.sort(seen[1], dim=0).values, th.sort(obs, dim=0).values)
-        nearest = (seen[0][:, None, :] - obs[None]).abs().amax(dim=-1).amin(dim=-1)
-        assert th.all(nearest <= 0.3 + 1e-6)
+    model.robust_estimate(obs, values, centres_apart=True)
+    assert len(seen) == calls
+    rows = th.cat(seen)
+    centres, draws = rows[-7:], rows[:-7]
+    assert th.equal(th.sort(centres, dim=0).values, th.sort(obs, dim=0).values)
+    nearest = (draws[:, None, :] - obs[None]).abs().amax(dim=-1).amin(dim=-1)
+    assert th.all(nearest <= 0.3 + 1e-6) and th.any(nearest > 0)
 
 
 @pytest.mark.skipif(not th.cuda.is_available(), reason="no CUDA device")
