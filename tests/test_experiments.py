@@ -114,7 +114,10 @@ def test_bench_throughput_continuous_tiny(tmp_path):
     assert proc.returncode == 0, proc.stderr
     table = (tmp_path / "throughput.md").read_text()
     assert "| RobustSAC RT-MLMC L=2 | " in table and "| RobustTD3 RT-MLMC L=2 | " in table
-    assert "wall time" in table and "Command: `python experiments/bench_throughput_continuous.py" in table
+    assert (
+        "wall time" in table
+        and "Command: `python experiments/bench_throughput_continuous.py" in table
+    )
     again = run("bench_throughput_continuous.py", *args)  # never overwritten silently
     assert again.returncode != 0 and "pass --force" in again.stderr
 
