@@ -129,6 +129,8 @@ class Args:
     """grid points per axis over every axis of the uncertainty set (default: the task's)"""
     attack_episodes: int
     """episodes per attack and ε"""
+    report_only: bool
+    """train nothing: read back the finished trials and write the tables"""
 
 
 def parse_args() -> Args:
@@ -145,6 +147,11 @@ def parse_args() -> Args:
     p.add_argument("--episodes", type=int, default=None)
     p.add_argument("--grid-points", type=int, default=None)
     p.add_argument("--attack-episodes", type=int, default=10)
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing; tables from the trials finished so far (e.g. while a run continues)",
+    )
     return Args(**vars(p.parse_args()))
 
 
@@ -190,6 +197,8 @@ def variant_configs(task: Task, configs: str, train_now: list[str]) -> dict[str,
 
 def variants_now(args: Args, task: Task) -> list[str]:
     """The variants to train in this invocation (refusing one the task does not have)."""
+    if args.report_only:
+        return []
     now = args.variants or list(task.variants)
     unknown = [v for v in now if v not in task.variants]
     if unknown:

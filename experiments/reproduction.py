@@ -56,14 +56,20 @@ def run_variants(
     other variants (they are reported, not trained); write ``out/runs/summary.*`` and copy each
     finished model to ``out/<variant>_seed<k>.zip``."""
     runs = out / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
     others = [read_result(t, runs) for t in expand_sweep(spec) if t.variant not in variants]
-    results = run_sweep(
-        [t for t in expand_sweep(spec) if t.variant in variants],
-        runs,
-        backend=backend,
-        max_parallel=max_parallel,
-        address=address,
-        on_result=lambda r: print(f"[{r.status}] {r.trial.name} {r.error or ''}", flush=True),
+    todo = [t for t in expand_sweep(spec) if t.variant in variants]
+    results = (
+        run_sweep(
+            todo,
+            runs,
+            backend=backend,
+            max_parallel=max_parallel,
+            address=address,
+            on_result=lambda r: print(f"[{r.status}] {r.trial.name} {r.error or ''}", flush=True),
+        )
+        if todo
+        else []
     )
     results = [r for r in others if r is not None and r.ok] + list(results)
     order = {t.name: i for i, t in enumerate(expand_sweep(spec))}
