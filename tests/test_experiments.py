@@ -122,6 +122,18 @@ def test_bench_throughput_continuous_tiny(tmp_path):
     assert again.returncode != 0 and "pass --force" in again.stderr
 
 
+def test_bench_step_breakdown_tiny(tmp_path):
+    proc = run("bench_step_breakdown.py", "--rounds", "1", "--steps", "2", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    table = (tmp_path / "step_breakdown.md").read_text()
+    assert (
+        "| DQN (SB3) | " in table and "| RobustDQN | " in table and "| RobustDQN − DQN | " in table
+    )
+    assert "discarded target rows − DQN | " in table
+    again = run("bench_step_breakdown.py", "--rounds", "1", "--steps", "2", "--out", str(tmp_path))
+    assert again.returncode != 0 and "--force" in again.stderr
+
+
 def test_bench_estimators_tiny(tmp_path):
     proc = run(
         "bench_estimators.py",
