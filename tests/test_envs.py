@@ -10,8 +10,7 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
-from stable_baselines3.common.env_checker import check_env as sb3_check_env
+from envtools import check_every_api, check_seeding, rollout, sample_actions
 
 import robust_rl
 import robust_rl.envs
@@ -31,22 +30,6 @@ ALL_IDS = [*CARTPOLE_SUITE.values(), CARTPOLE_DOMAIN_RANDOMIZED_ID]
 PERTURBED_IDS = [i for i in CARTPOLE_SUITE.values() if i != "robust_rl/CartPole-v1"]
 HAS_PYGAME = importlib.util.find_spec("pygame") is not None
 TAU = 0.02
-
-
-def _actions(n: int, seed: int = 0) -> list[int]:
-    return [int(a) for a in np.random.default_rng(seed).integers(0, 2, size=n)]
-
-
-def _rollout(env: gym.Env, seed: int, actions: list[int]) -> np.ndarray:
-    """Observations of one episode (reset included), stopping at its end."""
-    obs, _ = env.reset(seed=seed)
-    out = [obs]
-    for a in actions:
-        obs, _, terminated, truncated, _ = env.step(a)
-        out.append(obs)
-        if terminated or truncated:
-            break
-    return np.stack(out)
 
 
 def _expected_step(state: np.ndarray, action: int, p: dict[str, float]) -> np.ndarray:
@@ -113,20 +96,12 @@ def test_registration_is_idempotent() -> None:
 @pytest.mark.parametrize("env_id", ALL_IDS)
 @pytest.mark.filterwarnings("ignore")
 def test_env_checkers_pass(env_id: str) -> None:
-    check_env(gym.make(env_id).unwrapped, skip_render_check=not HAS_PYGAME)
-    check_env(gym.make(env_id), skip_render_check=not HAS_PYGAME)  # with the wrappers
-    sb3_check_env(gym.make(env_id))
+    check_every_api(env_id, render=HAS_PYGAME)
 
 
 @pytest.mark.parametrize("env_id", ALL_IDS)
-def test_same_seed_same_rollout(env_id: str) -> None:
-    actions = _actions(200, seed=1)
-    a = _rollout(gym.make(env_id), seed=123, actions=actions)
-    b = _rollout(gym.make(env_id), seed=123, actions=actions)
-    assert len(a) > 5
-    np.testing.assert_array_equal(a, b)
-    c = _rollout(gym.make(env_id), seed=124, actions=actions)
-    assert not np.array_equal(a[0], c[0])
+def test_same_seed_samerollout(env_id: str) -> None:
+    check_seeding(env_id, 200)
 
 
 def test_nominal_reproduces_gymnasium_cartpole_exactly() -> None:
@@ -151,9 +126,9 @@ def test_nominal_reproduces_gymnasium_cartpole_exactly() -> None:
 
 @pytest.mark.parametrize("env_id", PERTURBED_IDS)
 def test_each_perturbation_changes_the_dynamics(env_id: str) -> None:
-    actions = _actions(30, seed=2)
-    nominal = _rollout(gym.make("robust_rl/CartPole-v1"), seed=5, actions=actions)
-    perturbed = _rollout(gym.make(env_id), seed=5, actions=actions)
+    actions = sample_actions(gym.make("robust_rl/CartPole-v1"), 30, seed=2)
+    nominal = rollout(gym.make("robust_rl/CartPole-v1"), seed=5, actions=actions)
+    perturbed = rollout(gym.make(env_id), seed=5, actions=actions)
     np.testing.assert_array_equal(nominal[0], perturbed[0])  # same initial state
     n = min(len(nominal), len(perturbed))
     # The pole's angular velocity differs from the first step on.
@@ -166,7 +141,7 @@ def test_perturbed_step_matches_the_equations(env_id: str) -> None:
     env = gym.make(env_id)
     env.reset(seed=3)
     base = env.unwrapped
-    for action in _actions(20, seed=3):
+    for action in sample_actions(gym.make("robust_rl/CartPole-v1"), 20, seed=3):
         expected = _expected_step(base.state, action, base.get_params())
         obs, _, terminated, _, _ = env.step(action)
         np.testing.assert_allclose(obs, expected.astype(np.float32), rtol=1e-6, atol=1e-7)
@@ -572,15 +547,15 @@ def test_domain_randomization_keeps_options_params_outside_its_ranges() -> None:
 
 
 @pytest.mark.parametrize("name", list(NOMINAL_CARTPOLE_PARAMS))
-def test_every_cartpole_parameter_changes_the_rollout(name: str) -> None:
+def test_every_cartpole_parameter_changes_therollout(name: str) -> None:
     value = 1.5 * NOMINAL_CARTPOLE_PARAMS[name]
-    actions = _actions(40, seed=4)
-    nominal = _rollout(PerturbedCartPoleEnv(), seed=6, actions=actions)
+    actions = sample_actions(gym.make("robust_rl/CartPole-v1"), 40, seed=4)
+    nominal = rollout(PerturbedCartPoleEnv(), seed=6, actions=actions)
     env = PerturbedCartPoleEnv()
     env.set_params(**{name: value})
     assert env.get_params() == {**NOMINAL_CARTPOLE_PARAMS, name: value}
     assert getattr(env, name) == value  # the attribute the dynamics read
-    perturbed = _rollout(env, seed=6, actions=actions)
+    perturbed = rollout(env, seed=6, actions=actions)
     np.testing.assert_array_equal(nominal[0], perturbed[0])
     n = min(len(nominal), len(perturbed))
     assert n > 5

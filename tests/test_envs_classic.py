@@ -7,8 +7,7 @@ import math
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
-from stable_baselines3.common.env_checker import check_env as sb3_check_env
+from envtools import check_every_api, check_seeding, rollout, sample_actions
 
 import robust_rl.envs  # noqa: F401  (registers the ids)
 from robust_rl.envs import NOMINAL_PARAMS, UNCERTAINTY_SETS, get_task, registered_ids
@@ -39,23 +38,6 @@ CLASSIC_IDS = [
 TASK_PARAMS = [(task, name) for task in CLASSIC for name in NOMINAL_PARAMS[task]]
 
 
-def _actions(env: gym.Env, n: int, seed: int = 0) -> list:
-    env.action_space.seed(seed)
-    return [env.action_space.sample() for _ in range(n)]
-
-
-def _rollout(env: gym.Env, seed: int, actions: list) -> np.ndarray:
-    """Observations of one episode (reset included), stopping at its end."""
-    obs, _ = env.reset(seed=seed)
-    out = [obs]
-    for a in actions:
-        obs, _, terminated, truncated, _ = env.step(a)
-        out.append(obs)
-        if terminated or truncated:
-            break
-    return np.stack(out)
-
-
 def _perturbed_value(task: str, name: str) -> float:
     """The edge of the uncertainty set farther from nominal, or 1.5 x nominal."""
     nominal = NOMINAL_PARAMS[task][name]
@@ -78,20 +60,12 @@ def test_every_classic_id_is_registered() -> None:
 @pytest.mark.parametrize("env_id", CLASSIC_IDS)
 @pytest.mark.filterwarnings("ignore")
 def test_env_checkers_pass(env_id: str) -> None:
-    check_env(gym.make(env_id).unwrapped, skip_render_check=True)
-    check_env(gym.make(env_id), skip_render_check=True)
-    sb3_check_env(gym.make(env_id))
+    check_every_api(env_id)
 
 
 @pytest.mark.parametrize("env_id", CLASSIC_IDS)
-def test_same_seed_same_rollout(env_id: str) -> None:
-    actions = _actions(gym.make(env_id), 100, seed=1)
-    a = _rollout(gym.make(env_id), seed=123, actions=actions)
-    b = _rollout(gym.make(env_id), seed=123, actions=actions)
-    assert len(a) > 5
-    np.testing.assert_array_equal(a, b)
-    c = _rollout(gym.make(env_id), seed=124, actions=actions)
-    assert not np.array_equal(a[0], c[0])
+def test_same_seed_samerollout(env_id: str) -> None:
+    check_seeding(env_id, 100)
 
 
 @pytest.mark.parametrize("task", list(CLASSIC))
@@ -104,7 +78,7 @@ def test_nominal_reproduces_gymnasium_step_for_step(task: str) -> None:
     # Acrobot's equations are written anew (sin θ for gymnasium's cos(θ - π/2)): equal to
     # rounding, which the chaotic dynamics amplify over long horizons; the others are exact.
     exact = task != "robust_rl/Acrobot-v1"
-    actions = _actions(ours, 400 if exact else 100, seed=7)
+    actions = sample_actions(ours, 400 if exact else 100, seed=7)
     obs_a, _ = ours.reset(seed=42)
     obs_b, _ = ref.reset(seed=42)
     np.testing.assert_array_equal(obs_a, obs_b)
@@ -135,7 +109,7 @@ def test_nominal_params_and_variants(task: str) -> None:
 
 
 @pytest.mark.parametrize(("task", "name"), TASK_PARAMS)
-def test_every_parameter_changes_the_rollout(task: str, name: str) -> None:
+def test_every_parameter_changes_therollout(task: str, name: str) -> None:
     cls = CLASSIC[task][0]
     value = _perturbed_value(task, name)
     assert value != NOMINAL_PARAMS[task][name]
@@ -143,11 +117,11 @@ def test_every_parameter_changes_the_rollout(task: str, name: str) -> None:
     if name == "max_torque":  # only torques above the new limit are affected
         actions = [np.array([2.0 if i % 20 < 10 else -2.0], np.float32) for i in range(60)]
     else:
-        actions = _actions(nominal_env, 60, seed=3)
-    nominal = _rollout(nominal_env, seed=5, actions=actions)
+        actions = sample_actions(nominal_env, 60, seed=3)
+    nominal = rollout(nominal_env, seed=5, actions=actions)
     perturbed_env.set_params(**{name: value})
     assert perturbed_env.get_params() == {**NOMINAL_PARAMS[task], name: value}
-    perturbed = _rollout(perturbed_env, seed=5, actions=actions)
+    perturbed = rollout(perturbed_env, seed=5, actions=actions)
     np.testing.assert_array_equal(nominal[0], perturbed[0])  # same initial state
     n = min(len(nominal), len(perturbed))
     assert n > 10

@@ -7,13 +7,12 @@ import pickle
 import gymnasium as gym
 import numpy as np
 import pytest
+from envtools import check_every_api, check_seeding, rollout, sample_actions
 
 mujoco = pytest.importorskip(
     "mujoco", reason='the MuJoCo tasks need the optional extra: pip install "robust-rl[mujoco]"'
 )
 
-from gymnasium.utils.env_checker import check_env  # noqa: E402
-from stable_baselines3.common.env_checker import check_env as sb3_check_env  # noqa: E402
 
 import robust_rl.envs  # noqa: E402, F401  (registers the ids)
 from robust_rl.envs import (  # noqa: E402
@@ -46,23 +45,6 @@ TASK_PARAMS = [(task, name) for task in MUJOCO for name in NOMINAL_PARAMS[task]]
 WALKERS = [task for task in MUJOCO if "friction" in NOMINAL_PARAMS[task]]
 
 
-def _actions(env: gym.Env, n: int, seed: int = 0) -> list[np.ndarray]:
-    env.action_space.seed(seed)
-    return [env.action_space.sample() for _ in range(n)]
-
-
-def _rollout(env: gym.Env, seed: int, actions: list[np.ndarray]) -> np.ndarray:
-    """Observations of one episode (reset included), stopping at its end."""
-    obs, _ = env.reset(seed=seed)
-    out = [obs]
-    for a in actions:
-        obs, _, terminated, truncated, _ = env.step(a)
-        out.append(obs)
-        if terminated or truncated:
-            break
-    return np.stack(out)
-
-
 def _body(env: gym.Env, name: str) -> int:
     robot = type(env.unwrapped).ROBOT
     return mujoco.mj_name2id(env.unwrapped.model, mujoco.mjtObj.mjOBJ_BODY, robot.mass_bodies[name])
@@ -88,20 +70,12 @@ def _perturbed_value(task: str, name: str) -> float:
 @pytest.mark.parametrize("env_id", MUJOCO_IDS)
 @pytest.mark.filterwarnings("ignore")
 def test_env_checker_passes(env_id: str) -> None:
-    check_env(gym.make(env_id).unwrapped, skip_render_check=True)
-    check_env(gym.make(env_id), skip_render_check=True)
-    sb3_check_env(gym.make(env_id))
+    check_every_api(env_id)
 
 
 @pytest.mark.parametrize("env_id", MUJOCO_IDS)
-def test_same_seed_same_rollout(env_id: str) -> None:
-    actions = _actions(gym.make(env_id), 40, seed=1)
-    a = _rollout(gym.make(env_id), seed=123, actions=actions)
-    b = _rollout(gym.make(env_id), seed=123, actions=actions)
-    assert len(a) > 5
-    np.testing.assert_array_equal(a, b)
-    c = _rollout(gym.make(env_id), seed=124, actions=actions)
-    assert not np.array_equal(a[0], c[0])
+def test_same_seed_samerollout(env_id: str) -> None:
+    check_seeding(env_id, 40)
 
 
 @pytest.mark.parametrize("task", list(MUJOCO))
@@ -111,7 +85,7 @@ def test_nominal_reproduces_gymnasium_step_for_step(task: str) -> None:
     assert ours.spec.reward_threshold == ref.spec.reward_threshold
     assert ours.observation_space == ref.observation_space
     assert ours.action_space == ref.action_space
-    actions = _actions(ours, 60, seed=2)
+    actions = sample_actions(ours, 60, seed=2)
     np.testing.assert_array_equal(ours.reset(seed=9)[0], ref.reset(seed=9)[0])
     for action in actions:
         out_a, out_b = ours.step(action), ref.step(action)
@@ -149,10 +123,10 @@ def test_every_parameter_changes_the_rollout_and_the_model(task: str, name: str)
     cls = MUJOCO[task][0]
     value = _perturbed_value(task, name)
     nominal_env, env = cls(), cls()
-    actions = _actions(nominal_env, 40, seed=3)
+    actions = sample_actions(nominal_env, 40, seed=3)
     if task == "robust_rl/InvertedPendulum-v5":  # no push: the pole falls slowest (15+ steps)
         actions = [np.zeros_like(a) for a in actions]
-    nominal = _rollout(nominal_env, seed=5, actions=actions)
+    nominal = rollout(nominal_env, seed=5, actions=actions)
     model = env.model
     before = {
         "mass": model.body_mass.copy(),
@@ -188,7 +162,7 @@ def test_every_parameter_changes_the_rollout_and_the_model(task: str, name: str)
                 break
             ancestor = model.body_parentid[ancestor]
         assert not np.allclose(model.dof_M0, before["M0"])
-    perturbed = _rollout(env, seed=5, actions=actions)
+    perturbed = rollout(env, seed=5, actions=actions)
     np.testing.assert_array_equal(nominal[0], perturbed[0])  # same initial state
     n = min(len(nominal), len(perturbed))
     assert n > 10
@@ -205,7 +179,7 @@ def test_friction_governs_the_actual_contacts(task: str) -> None:
     env.reset(seed=0, options={"params": {"friction": 0.3}})
     data = env.unwrapped.data
     foot_contacts = 0
-    for action in _actions(env, 60, seed=4):
+    for action in sample_actions(env, 60, seed=4):
         _, _, terminated, _, _ = env.step(action)
         for c in data.contact[: data.ncon]:
             pair = {int(c.geom1), int(c.geom2)}
@@ -222,13 +196,13 @@ def test_friction_governs_the_actual_contacts(task: str) -> None:
 def test_lowering_only_the_floor_friction_changes_nothing() -> None:
     """Why ``friction`` scales every geom: MuJoCo uses the larger coefficient of the two geoms,
     so a slippery floor under a grippy foot (2.0) leaves the rollout unchanged."""
-    actions = _actions(gym.make("robust_rl/Hopper-v5"), 60, seed=6)
-    nominal = _rollout(PerturbedHopperEnv(), seed=1, actions=actions)
+    actions = sample_actions(gym.make("robust_rl/Hopper-v5"), 60, seed=6)
+    nominal = rollout(PerturbedHopperEnv(), seed=1, actions=actions)
     floor_only = PerturbedHopperEnv()
     floor_only.model.geom_friction[_geom(gym.make("Hopper-v5"), "floor"), 0] = 0.1
-    np.testing.assert_array_equal(_rollout(floor_only, seed=1, actions=actions), nominal)
+    np.testing.assert_array_equal(rollout(floor_only, seed=1, actions=actions), nominal)
     ours = PerturbedHopperEnv(friction=0.1)
-    perturbed = _rollout(ours, seed=1, actions=actions)
+    perturbed = rollout(ours, seed=1, actions=actions)
     n = min(len(nominal), len(perturbed))
     assert np.abs(nominal[:n] - perturbed[:n]).max() > 1e-2
 
@@ -242,9 +216,9 @@ def test_back_to_nominal_is_exactly_nominal(task: str) -> None:
     fresh = cls()
     for field in ("body_mass", "body_inertia", "body_subtreemass", "geom_friction", "dof_M0"):
         np.testing.assert_array_equal(getattr(env.model, field), getattr(fresh.model, field))
-    actions = _actions(env, 40, seed=8)
+    actions = sample_actions(env, 40, seed=8)
     np.testing.assert_array_equal(
-        _rollout(env, seed=2, actions=actions), _rollout(fresh, seed=2, actions=actions)
+        rollout(env, seed=2, actions=actions), rollout(fresh, seed=2, actions=actions)
     )
 
 
@@ -252,7 +226,7 @@ def test_set_params_mid_episode_keeps_the_state_and_acts_at_the_next_step() -> N
     env, ref = PerturbedHopperEnv(), PerturbedHopperEnv()
     env.reset(seed=0)
     ref.reset(seed=0)
-    actions = _actions(env, 10, seed=0)
+    actions = sample_actions(env, 10, seed=0)
     for a in actions[:5]:
         env.step(a)
         ref.step(a)
