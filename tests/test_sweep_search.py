@@ -4,6 +4,7 @@ study stored in OUT/study.db, interrupted and resumed without rerunning finished
 from __future__ import annotations
 
 import copy
+import csv
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +212,47 @@ def test_failing_points_are_isolated_and_retried(tmp_path: Path, capsys) -> None
     assert [t.state for t in retried] == [TrialState.FAIL] * 4
     assert [t.params for t in retried[2:]] == [t.params for t in failed]
     assert len(_study(out, "a2c").trials) == 2 and _models(out) == a2c_models
+
+
+def test_a_repeated_point_is_not_run_twice_and_costs_no_budget(tmp_path: Path) -> None:
+    """A space of 2 choices with a budget of 4: both points run once each, the sampler's
+    repeats are told their known outcome, and the summary counts each point's seed once."""
+    data = copy.deepcopy(SEARCH)
+    data["search"].update(n_trials=4, pruner="none")
+    data["variants"] = {
+        "dqn": {
+            "algo": "dqn",
+            "params": dict(TINY_DQN),
+            "space": {"learning_rate": {"choices": [1e-3, 3e-3]}},
+        }
+    }
+    file = tmp_path / "repeat.yaml"
+    file.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "out"
+    assert main(["sweep", str(file), "--out", str(out), "--max-parallel", "1"]) == 0
+    assert len(_models(out)) == 2
+    trials = _study(out, "dqn").trials
+    rates = [t.params["learning_rate"] for t in trials if t.state == TrialState.COMPLETE]
+    assert sorted(set(rates)) == [1e-3, 3e-3]
+    by_rate = {t.params["learning_rate"]: t.value for t in trials if t.value is not None}
+    for t in trials:  # a repeat carries the value of the point it repeats
+        if t.state == TrialState.COMPLETE:
+            assert t.value == by_rate[t.params["learning_rate"]]
+    with open(out / "summary.csv", newline="") as f:
+        groups = list(csv.DictReader(f))
+    assert sorted(g["param:learning_rate"] for g in groups) == ["0.001", "0.003"]
+    assert [g["n_seeds"] for g in groups] == ["1", "1"]  # each point's one seed, counted once
+    # a rerun has nothing left to do
+    assert main(["sweep", str(file), "--out", str(out), "--max-parallel", "1"]) == 0
+    assert len(_models(out)) == 2
+    assert len(_study(out, "dqn").trials) == len(trials)
+
+
+def test_space_size_counts_choices_only() -> None:
+    spec = parse_sweep(copy.deepcopy(SEARCH))
+    variants = {v.name: v for v in spec.variants}
+    assert search_module._space_size(variants["dqn"]) is None  # a continuous range
+    data = copy.deepcopy(SEARCH)
+    data["variants"]["a2c"]["space"].pop("gamma")
+    only_choices = {v.name: v for v in parse_sweep(data).variants}["a2c"]
+    assert search_module._space_size(only_choices) == 2

@@ -15,7 +15,9 @@ an in-memory copy of the study; the driver then reports the task's intermediate 
 outcome to the stored study.
 
 Every variant gets the same budget, ``search.n_trials`` finished (complete or pruned) points (or
-``n_trials``). Resume: running the sweep again reopens the studies; finished points count against
+``n_trials``). A point the sampler proposes again (likely in a small space of choices) is not run
+twice and costs no budget: the study is told its known outcome and asked again; a space of
+choices with fewer points than the budget ends when every point has run. Resume: running the sweep again reopens the studies; finished points count against
 the budget and are not rerun, points that were running when the search was interrupted are run
 again with the same parameters (their finished seeds are read back, an unfinished seed
 continues from its checkpoint), failed points are tried again with the same parameters (once
@@ -211,7 +213,8 @@ def run_search(
             ok = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
             waiting = [t for t in trials if t.state == TrialState.WAITING]
             resume[v.name] = running
-            to_ask[v.name] = max(0, budget - len(ok) - len(running))
+            distinct = {_key(t.params) for t in ok}  # a repeated proposal counts once
+            to_ask[v.name] = max(0, budget - len(distinct) - len(running))
             # failed points are tried again (once per invocation), as failed grid trials are
             done = [t.params for t in ok + running + waiting]
             retry = [t.params for t in trials if t.state == TrialState.FAIL]
@@ -221,6 +224,31 @@ def run_search(
                     waiting.append(params)
         collected: dict[tuple[str, int], list[TrialResult]] = {}
         inflight: dict[int, tuple[str, Any, list[Trial]]] = {}
+        sizes = {v.name: _space_size(v) for v in spec.variants}
+
+        def ask_new(v: VariantSpec) -> Any | None:
+            """A point not run before (a repeat is told its known outcome and costs no budget)."""
+            study = studies[v.name]
+            for _ in range(_MAX_REPEATS):
+                known = {
+                    _key(t.params): t
+                    for t in study.get_trials(deepcopy=False)
+                    if t.state != TrialState.FAIL
+                }
+                size = sizes[v.name]
+                if size is not None and len(known) >= size:
+                    return None  # every point of a finite space has been run
+                trial = study.ask(spaces[v.name])
+                earlier = known.get(_key(trial.params))
+                if earlier is None:
+                    return trial
+                if earlier.state == TrialState.COMPLETE:
+                    study.tell(trial, earlier.value)
+                elif earlier.state == TrialState.PRUNED:
+                    study.tell(trial, state=TrialState.PRUNED)
+                else:  # still running: its outcome is not known yet
+                    study.tell(trial, state=TrialState.FAIL)
+            return None
 
         def next_point() -> tuple[str, Any, list[Trial]] | None:
             order = sorted(
@@ -234,7 +262,10 @@ def run_search(
                     params = frozen.params
                 elif to_ask[v.name] > 0:
                     to_ask[v.name] -= 1
-                    trial = study.ask(spaces[v.name])
+                    trial = ask_new(v)
+                    if trial is None:
+                        to_ask[v.name] = 0
+                        continue
                     params = trial.params
                 else:
                     continue
@@ -276,6 +307,28 @@ def run_search(
     return _all_results(spec, studies, collected, out)
 
 
+#: repeated proposals tolerated in a row before a variant's search stops asking
+_MAX_REPEATS = 100
+
+
+def _key(params: dict[str, Any]) -> str:
+    """A point's parameters as a hashable key (list values included)."""
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def _space_size(variant: VariantSpec) -> int | None:
+    """Number of points of a variant's search space if every parameter is a choice, else None."""
+    import optuna
+
+    size = 1
+    for p in variant.space:
+        dist = p.distribution()
+        if not isinstance(dist, optuna.distributions.CategoricalDistribution):
+            return None
+        size *= len(dist.choices)
+    return size
+
+
 def _tell(study: Any, trial: Any, trials: Sequence[Trial], results: Sequence[TrialResult]) -> None:
     """Report a point's intermediate values and its outcome to the stored study."""
     from optuna.trial import TrialState
@@ -305,15 +358,18 @@ def _all_results(
     out: Path,
 ) -> list[TrialResult]:
     """Results of every finished point: this invocation's, and earlier ones' read back."""
-    results = []
+    results: list[TrialResult] = []
+    seen: set[str] = set()  # a point proposed twice (earlier versions ran it once) counts once
     for v in spec.variants:
         for frozen in studies[v.name].trials:
             key = (v.name, frozen.number)
             if key in collected:
-                results += collected[key]
+                found = collected[key]
             elif frozen.state.is_finished():
-                for t in point_trials(spec, v, v.decode(frozen.params)):
-                    res = read_result(t, out)
-                    if res is not None:
-                        results.append(res)
+                trials = point_trials(spec, v, v.decode(frozen.params))
+                found = [r for r in (read_result(t, out) for t in trials) if r is not None]
+            else:
+                found = []
+            results += [r for r in found if r.trial.name not in seen]
+            seen.update(r.trial.name for r in found)
     return results
