@@ -34,15 +34,12 @@ from reproduction import (
     aggregate,
     comparison_table,
     per_seed,
-    per_seed_csv,
     read_wide_csv,
-    replicate_lines,
     results_table,
     run_variants,
-    wide_csv,
+    write_report,
 )
 
-from robust_rl._io import atomic_write_text
 from robust_rl.errors import MissingFileError
 from robust_rl.sweep import parse_sweep
 
@@ -207,9 +204,8 @@ def main() -> int:
     extra["paper: regular Q"] = [PUBLISHED[m][0] for m in PUBLISHED]
     extra["paper: robust Q"] = [PUBLISHED[m][1] for m in PUBLISHED]
     configs = "shipped files" if args.configs == "shipped" else f"`{_relative(args.configs)}`"
-    counts = ", ".join(
-        f"{LABELS[v]} {len(per_seed(done, v, 'nominal'))}" for v in variants if v in LABELS
-    )
+    nominal = {v: per_seed(done, v, "nominal") for v in variants}
+    counts = ", ".join(f"{LABELS[v]} {len(nominal[v])}" for v in variants)
     lines = [
         "# CartPole: DQN vs RobustDQN vs RobustDQN η=∞ vs domain-randomised DQN",
         "",
@@ -223,9 +219,7 @@ def main() -> int:
         "",
         "Seeds whose mean return on the nominal MDP is ≥ 475: "
         + ", ".join(
-            f"{LABELS[v]} {sum(x >= 475 for x in per_seed(done, v, 'nominal'))}/"
-            f"{len(per_seed(done, v, 'nominal'))}"
-            for v in variants
+            f"{LABELS[v]} {sum(x >= 475 for x in nominal[v])}/{len(nominal[v])}" for v in variants
         )
         + ".",
         "",
@@ -252,16 +246,10 @@ def main() -> int:
             done, [p for p in PAIRS if p[0] in variants and p[1] in variants], LABELS
         ),
     ]
-    if failed:
-        lines += ["", f"{len(failed)} trials failed:"] + [
-            f"- {r.trial.name}: {(r.error or '').splitlines()[0]}" for r in failed
-        ]
-    lines += ["", *replicate_lines("reproduce_cartpole.py", time.perf_counter() - start)]
-    atomic_write_text(args.out / "results.md", "\n".join(lines) + "\n", force=True)
-    atomic_write_text(args.out / "results.csv", wide_csv(over, variants), force=True)
-    atomic_write_text(args.out / "per_seed.csv", per_seed_csv(over, done, variants), force=True)
-    print("\n".join(lines))
-    return 1 if failed else 0
+    wall = time.perf_counter() - start
+    return write_report(
+        args.out, lines, over, done, failed, variants, "reproduce_cartpole.py", wall
+    )
 
 
 if __name__ == "__main__":

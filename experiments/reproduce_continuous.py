@@ -36,14 +36,11 @@ from reproduction import (
     aggregate,
     comparison_table,
     per_seed,
-    per_seed_csv,
-    replicate_lines,
     results_table,
     run_variants,
-    wide_csv,
+    write_report,
 )
 
-from robust_rl._io import atomic_write_text
 from robust_rl.errors import InvalidArgumentError, MissingFileError
 from robust_rl.sweep import parse_sweep
 
@@ -334,16 +331,8 @@ def main() -> int:
             ("nominal", "grid_average", "grid_worst"),
         ),
     ]
-    if failed:
-        lines += ["", f"{len(failed)} trials failed:"] + [
-            f"- {r.trial.name}: {(r.error or '').splitlines()[0]}" for r in failed
-        ]
-    lines += ["", *replicate_lines("reproduce_continuous.py", time.perf_counter() - start)]
-    atomic_write_text(out / "results.md", "\n".join(lines) + "\n", force=True)
-    atomic_write_text(out / "results.csv", wide_csv(over, variants), force=True)
-    atomic_write_text(out / "per_seed.csv", per_seed_csv(over, done, variants), force=True)
-    print("\n".join(lines))
-    return 1 if failed else 0
+    wall = time.perf_counter() - start
+    return write_report(out, lines, over, done, failed, variants, "reproduce_continuous.py", wall)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from robust_rl._io import atomic_write_bytes
+from robust_rl._io import atomic_write_bytes, atomic_write_text
 from robust_rl.evaluation import (
     EvaluationResults,
     ModelSummary,
@@ -57,8 +57,9 @@ def run_variants(
     finished model to ``out/<variant>_seed<k>.zip``."""
     runs = out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    others = [read_result(t, runs) for t in expand_sweep(spec) if t.variant not in variants]
-    todo = [t for t in expand_sweep(spec) if t.variant in variants]
+    every = expand_sweep(spec)
+    others = [read_result(t, runs) for t in every if t.variant not in variants]
+    todo = [t for t in every if t.variant in variants]
     results = (
         run_sweep(
             todo,
@@ -72,7 +73,7 @@ def run_variants(
         else []
     )
     results = [r for r in others if r is not None and r.ok] + list(results)
-    order = {t.name: i for i, t in enumerate(expand_sweep(spec))}
+    order = {t.name: i for i, t in enumerate(every)}
     results.sort(key=lambda r: order[r.trial.name])
     write_summary(results, runs, spec=spec, title=f"{title} (per trial)")
     for r in results:
@@ -102,9 +103,10 @@ def per_seed(done: Sequence[TrialResult], variant: str, metric: str) -> list[flo
         if r.trial.variant != variant:
             continue
         s = r.summary()
-        if metric.startswith("attack:"):
+        if metric.startswith("attack:"):  # ε as the key spells it (``f"{eps:g}"``)
             name, eps = metric[7:].rsplit("@", 1)
-            value = dict(s.attacks.get(name, {})).get(float(eps))
+            curve = s.attacks.get(name, {})
+            value = next((v for e, v in curve.items() if f"{e:g}" == eps), None)
         else:
             value = METRICS[metric][1](s)
         if value is not None:
@@ -215,9 +217,7 @@ def comparison_table(
     return lines
 
 
-def per_seed_csv(
-    over: EvaluationResults, done: Sequence[TrialResult], variants: Sequence[str]
-) -> str:
+def per_seed_csv(done: Sequence[TrialResult], variants: Sequence[str]) -> str:
     """One row per (variant, seed) and metric: the per-seed numbers behind the tables."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -264,6 +264,30 @@ def read_wide_csv(path: Path) -> dict[str, dict[str, str]]:
                     std = float(row[f"{v}_std"])
                     table.setdefault(v, {})[row["mdp"]] = f"{float(mean):.1f} ± {std:.1f}"
     return table
+
+
+def write_report(
+    out: Path,
+    lines: list[str],
+    over: EvaluationResults,
+    done: Sequence[TrialResult],
+    failed: Sequence[TrialResult],
+    variants: Sequence[str],
+    script: str,
+    wall_s: float,
+) -> int:
+    """Finish the Markdown (failed trials, how to replicate), write ``results.md``,
+    ``results.csv`` and ``per_seed.csv``, print the Markdown; the exit code (1 if a trial
+    failed)."""
+    if failed:
+        lines = [*lines, "", f"{len(failed)} trials failed:"]
+        lines += [f"- {r.trial.name}: {(r.error or '').splitlines()[0]}" for r in failed]
+    lines = [*lines, "", *replicate_lines(script, wall_s)]
+    atomic_write_text(out / "results.md", "\n".join(lines) + "\n", force=True)
+    atomic_write_text(out / "results.csv", wide_csv(over, variants), force=True)
+    atomic_write_text(out / "per_seed.csv", per_seed_csv(done, variants), force=True)
+    print("\n".join(lines))
+    return 1 if failed else 0
 
 
 def replicate_lines(script: str, wall_s: float) -> list[str]:

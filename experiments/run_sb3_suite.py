@@ -32,6 +32,7 @@ import sys
 import tarfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,7 +213,7 @@ def summarise(
     version: str,
     files: tuple[str, ...],
     wall_s: float,
-    adaptations: list[str] = (),  # type: ignore[assignment]
+    adaptations: Sequence[str] = (),
 ) -> str:
     """Markdown summary: counts per outcome and file, then every failure with its reason."""
     records = [classify(r) for r in records]

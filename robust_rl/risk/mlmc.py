@@ -400,14 +400,11 @@ class _PlanBuilder:
         probe = _rt_plan(tuple([1] * n_levels), inv_probs, with_center, control_variate)
         self.coef = probe.coef  # one slot per level, in level order: the table by level
         self.with_center = with_center
-        self._slots = np.arange(0)
 
     def __call__(self, counts: Sequence[int]) -> RTPlan:
         levels = np.repeat(self.levels, counts)
         batch = levels.shape[0]
-        if self._slots.shape[0] < batch:
-            self._slots = np.arange(batch)
-        slots = self._slots[:batch]
+        slots = np.arange(batch)
         sizes = self.sizes[levels]
         ends = np.cumsum(sizes)
         starts = ends - sizes

@@ -250,11 +250,15 @@ def write_summary(
         lines += ["", "Failed trials:", ""] + [
             f"- {r['trial']}: {r.get('error', '')}" for r in failed
         ]
-    first_trial = {r.trial.group: r.trial for r in reversed(results) if r.ok}
+    first_trial: dict[str, Trial] = {}
+    for r in results:
+        if r.ok:
+            first_trial.setdefault(r.trial.group, r.trial)
     for variant, g in best.items():
         if g["group"] in first_trial and g.get("validation_mean") is not None:
-            text = best_config_text(first_trial[g["group"]], g, out / BEST_DIR / f"{variant}.yaml")
-            written.append(atomic_write_text(out / BEST_DIR / f"{variant}.yaml", text, force=True))
+            path = out / BEST_DIR / f"{variant}.yaml"
+            text = best_config_text(first_trial[g["group"]], g, path)
+            written.append(atomic_write_text(path, text, force=True))
     if footer:
         lines += ["", footer]
     written.append(atomic_write_text(out / "summary.md", "\n".join(lines) + "\n", force=True))
