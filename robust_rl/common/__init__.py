@@ -5,7 +5,7 @@ from robust_rl.common.observations import (
     RadiusSpec,
     UnsupportedSpaceError,
 )
-from robust_rl.common.robust import RADIUS_SCALES, ROBUST_SETTINGS, RobustAgentMixin, soft_min
+from robust_rl.common.robust import RADIUS_SCALES, ROBUST_SETTINGS, RobustAgentMixin
 
 __all__ = [
     "RADIUS_SCALES",
@@ -14,5 +14,4 @@ __all__ = [
     "RadiusSpec",
     "RobustAgentMixin",
     "UnsupportedSpaceError",
-    "soft_min",
 ]

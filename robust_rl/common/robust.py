@@ -55,14 +55,12 @@ from robust_rl.common.observations import (
     check_unperturbed_keys,
 )
 from robust_rl.errors import InvalidArgumentError
-from robust_rl.risk import FunctionalEstimator, MLMCEstimate, SetFunctional, log_mean_exp
-from robust_rl.risk._checks import check_eta
+from robust_rl.risk import FunctionalEstimator, MLMCEstimate, SetFunctional, entropic_min
 
 __all__ = [
     "RADIUS_SCALES",
     "ROBUST_SETTINGS",
     "RobustAgentMixin",
-    "soft_min",
 ]
 
 SelfRobust = TypeVar("SelfRobust", bound="RobustAgentMixin")
@@ -89,30 +87,11 @@ ROBUST_SETTINGS: tuple[str, ...] = (
 Values = Callable[[Any], th.Tensor]
 
 
-def soft_min(eta: float) -> SetFunctional:
-    r"""Entropic soft-min of scalar values over the draws: ``(b, n) -> (b,)``.
-
-    .. math:: -\eta \log \tfrac1n \textstyle\sum_j \exp(-v_j/\eta)
-
-    Exactly ``v_1`` for one draw (``n = 1``), so a one-draw target equals the nominal one.
-    """
-    eta = check_eta(eta)
-
-    def functional(values: th.Tensor) -> th.Tensor:
-        if values.dim() != 2:
-            raise InvalidArgumentError(
-                f"expected one value per draw, shape (b, n), got {tuple(values.shape)}"
-            )
-        return -log_mean_exp(-values, eta, dim=1)
-
-    return functional
-
-
 class RobustAgentMixin:
     """Robust settings, checks, estimator, generator, diagnostics and save/load for SB3 agents.
 
     Subclasses set :attr:`_robust_action_spaces` and may override :meth:`_robust_functional`
-    (default: :func:`soft_min` of scalar values).
+    (default: :func:`~robust_rl.risk.entropic_min` of scalar values).
     """
 
     #: action spaces the SB3 parent supports (checked with a clear error before SB3 asserts)
@@ -196,7 +175,7 @@ class RobustAgentMixin:
 
     def _robust_functional(self) -> SetFunctional:
         """The set functional of the target: the soft-min of one value per draw."""
-        return soft_min(self.eta)
+        return entropic_min(self.eta)
 
     # --------------------------------------------------------------------------- setup
     #: settings that models saved by earlier versions lack, and what those versions did
