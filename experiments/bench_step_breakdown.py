@@ -6,7 +6,9 @@ as many extra rows as the robust target, and discards them), on the same CartPol
 network, interleaved in rounds, and reports the median time of each part. The parts other than the target run the
 same code for both agents: a difference there is what the robust target does to the rest of the
 step (its larger activations and index tensors pass through the caches before the online network
-runs).
+runs). RobustDQN's target is computed here one replay batch per pass, as with
+``target_batches=1``; ``bench_throughput.py`` measures the default, which computes the targets of
+several gradient steps in one pass.
 
     python experiments/bench_step_breakdown.py --out experiments/results/throughput
 """

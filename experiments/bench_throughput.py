@@ -48,9 +48,16 @@ def variants(
     out: list[tuple[str, str, dict]] = [("DQN (SB3)", "dqn", {})]
     for level in levels:
         out.append((f"RobustDQN RT-MLMC L={level}", "robust-dqn", {"max_level": level}))
+    ref = 4 if 4 in levels else levels[0]
+    out.append(
+        (
+            f"RobustDQN RT-MLMC L={ref}, one batch per target pass",
+            "robust-dqn",
+            {"max_level": ref, "target_batches": 1},
+        )
+    )
     if basic:
         return out
-    ref = 4 if 4 in levels else levels[0]
     out.append(
         (
             f"RobustDQN RT-MLMC L={ref}, systematic levels",
@@ -149,18 +156,22 @@ def _profile_once(
             rec["forward"] = timed(partial(net, nxt), calls)
             rec["rows"] = float(batch)
             return rec
-        target = partial(model.robust_next_values, nxt)
-        rec["target"] = timed(target, calls)
+        # the targets of `chunk` gradient steps are computed in one pass: report per step
+        chunk = model._target_chunk(batch)
+        nxt = torch.cat([model.replay_buffer.sample(batch).next_observations for _ in range(chunk)])
+        target = partial(model.robust_next_values, nxt, chunk)
+        rec["target"] = timed(target, calls) / chunk
         rows = [target().n_evaluations for _ in range(200)]
-        rec["rows"] = float(np.mean(rows))
+        rec["rows"] = float(np.mean(rows)) / chunk
         stub_in = torch.zeros(max(rows) * 4, *nxt.shape[1:], device=nxt.device)
         model.q_net_target = _StubNet(net(stub_in))
         try:
-            rec["other"] = timed(target, calls)
+            rec["other"] = timed(target, calls) / chunk
         finally:
             model.q_net_target = net
-        z = torch.zeros(round(rec["rows"]), *nxt.shape[1:], device=nxt.device)
-        rec["forward"] = timed(partial(net, z), calls)
+        z = torch.zeros(round(float(np.mean(rows))), *nxt.shape[1:], device=nxt.device)
+        rec["forward"] = timed(partial(net, z), calls) / chunk
+        model._robust_estimates.clear()
     return rec
 
 
@@ -287,10 +298,12 @@ def main() -> int:
         f"{args.profile_rounds} interleaved rounds on a filled buffer)",
         "",
         "*step*: one whole gradient step (`model.train`). *target*: the target's next values "
-        "(DQN: forward pass and max; RobustDQN: `robust_next_values`). *rows*: rows through the "
-        "target network (mean). *forward rows*: the target network alone on that many rows. "
-        "*everything else*: `robust_next_values` with the network replaced by a stub returning "
-        "a preallocated output, i.e. the robust target's time beyond its forward pass. "
+        "(DQN: forward pass and max; RobustDQN: `robust_next_values`, which computes the targets "
+        "of `target_batches` gradient steps in one pass, divided by that number). *rows*: rows "
+        "through the target network per gradient step (mean). *forward rows*: the target network "
+        "alone on that many rows (one pass per `target_batches` steps). *everything else*: "
+        "`robust_next_values` with the network replaced by a stub returning a preallocated "
+        "output, i.e. the robust target's time beyond its forward pass, per gradient step. "
         "*extra vs DQN*: step time minus DQN's step time.",
         "",
         "| agent | step | extra vs DQN | target | rows | forward rows | everything else |",

@@ -61,6 +61,50 @@ def test_zero_radius_saa_reproduces_sb3_dqn_exactly():
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("target_batches", [1, 3])
+def test_targets_of_several_batches_at_once_change_nothing_but_speed(target_batches):
+    """Replay batches drawn first and their targets computed together (the target network is
+    fixed during train): with a deterministic target (radius 0, SAA) the training is SB3's;
+    3 batches per pass with 4 gradient steps also covers a last, shorter pass."""
+    kwargs = {**SMALL, "seed": 5}
+    dqn = DQN("MlpPolicy", "CartPole-v1", **kwargs).learn(600)
+    robust = RobustDQN(
+        "MlpPolicy",
+        "CartPole-v1",
+        radius=0.0,
+        estimator="saa",
+        max_level=2,
+        target_batches=target_batches,
+        **kwargs,
+    ).learn(600)
+    assert robust._target_chunk(32) == target_batches
+    for a, b in zip(params_of(dqn), params_of(robust), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_automatic_target_batches_share_about_512_next_states():
+    model = make()
+    assert model.target_batches is None
+    assert model._target_chunk(64) == 8 and model._target_chunk(32) == 16
+    assert model._target_chunk(1024) == 1  # at least one batch
+    image = RobustDQN("CnnPolicy", ImageEnv(), radius=0.1, buffer_size=100, learning_starts=10)
+    assert image._target_chunk(32) == 1  # 84 x 84 x 3 entries: 12 states per 2^20 entries
+
+
+class ImageEnv(gym.Env):
+    """An image observation (Atari-sized) for the automatic target_batches rule."""
+
+    observation_space = gym.spaces.Box(0, 255, (84, 84, 3), dtype=np.uint8)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
 @torch.no_grad()
 def test_zero_radius_rt_mlmc_target_equals_nominal():
     model = make(radius=0.0, max_level=4)
@@ -213,6 +257,8 @@ def test_tensorboard_run_name_and_robust_scalars(tmp_path):
         (dict(td_loss="l1"), "td_loss must be one of"),
         (dict(n_samples=8), "n_samples applies to estimator='saa' only"),
         (dict(level_sampling="sobol"), "level_sampling must be one of"),
+        (dict(target_batches=0), "target_batches must be a positive integer or None"),
+        (dict(target_batches=2.0), "target_batches must be a positive integer or None"),
     ],
 )
 def test_bad_arguments_raise(kwargs, match):

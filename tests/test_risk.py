@@ -24,7 +24,7 @@ from robust_rl.risk import (
     soft_min_then_max,
     systematic_counts,
 )
-from robust_rl.risk.mlmc import _rt_plan
+from robust_rl.risk.mlmc import _Layouts
 
 DT = torch.float64
 
@@ -231,20 +231,23 @@ def test_systematic_counts_exact():
     assert systematic_counts(1, [0.6, 1.0], 0.5) == (1, 0)
 
 
-def test_rt_plan_exact_for_fixed_counts():
-    """The RT-MLMC bookkeeping for levels (0, 0, 1, 2), L = 2, centres and control variate."""
+def test_rt_layout_exact_for_fixed_counts():
+    """The RT-MLMC bookkeeping for level counts (2, 1, 1), L = 2, centres and control variate:
+    slots sorted by level (0, 0, 1, 2), each slot's draws consecutive, centres after all draws."""
     inv_probs = 1.0 / level_probabilities(2).numpy()  # 7/4, 7/2, 7
-    plan = _rt_plan((2, 1, 1), inv_probs, with_center=True, control_variate=True)
-    np.testing.assert_array_equal(plan.levels, [0, 0, 1, 2])
-    assert plan.n_draws == 8  # 1 + 1 + 2 + 4
-    np.testing.assert_array_equal(plan.row_slot, [0, 1, 2, 2, 3, 3, 3, 3, 0, 1, 2, 3])
-    full = [[0, 0, 0, 0], [1, 1, 1, 1], [2, 3, 2, 3], [4, 5, 6, 7]]
-    first = [[0, 0, 0, 0], [1, 1, 1, 1], [2, 2, 2, 2], [4, 5, 4, 5]]
-    second = [[0, 0, 0, 0], [1, 1, 1, 1], [3, 3, 3, 3], [6, 7, 6, 7]]
-    centres = [[8] * 4, [9] * 4, [10] * 4, [11] * 4]
-    np.testing.assert_array_equal(plan.tiles, full + first + second + centres)
+    layouts = _Layouts(inv_probs, with_center=True, control_variate=True)
+    seg = layouts((2, 1, 1))
+    np.testing.assert_array_equal(seg.levels, [0, 0, 1, 2])
+    assert seg.n_draws == 8  # 1 + 1 + 2 + 4
+    np.testing.assert_array_equal(seg.row_slot, [0, 1, 2, 2, 3, 3, 3, 3, 0, 1, 2, 3])
+    # sets: full 0-3, first halves 4-7, second halves 8-11, centres 12-15
+    np.testing.assert_array_equal(seg.member_row, [*range(8), *range(8), 8, 9, 10, 11])
+    np.testing.assert_array_equal(
+        seg.member_set,
+        [*[0, 1, 2, 2, 3, 3, 3, 3], *[4, 5, 6, 10, 7, 7, 11, 11], *[12, 13, 14, 15]],
+    )
     np.testing.assert_allclose(
-        plan.coef,
+        seg.coef,
         [
             [7 / 4, 7 / 4, 7 / 2, 7],  # 1/p_ℓ on the full set
             [0, 0, -7 / 4, -7 / 2],  # -1/(2 p_ℓ) on each half (none at level 0)
@@ -253,10 +256,21 @@ def test_rt_plan_exact_for_fixed_counts():
         ],
         rtol=1e-15,
     )
-    plain = _rt_plan((2, 1, 1), inv_probs, with_center=False, control_variate=False)
+    # a level-0 slot's second half is empty: size 1 stands in (its sum is 0, its weight 0)
+    np.testing.assert_array_equal(
+        1.0 / seg.inv_set_size, [[1, 1, 2, 4], [1, 1, 1, 2], [1, 1, 1, 2], [1, 1, 1, 1]]
+    )
+    tiled = layouts((2, 1, 1), tiled=True)
+    full = [[0, 0, 0, 0], [1, 1, 1, 1], [2, 3, 2, 3], [4, 5, 6, 7]]
+    first = [[0, 0, 0, 0], [1, 1, 1, 1], [2, 2, 2, 2], [4, 5, 4, 5]]
+    second = [[0, 0, 0, 0], [1, 1, 1, 1], [3, 3, 3, 3], [6, 7, 6, 7]]
+    centres = [[8] * 4, [9] * 4, [10] * 4, [11] * 4]
+    np.testing.assert_array_equal(tiled.tiles, full + first + second + centres)
+    assert tiled.member_row is None and seg.tiles is None
+    plain = _Layouts(inv_probs, with_center=False, control_variate=False)((2, 1, 1))
     np.testing.assert_array_equal(plain.row_slot, [0, 1, 2, 2, 3, 3, 3, 3])
-    np.testing.assert_array_equal(plain.tiles, full + first + second)
-    np.testing.assert_allclose(plain.coef, plan.coef[:3], rtol=1e-15)
+    np.testing.assert_array_equal(plain.member_set, seg.member_set[:16])
+    np.testing.assert_allclose(plain.coef, seg.coef[:3], rtol=1e-15)
 
 
 def test_estimator_follows_the_plan_per_point():
@@ -644,25 +658,66 @@ def test_bad_points_and_targets_are_rejected():
         entropic_max(1.0)(torch.zeros(2, 3, 4))
 
 
-@pytest.mark.parametrize(
-    ("with_center", "control_variate"), [(True, True), (True, False), (False, False)]
-)
-def test_fast_plan_builder_equals_the_reference_plan(with_center, control_variate):
-    """The estimator's tabulated plan builder gives exactly :func:`_rt_plan` (the readable
-    reference) for every kind of count vector: empty levels anywhere, one point, all at one level."""
-    from robust_rl.risk.mlmc import _PlanBuilder
+SHIPPED_FUNCTIONALS = [
+    ("entropic_max", entropic_max, 1),
+    ("entropic_min", entropic_min, 1),
+    ("soft_min_then_max", soft_min_then_max, 3),
+    ("soft_min_of_max", soft_min_of_max, 3),
+]
 
-    rng = np.random.default_rng(0)
-    for max_level in (0, 1, 4, 8):
-        inv_probs = 1.0 / level_probabilities(max_level).numpy()
-        build = _PlanBuilder(inv_probs, with_center, control_variate)
-        n = max_level + 1
-        cases = [tuple(rng.multinomial(64, np.ones(n) / n)) for _ in range(30)]
-        cases += [tuple(int(i == k) for i in range(n)) for k in range(n)]  # one point
-        cases += [tuple(7 * int(i == n - 1) for i in range(n)), tuple([3] * n)]
-        for counts in cases:
-            fast = build(counts)
-            ref = _rt_plan(counts, inv_probs, with_center, control_variate)
-            for field in ("levels", "row_slot", "tiles", "coef"):
-                np.testing.assert_array_equal(getattr(fast, field), getattr(ref, field), field)
-            assert fast.n_draws == ref.n_draws
+
+@pytest.mark.parametrize(("name", "make", "n_out"), SHIPPED_FUNCTIONALS)
+@pytest.mark.parametrize("eta", [0.01, 0.7, math.inf])
+@pytest.mark.parametrize("control_variate", [True, False])
+@pytest.mark.parametrize(
+    ("batch", "max_level", "level_sampling"),
+    [(40, 4, "independent"), (40, 4, "systematic"), (1, 3, "independent"), (5, 0, "independent")],
+)
+def test_segment_sets_equal_tiled_sets(
+    name, make, n_out, eta, control_variate, batch, max_level, level_sampling
+):
+    """The shipped functionals evaluate their sets by segment reductions; wrapped in a plain
+    function they go through the generic tiled path. Same draws, same estimates and gradients,
+    also when values spread over 10^4 units at η = 0.01 (no underflow to -inf)."""
+    x = torch.randn(batch, 3, dtype=DT, generator=gen(40))
+    weights = torch.randn(3, n_out, dtype=DT, generator=gen(41)) * 1e3
+    shipped = make(eta)
+    results = []
+    for functional in (shipped, lambda v: shipped(v)):
+        out_seen = []
+
+        def evaluate(z, index, out_seen=out_seen):
+            out = (z @ weights).squeeze(-1).requires_grad_()
+            out_seen.append(out)
+            return out
+
+        est = FunctionalEstimator(
+            functional,
+            radius=0.5,
+            max_level=max_level,
+            control_variate=control_variate,
+            level_sampling=level_sampling,
+        )(evaluate, x, generator=gen(42))
+        (grad,) = torch.autograd.grad(est.per_point.sum(), out_seen[0])
+        results.append((est, grad))
+    (seg, seg_grad), (tiled, tiled_grad) = results
+    assert torch.isfinite(seg.per_point).all(), name
+    torch.testing.assert_close(seg.per_point, tiled.per_point, rtol=1e-12, atol=1e-9)
+    torch.testing.assert_close(seg_grad, tiled_grad, rtol=1e-12, atol=1e-12)
+    if control_variate:
+        torch.testing.assert_close(seg.center, tiled.center, rtol=1e-12, atol=1e-9)
+    torch.testing.assert_close(seg.levels, tiled.levels, rtol=0, atol=0)
+
+
+def test_segment_values_exact_on_a_small_case():
+    """Two sets sharing a row, one empty: soft-min of (1, 3), of (3,), and 0 for the empty set."""
+    rows = torch.tensor([1.0, 3.0], dtype=DT)
+    values = entropic_min(0.5).segment_values(
+        rows,
+        member_row=torch.tensor([0, 1, 1]),
+        member_set=torch.tensor([0, 0, 1]),
+        inv_size=torch.tensor([0.5, 1.0, 1.0], dtype=DT),
+    )
+    expected = -0.5 * math.log((math.exp(-2.0) + math.exp(-6.0)) / 2)
+    assert float(values[0]) == pytest.approx(expected, rel=1e-14)
+    assert float(values[1]) == 3.0 and float(values[2]) == 0.0

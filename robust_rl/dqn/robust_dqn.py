@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import numpy as np
 import torch as th
 import torch.nn.functional as F
 from gymnasium import spaces
@@ -71,6 +72,13 @@ class RobustDQN(RobustAgentMixin, DQN):
         reliably, 6/10 seeds solving the nominal MDP against 10/10 with independent levels).
     :param td_loss: ``"huber"`` (SB3's default) or ``"mse"``. An unbiased target estimate gives an
         unbiased TD gradient under ``"mse"``, and under ``"huber"`` only inside its quadratic zone.
+    :param target_batches: how many gradient steps' robust targets are computed in one batched
+        pass. The target network does not change during a call of :meth:`train` (SB3 updates it
+        between environment steps), so the replay batches of several gradient steps can be drawn
+        first and their targets computed together: the same targets in law, the same replay
+        batches, and the estimator's fixed cost shared. ``None`` (default): about 512 next states
+        at a time (fewer for large observations, at least one batch); ``1``: one batch per
+        gradient step.
     """
 
     _robust_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Discrete,)
@@ -108,6 +116,7 @@ class RobustDQN(RobustAgentMixin, DQN):
         radius_scale: str = "absolute",
         unperturbed_keys: Sequence[str] | None = None,
         td_loss: str = "huber",
+        target_batches: int | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -124,6 +133,15 @@ class RobustDQN(RobustAgentMixin, DQN):
         if td_loss not in TD_LOSSES:
             raise InvalidArgumentError(f"td_loss must be one of {TD_LOSSES}, got {td_loss!r}")
         self.td_loss = td_loss
+        if target_batches is not None and (
+            isinstance(target_batches, bool)
+            or not isinstance(target_batches, int)
+            or target_batches < 1
+        ):
+            raise InvalidArgumentError(
+                f"target_batches must be a positive integer or None (automatic), got {target_batches!r}"
+            )
+        self.target_batches = target_batches
         env = self._init_robust(
             env,
             radius=radius,
@@ -176,49 +194,94 @@ class RobustDQN(RobustAgentMixin, DQN):
         return form(self.eta)
 
     def robust_next_values(
-        self, next_observations: th.Tensor | dict[str, th.Tensor]
+        self, next_observations: th.Tensor | dict[str, th.Tensor], updates: int = 1
     ) -> MLMCEstimate:
         """Entropic soft-min of the target network's value over the ball around each next state.
 
         :param next_observations: ``(B, ...)`` next observations (a dict for Dict spaces), on the
             device.
+        :param updates: gradient updates these next observations serve (for the diagnostics).
         :return: the core's :class:`~robust_rl.risk.MLMCEstimate`: ``per_point`` is the robust
             value ``(B,)`` (an unbiased estimate of its level-``max_level`` version for
             ``"rt-mlmc"``), ``center`` the nominal value ``max_a Q_target(s', a)``.
         """
-        return self.robust_estimate(next_observations, self.q_net_target)
+        return self.robust_estimate(next_observations, self.q_net_target, updates=updates)
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        """SB3's DQN update with :meth:`robust_next_values` in place of ``max_a Q_target(s', a)``."""
+        """SB3's DQN update with :meth:`robust_next_values` in place of ``max_a Q_target(s', a)``.
+
+        The replay batches of up to :attr:`target_batches` gradient steps are drawn first (in
+        SB3's order) and their robust targets computed in one pass of the target network, which
+        does not change during this call.
+        """
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
 
         losses = []
-        for _ in range(gradient_steps):
-            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+        chunk = self._target_chunk(batch_size)
+        for first in range(0, gradient_steps, chunk):
+            batches = [
+                self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+                for _ in range(min(chunk, gradient_steps - first))
+            ]
             with th.no_grad():
-                next_values = self.robust_next_values(
-                    replay_data.next_observations
-                ).per_point.reshape(-1, 1)
+                next_obs = _concat([b.next_observations for b in batches])
+                estimate = self.robust_next_values(next_obs, updates=len(batches))
+                all_next_values = estimate.per_point.view(len(batches), -1, 1)
+            for replay_data, next_values in zip(batches, all_next_values, strict=True):
+                discounts = (
+                    replay_data.discounts if replay_data.discounts is not None else self.gamma
+                )
                 target_q_values = (
                     replay_data.rewards + (1 - replay_data.dones) * discounts * next_values
                 )
+                current_q_values = self.q_net(replay_data.observations)
+                current_q_values = th.gather(
+                    current_q_values, dim=1, index=replay_data.actions.long()
+                )
+                if self.td_loss == "huber":
+                    loss = F.smooth_l1_loss(current_q_values, target_q_values)
+                else:
+                    loss = F.mse_loss(current_q_values, target_q_values)
+                losses.append(loss.detach())
 
-            current_q_values = self.q_net(replay_data.observations)
-            current_q_values = th.gather(current_q_values, dim=1, index=replay_data.actions.long())
-            if self.td_loss == "huber":
-                loss = F.smooth_l1_loss(current_q_values, target_q_values)
-            else:
-                loss = F.mse_loss(current_q_values, target_q_values)
-            losses.append(loss.detach())
-
-            self.policy.optimizer.zero_grad()
-            loss.backward()
-            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-            self.policy.optimizer.step()
+                self.policy.optimizer.zero_grad()
+                loss.backward()
+                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                self.policy.optimizer.step()
 
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/loss", float(th.stack(losses).mean()))
         self._log_robust_diagnostics()
+
+    def _target_chunk(self, batch_size: int) -> int:
+        """Gradient steps per robust-target pass: :attr:`target_batches`, or about 512 next states
+        (at most 2^20 observation entries) when it is None."""
+        if self.target_batches is not None:
+            return self.target_batches
+        entries = sum(int(np.prod(s.shape)) for s in _box_spaces(self.observation_space))
+        points = min(_AUTO_TARGET_POINTS, _AUTO_TARGET_ENTRIES // max(entries, 1))
+        return max(1, points // batch_size)
+
+
+#: automatic ``target_batches``: about this many next states per pass (on one CPU thread the
+#: target network's time per row is lowest at a few hundred to a few thousand rows), and at most
+#: this many observation entries
+_AUTO_TARGET_POINTS = 512
+_AUTO_TARGET_ENTRIES = 2**20
+
+
+def _concat(
+    observations: list[th.Tensor] | list[dict[str, th.Tensor]],
+) -> th.Tensor | dict[str, th.Tensor]:
+    """Replay batches' observations (tensors, or dicts of tensors) stacked along the batch axis."""
+    if len(observations) == 1:
+        return observations[0]
+    if isinstance(observations[0], dict):
+        return {k: th.cat([o[k] for o in observations]) for k in observations[0]}  # type: ignore[index]
+    return th.cat(observations)  # type: ignore[arg-type]
+
+
+def _box_spaces(space: spaces.Space) -> list[spaces.Space]:
+    return list(space.spaces.values()) if isinstance(space, spaces.Dict) else [space]

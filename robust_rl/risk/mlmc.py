@@ -39,7 +39,7 @@ from robust_rl.risk._checks import (
     resolve_control_variate,
 )
 from robust_rl.risk.ball import sample_ball, unit_ball_noise
-from robust_rl.risk.functionals import SetFunctional, entropic_max
+from robust_rl.risk.functionals import EntropicFunctional, SetFunctional, entropic_max
 from robust_rl.risk.levels import LevelSampler, check_level_sampling
 
 __all__ = [
@@ -97,10 +97,13 @@ class FunctionalEstimator:
     concatenated into a single call of ``evaluate``: a neural network sees one forward pass.
 
     RT-MLMC hot path: the levels are drawn on the CPU (:class:`~robust_rl.risk.LevelSampler`),
-    points are grouped by level, and the index bookkeeping (which row belongs to which point,
-    which rows form each set, the coefficients) depends only on the level counts: it is built
-    once per count vector, kept on the device and reused. With ``level_sampling="systematic"``
-    the counts take a handful of values, so every step after the first few reuses a plan.
+    points are grouped by level, and the index bookkeeping (which row belongs to which point and
+    to which of its sets, the coefficients) depends only on the level counts: it is built from
+    per-level tables once per count vector, copied to the device at once and reused. With
+    ``level_sampling="systematic"`` the counts take a handful of values, so every step after the
+    first few reuses a plan. An :class:`~robust_rl.risk.functionals.EntropicFunctional` (every
+    functional the library ships) evaluates all sets by segment reductions over the evaluated
+    rows; any other functional sees every set tiled to a common length.
 
     :param functional: ``(b, n, *O) -> (b,)``, e.g. :func:`~robust_rl.risk.functionals.entropic_max`.
         It must be a function of the empirical distribution of the ``n`` draws (invariant to
@@ -164,10 +167,12 @@ class FunctionalEstimator:
         )
         self._radius_cache: dict[tuple[torch.Size, torch.device, torch.dtype], torch.Tensor] = {}
         self._sampler = LevelSampler(self.max_level, self.level_sampling)
-        self._inv_probs_np = 1.0 / self._sampler.probabilities
-        self._plan_builder = _PlanBuilder(
-            self._inv_probs_np, self.with_center, self.control_variate
+        self._layouts = _Layouts(
+            1.0 / self._sampler.probabilities, self.with_center, self.control_variate
         )
+        # the functionals the library ships evaluate their sets by segment reductions; any other
+        # set functional sees every set tiled to a common length
+        self._segments = isinstance(functional, EntropicFunctional)
         self._plans: OrderedDict[tuple[tuple[int, ...], torch.device, torch.dtype], _Plan] = (
             OrderedDict()
         )
@@ -258,25 +263,17 @@ class FunctionalEstimator:
         draws.addcmul_(noise, r)
         if self.clip is not None:
             draws.clamp_(self.clip[0], self.clip[1])
-        out = _checked(evaluate(z, owner), z.shape[0])
+        out = _checked(evaluate(z, owner), plan.n_rows)
 
-        # Every set (each point's full set, its two halves, its centre) is tiled to a common
-        # length: the functional is a function of the empirical measure of its draws, so tiling
-        # leaves its value unchanged, and one call serves every set of every level. The gather
-        # puts the draws innermost in memory so the functional's reductions run contiguously.
-        if out.dim() == 1:
-            sets = out.index_select(0, plan.tiles).view(-1, plan.width)
-        elif out.dim() == 2:
-            sets = out.t().index_select(1, plan.tiles).view(out.shape[1], -1, plan.width)
-            sets = sets.permute(1, 2, 0)
+        if plan.tiles is None:
+            values = self.functional.segment_values(  # type: ignore[attr-defined]
+                out, plan.member_row, plan.member_set, plan.inv_set_size
+            )
         else:
-            flat = out.flatten(1).t()
-            sets = flat.index_select(1, plan.tiles).view(flat.shape[0], -1, plan.width)
-            sets = sets.permute(1, 2, 0).unflatten(2, out.shape[1:])
-        values = self.functional(sets).view(-1, batch)  # full set, first half, second half[, c]
-        per_slot = (values * plan.coef).sum(dim=0)
-        per_point = per_slot.index_select(0, slot_of)
-        center = values.select(0, 3).index_select(0, slot_of) if self.with_center else None
+            values = self.functional(_tiled_sets(out, plan.tiles, plan.width))
+        values = values.view(-1, batch)  # full sets, first halves, second halves[, centres]
+        per_point = (values * plan.coef).sum(dim=0).index_select(0, slot_of)
+        center = values[3].index_select(0, slot_of) if self.with_center else None
         return MLMCEstimate(per_point, levels, plan.n_rows, center)
 
     def _plan_for(self, counts: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> _Plan:
@@ -285,14 +282,25 @@ class FunctionalEstimator:
         if plan is not None:
             self._plans.move_to_end(key)
             return plan
-        host = self._plan_builder(counts)
+        lay = self._layouts(counts, tiled=not self._segments)
+        sets = (lay.member_row, lay.member_set) if lay.tiles is None else (lay.tiles.reshape(-1),)
+        n_rows = lay.row_slot.shape[0]
+        # one host-to-device copy for the integers, one for the weights
+        ints = _to_device(np.concatenate([lay.row_slot, *sets]), device)
+        floats = _to_device(np.concatenate([lay.coef, lay.inv_set_size]), device).to(dtype)
+        row_slot, set_index = ints.split([n_rows, ints.shape[0] - n_rows])
+        coef, inv_set_size = floats.split(lay.coef.shape[0])
+        member_row, member_set = set_index.chunk(2) if lay.tiles is None else (None, None)
         plan = _Plan(
-            row_slot=_to_device(host.row_slot, device),
-            n_draws=host.n_draws,
-            n_rows=int(host.row_slot.shape[0]),
-            tiles=_to_device(host.tiles.reshape(-1), device),
-            width=int(host.tiles.shape[1]),
-            coef=_to_device(host.coef, device).to(dtype),
+            row_slot=row_slot,
+            n_draws=lay.n_draws,
+            n_rows=n_rows,
+            coef=coef,
+            member_row=member_row,
+            member_set=member_set,
+            inv_set_size=inv_set_size.reshape(-1),
+            tiles=None if lay.tiles is None else set_index,
+            width=0 if lay.tiles is None else int(lay.tiles.shape[1]),
         )
         self._plans[key] = plan
         if len(self._plans) > _PLAN_CACHE_SIZE:
@@ -305,119 +313,141 @@ class FunctionalEstimator:
 _PLAN_CACHE_SIZE = 64
 
 
+def _tiled_sets(out: torch.Tensor, tiles: torch.Tensor, width: int) -> torch.Tensor:
+    """Every set's rows of ``out``, tiled to ``width``: ``(n_sets, width, *O)``.
+
+    A set functional is a function of the empirical measure of its draws, so tiling leaves its
+    value unchanged, and one call serves every set of every level. The gather puts the draws
+    innermost in memory so the functional's reductions run contiguously.
+    """
+    if out.dim() == 1:
+        return out.index_select(0, tiles).view(-1, width)
+    flat = out.flatten(1).t()
+    sets = flat.index_select(1, tiles).view(flat.shape[0], -1, width).permute(1, 2, 0)
+    return sets.unflatten(2, out.shape[1:]) if out.dim() > 2 else sets
+
+
 @dataclass(frozen=True)
-class RTPlan:
-    """Integer bookkeeping of RT-MLMC for given level counts (host arrays, see :func:`_rt_plan`).
+class RTLayout:
+    """Rows and sets of RT-MLMC for given level counts (host arrays, see :class:`_Layouts`).
 
     Points are laid out in *slots* sorted by level (``counts[0]`` level-0 slots first). Slot
-    ``k``'s ``2^ℓ`` draws are consecutive rows; the centres (if any) follow all draws, one per slot.
-    Sets are laid out as ``[full sets (B), first halves (B), second halves (B), centres (B)]``;
-    a level-0 point's "halves" are its single draw with coefficient zero.
+    ``k`` owns ``2^ℓ_k`` consecutive draw rows; the centres (if any) follow all draws, one per
+    slot. Sets are laid out as ``[full sets (B), first halves (B), second halves (B)[,
+    centres (B)]]``. A slot's first half is its first ``2^(ℓ-1)`` draws; at level 0 it is the one
+    draw and the second half is empty (both weighted zero).
 
     :ivar levels: ``(B,)`` level of each slot.
     :ivar row_slot: ``(N [+ B],)`` slot of each evaluated row.
     :ivar n_draws: ``N``, the rows before the centres.
-    :ivar tiles: ``(n_sets, M)`` rows of each set, tiled to the largest set size ``M``.
+    :ivar member_row: ``(M,)`` row of each (row, set) membership (segment form, else None).
+    :ivar member_set: ``(M,)`` set of each membership (segment form, else None).
+    :ivar tiles: ``(n_sets, width)`` rows of each set tiled to the largest size (tiled form,
+        else None).
     :ivar coef: ``(3 or 4, B)`` weights of full set, halves[, centre] in each slot's estimate.
+    :ivar inv_set_size: ``(3 or 4, B)`` one over each set's size (1 for an empty set).
     """
 
     levels: np.ndarray
     row_slot: np.ndarray
     n_draws: int
-    tiles: np.ndarray
+    member_row: np.ndarray | None
+    member_set: np.ndarray | None
+    tiles: np.ndarray | None
     coef: np.ndarray
+    inv_set_size: np.ndarray
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """:class:`RTPlan` on a device, as the hot path uses it."""
+    """An :class:`RTLayout` on a device, as the hot path uses it."""
 
     row_slot: torch.Tensor
     n_draws: int
     n_rows: int
-    tiles: torch.Tensor  # flattened (n_sets * width,)
+    coef: torch.Tensor  # (3 or 4, B)
+    member_row: torch.Tensor | None
+    member_set: torch.Tensor | None
+    inv_set_size: torch.Tensor
+    tiles: torch.Tensor | None  # flattened (n_sets * width,)
     width: int
-    coef: torch.Tensor
 
 
-def _rt_plan(
-    counts: Sequence[int], inv_probs: np.ndarray, with_center: bool, control_variate: bool
-) -> RTPlan:
-    """Build the RT-MLMC plan for ``counts[ℓ]`` points at level ``ℓ`` (slots sorted by level)."""
-    levels = np.repeat(np.arange(len(counts)), counts)
-    batch = levels.shape[0]
-    sizes = np.left_shift(1, levels)
-    ends = np.cumsum(sizes)
-    starts = ends - sizes
-    n_draws = int(ends[-1])
-    slots = np.arange(batch)
-    row_slot = np.repeat(slots, sizes)
-    half = np.right_shift(sizes, 1)
-    half_size = np.maximum(half, 1)
-    set_start = [starts, starts, starts + half]
-    set_size = [sizes, half_size, half_size]
-    if with_center:
-        row_slot = np.concatenate([row_slot, slots])
-        set_start.append(n_draws + slots)
-        set_size.append(np.ones_like(sizes))
-    width = int(sizes.max())
-    tiles = np.concatenate(set_start)[:, None] + (
-        np.arange(width)[None, :] % np.concatenate(set_size)[:, None]
-    )
-    # estimate = w A^l (+ c (1 - w [l = 0]) with the control variate), A^l = F - (H1 + H2)/2
-    w = inv_probs[levels]
-    hw = np.where(levels > 0, -0.5 * w, 0.0)
-    rows = [w, hw, hw]
-    if with_center:
-        rows.append(1.0 - np.where(levels == 0, w, 0.0) if control_variate else np.zeros(batch))
-    return RTPlan(levels, row_slot, n_draws, tiles, np.stack(rows))
+class _Layouts:
+    """Builds the :class:`RTLayout` of given levels in a dozen array operations.
 
+    Everything that depends only on the level (set sizes, the rows of each set relative to the
+    slot's first row, the coefficients) is tabulated once; a layout is then a lookup by each
+    slot's level plus its first row.
 
-class _PlanBuilder:
-    """:func:`_rt_plan` for one estimator, in a dozen array operations.
-
-    Everything that depends only on the level (set sizes, the pattern of rows inside each set,
-    the coefficients) is tabulated once; a plan is then a lookup by each slot's level plus its
-    first row. Independent level draws rarely repeat a count vector, so the plan is built at
-    most steps: this keeps that cheap. Equal to :func:`_rt_plan` (tested).
+    :param inv_probs: ``1 / p_ℓ`` for ``ℓ = 0..L``.
+    :param with_center: evaluate the unperturbed points (centre sets after the halves).
+    :param control_variate: weight the centre as the level-0 control variate (else weight 0).
     """
 
     def __init__(self, inv_probs: np.ndarray, with_center: bool, control_variate: bool) -> None:
-        n_levels = len(inv_probs)
-        self.levels = np.arange(n_levels)
-        self.sizes = np.left_shift(1, self.levels)
+        self.by_level = by_level = np.arange(len(inv_probs))
+        self.sizes = np.left_shift(1, by_level)
         half = np.right_shift(self.sizes, 1)
-        half_size = np.maximum(half, 1)
+        self.first_half = np.maximum(half, 1)
         j = np.arange(int(self.sizes[-1]))[None, :]
-        # rows of the full set, first half and second half, relative to the slot's first row
+        # rows of the full set, first half and second half, relative to the point's first row
         self.patterns = np.stack(
             [
                 j % self.sizes[:, None],
-                j % half_size[:, None],
-                half[:, None] + j % half_size[:, None],
+                j % self.first_half[:, None],
+                half[:, None] + j % self.first_half[:, None],
             ]
         )
-        probe = _rt_plan(tuple([1] * n_levels), inv_probs, with_center, control_variate)
-        self.coef = probe.coef  # one slot per level, in level order: the table by level
+        # estimate = w A^l (+ c (1 - w [l = 0]) with the control variate), A^l = F - (H1 + H2)/2
+        w = inv_probs
+        hw = np.where(by_level > 0, -0.5 * w, 0.0)
+        coef, sizes = [w, hw, hw], [self.sizes, self.first_half, half]
+        if with_center:
+            coef.append(1.0 - np.where(by_level == 0, w, 0.0) if control_variate else 0.0 * w)
+            sizes.append(np.ones_like(half))
+        self.coef = np.stack(coef)  # (sets per point, L + 1)
+        self.inv_set_size = 1.0 / np.maximum(np.stack(sizes), 1)
         self.with_center = with_center
 
-    def __call__(self, counts: Sequence[int]) -> RTPlan:
-        levels = np.repeat(self.levels, counts)
+    def __call__(self, counts: Sequence[int], tiled: bool = False) -> RTLayout:
+        """The layout of ``counts[ℓ]`` slots at level ``ℓ``: segment form, or tiled form."""
+        levels = np.repeat(self.by_level, counts)
         batch = levels.shape[0]
         slots = np.arange(batch)
         sizes = self.sizes[levels]
         ends = np.cumsum(sizes)
         starts = ends - sizes
         n_draws = int(ends[-1])
-        top = max(level for level, n in enumerate(counts) if n)
-        width = 1 << top
-        tiles = (self.patterns[:, levels, :width] + starts[None, :, None]).reshape(-1, width)
         row_slot = np.repeat(slots, sizes)
+        centres = n_draws + slots
+        member_row = member_set = tiles = None
+        if tiled:
+            width = int(sizes.max())
+            tiles = (self.patterns[:, levels, :width] + starts[None, :, None]).reshape(-1, width)
+            if self.with_center:
+                tiles = np.concatenate([tiles, np.repeat(centres[:, None], width, axis=1)])
+        else:
+            rows = np.arange(n_draws)
+            second = (rows - starts[row_slot]) >= self.first_half[levels][row_slot]
+            member_row = [rows, rows]
+            member_set = [row_slot, row_slot + batch * (1 + second)]
+            if self.with_center:
+                member_row.append(centres)
+                member_set.append(3 * batch + slots)
+            member_row, member_set = np.concatenate(member_row), np.concatenate(member_set)
         if self.with_center:
             row_slot = np.concatenate([row_slot, slots])
-            centres = np.broadcast_to((n_draws + slots)[:, None], (batch, width))
-            tiles = np.concatenate([tiles, centres])
-        return RTPlan(levels, row_slot, n_draws, tiles, self.coef[:, levels])
+        return RTLayout(
+            levels,
+            row_slot,
+            n_draws,
+            member_row,
+            member_set,
+            tiles,
+            self.coef[:, levels],
+            self.inv_set_size[:, levels],
+        )
 
 
 def _levels_generator(
