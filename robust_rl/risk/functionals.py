@@ -116,7 +116,8 @@ class EntropicFunctional:
         Set ``s`` holds the rows ``member_row[k]`` for every ``k`` with ``member_set[k] = s``
         (a row may belong to several sets). Same computation as :meth:`__call__` per set,
         shifted by each set's own extreme value, so it never overflows and equal values come
-        back exactly. A set with no member gets 0.
+        back exactly. A set with no member gets 0. On CUDA the sums accumulate in an unspecified
+        order (last-bit differences between runs) unless ``torch.use_deterministic_algorithms(True)``.
 
         :param rows: ``(N, *O)`` values of the evaluated rows (differentiable).
         :param member_row: ``(M,)`` int64 row of each membership.
