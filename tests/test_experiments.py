@@ -157,3 +157,26 @@ def test_bench_estimators_tiny(tmp_path):
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "estimators.md").read_text()
     assert "## 1. Closed form" in text and (tmp_path / "estimators.png").is_file()
+
+
+def test_compare_reruns_by_hand(tmp_path):
+    """Shared seeds 0-1 (new 10, 20 vs old 30, 40) and all seeds (old also has seed 2 = 50);
+    with 2 vs 2 values every relabelling is enumerated: the p-value is exact."""
+    new, old = tmp_path / "new.csv", tmp_path / "old.csv"
+    header = "variant,seed,metric,value\n"
+    new.write_text(header + "a,0,m,10\na,1,m,20\nb,0,m,99\n")
+    old.write_text(header + "a,0,m,30\na,1,m,40\na,2,m,50\n")
+    out = tmp_path / "cmp.md"
+    args = ("--variant", "a", "--new", str(new), "--old", str(old), "--metrics", "m")
+    proc = run("compare_reruns.py", *args, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| m |")]
+    # shared: 15 vs 35, difference -20; of the 6 relabellings of {10, 20, 30, 40}, 2 are as extreme
+    assert rows[0].startswith("| m | shared seeds (2) | 15.0 | 35.0 | -20.0 |")
+    assert rows[0].endswith("| 0.333 |")
+    assert rows[1].startswith("| m | all seeds (2 vs 3) | 15.0 | 40.0 | -25.0 |")
+    # nothing is overwritten without --force, and a variant absent from a file is refused
+    again = run("compare_reruns.py", *args, "--out", str(out))
+    assert again.returncode != 0 and "exists" in again.stderr
+    missing = run("compare_reruns.py", "--variant", "zz", "--new", str(new), "--old", str(old))
+    assert missing.returncode != 0 and "has no rows of variant 'zz'" in missing.stderr
