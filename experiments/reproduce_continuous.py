@@ -255,7 +255,8 @@ def goals(done: list, variants: list[str]) -> list[str]:
         nominal_ok = rn >= bn - 0.05 * abs(bn)
         lines.append(
             f"- {LABELS[robust]} grid worst case {rw:.1f} vs {LABELS[base]} {bw:.1f}: goal "
-            f"(at least {bw + 0.3 * abs(bw):.1f}, i.e. 1.3× measured as |worst| + 30%) "
+            f"(at least {bw + 0.3 * abs(bw):.1f}: 1.3×, read as worst + 0.3·|worst| so that it means "
+            "better for negative returns) "
             f"{'met' if ratio_ok else 'not met'}; nominal {rn:.1f} vs {bn:.1f}: within 5% "
             f"{'yes' if nominal_ok else 'no'}."
         )
