@@ -4,6 +4,7 @@ estimators of the entropic risk. Imports torch only; nothing here logs or prints
 
 from robust_rl.risk.ball import sample_ball
 from robust_rl.risk.functionals import (
+    EntropicFunctional,
     SetFunctional,
     entropic_max,
     entropic_min,
@@ -31,6 +32,7 @@ from robust_rl.risk.mlmc import (
 
 __all__ = [
     "LEVEL_SAMPLING",
+    "EntropicFunctional",
     "EntropicRiskResult",
     "FunctionalEstimator",
     "GibbsSample",
