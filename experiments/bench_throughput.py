@@ -149,10 +149,10 @@ def _profile_once(
     calls: int,
 ) -> dict[str, float]:
     rec = {"step": timed(partial(model.train, grad_steps, batch), 1) / grad_steps}
-    nxt = model.replay_buffer.sample(batch).next_observations
     net = model.q_net_target
     with torch.no_grad():
         if not hasattr(model, "robust_next_values"):
+            nxt = model.replay_buffer.sample(batch).next_observations
             rec["target"] = timed(lambda: net(nxt).max(dim=1), calls)
             rec["forward"] = timed(partial(net, nxt), calls)
             rec["rows"] = float(batch)

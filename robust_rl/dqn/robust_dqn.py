@@ -261,7 +261,7 @@ class RobustDQN(RobustAgentMixin, DQN):
         (at most 2^20 observation entries) when it is None."""
         if self.target_batches is not None:
             return self.target_batches
-        entries = sum(int(np.prod(s.shape)) for s in _box_spaces(self.observation_space))
+        entries = sum(int(np.prod(s.shape)) for s in _subspaces(self.observation_space))
         points = min(_AUTO_TARGET_POINTS, _AUTO_TARGET_ENTRIES // max(entries, 1))
         return max(1, points // batch_size)
 
@@ -284,5 +284,6 @@ def _concat(
     return th.cat(observations)  # type: ignore[arg-type]
 
 
-def _box_spaces(space: spaces.Space) -> list[spaces.Space]:
+def _subspaces(space: spaces.Space) -> list[spaces.Space]:
+    """The entries of a Dict space, or the space itself."""
     return list(space.spaces.values()) if isinstance(space, spaces.Dict) else [space]

@@ -391,7 +391,7 @@ class _Layouts:
         half = np.right_shift(self.sizes, 1)
         self.first_half = np.maximum(half, 1)
         j = np.arange(int(self.sizes[-1]))[None, :]
-        # rows of the full set, first half and second half, relative to the point's first row
+        # rows of the full set, first half and second half, relative to the slot's first row
         self.patterns = np.stack(
             [
                 j % self.sizes[:, None],

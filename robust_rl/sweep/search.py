@@ -18,11 +18,12 @@ Every variant gets the same budget, ``search.n_trials`` finished (complete or pr
 ``n_trials``). A point the sampler proposes again (likely in a small space of choices) is not run
 twice and costs no budget: the study is told its known outcome and asked again; a space of
 choices with fewer points than the budget ends when every point has run. Resume: running the
-sweep again reopens the studies; finished points count against the budget and are not rerun, points that were running when the search was interrupted are run
-again with the same parameters (their finished seeds are read back, an unfinished seed
-continues from its checkpoint), failed points are tried again with the same parameters (once
-per invocation: a point that fails again waits for the next one), and new points are asked for
-until the budget is spent.
+sweep again reopens the studies; finished points count against the budget and are not rerun,
+points that were running when the search was interrupted are run again with the same
+parameters (their finished seeds are read back, an unfinished seed continues from its
+checkpoint), failed points are tried again with the same parameters (once per invocation: a
+point that fails again waits for the next one), and new points are asked for until the budget
+is spent.
 """
 
 from __future__ import annotations
