@@ -282,12 +282,34 @@ def write_report(
     if failed:
         lines = [*lines, "", f"{len(failed)} trials failed:"]
         lines += [f"- {r.trial.name}: {(r.error or '').splitlines()[0]}" for r in failed]
-    lines = [*lines, "", *replicate_lines(script, wall_s)]
+    lines = [*lines, "", *replicate_lines(script, wall_s), *trial_time_lines(done, variants)]
     atomic_write_text(out / "results.md", "\n".join(lines) + "\n", force=True)
     atomic_write_text(out / "results.csv", wide_csv(over, variants), force=True)
     atomic_write_text(out / "per_seed.csv", per_seed_csv(done, variants), force=True)
     print("\n".join(lines))
     return 1 if failed else 0
+
+
+def trial_time_lines(done: Sequence[TrialResult], variants: Sequence[str]) -> list[str]:
+    """The compute the finished trials took: per variant, the median and total trial time
+    (training and evaluation, one process each, of the run that finished the trial)."""
+    parts = []
+    for v in variants:
+        times = [r.wall_time_s for r in done if r.trial.variant == v]
+        if times:
+            parts.append(
+                f"{v} {np.median(times) / 60:.1f} min ({len(times)} trials, "
+                f"{sum(times) / 60:.0f} min in all)"
+            )
+    if not parts:
+        return []
+    total = sum(r.wall_time_s for r in done) / 60
+    return [
+        "",
+        f"Trial time (training and evaluation, one process and one torch thread each; median per "
+        f"trial): {'; '.join(parts)}; {total:.0f} process-minutes in all. Measured beside "
+        "other jobs on a shared machine: the times include their contention.",
+    ]
 
 
 def replicate_lines(script: str, wall_s: float) -> list[str]:
@@ -299,6 +321,15 @@ def replicate_lines(script: str, wall_s: float) -> list[str]:
         "python " + " ".join([f"experiments/{script}", *sys.argv[1:]]),
         "```",
         "",
+        *(
+            [
+                "(`--report-only` writes the tables from the finished trials; the same command "
+                "without it trains the missing ones, resuming interrupted trials.)",
+                "",
+            ]
+            if "--report-only" in sys.argv
+            else []
+        ),
         f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores, Python "
         f"{platform.python_version()}; wall time of this invocation {wall_s / 60:.1f} min "
         "(trials finished in an earlier invocation are reused, not retrained).",

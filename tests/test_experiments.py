@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -79,6 +80,9 @@ def test_reproduce_continuous_tiny(tmp_path):
     assert "| grid worst case (per seed) | " in table and "| n/a | n/a |" in table
     assert "- RobustTD3 vs TD3: not all trials have finished." in table
     assert "- RobustSAC grid worst case" in table and "## How to replicate" in table
+    assert re.search(
+        r"Trial time .*: sac \d+\.\d min \(1 trials, \d+ min in all\); robust-sac ", table
+    )
     seeds = {row.split(",")[0] for row in (task / "per_seed.csv").read_text().splitlines()[1:]}
     assert seeds == {"sac", "robust-sac"}
 
