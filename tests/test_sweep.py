@@ -579,3 +579,22 @@ def test_shipped_sweep_files_follow_the_tuning_protocol(path: Path) -> None:
     if spec.search.method == "optuna":
         assert not set(spec.seeds) & set(range(10)), spec.seeds
         assert len(set(spec.budget().values())) == 1  # the same budget for every variant
+
+
+def test_summary_states_validation_ties() -> None:
+    from robust_rl.sweep.summary import tie_lines
+
+    groups = [
+        {"group": "a__p1", "variant": "a", "validation_mean": 1000.0},
+        {"group": "b__p1", "variant": "b", "validation_mean": 900.0},
+        {"group": "a__p2", "variant": "a", "validation_mean": 1000.0},
+        {"group": "b__p2", "variant": "b", "validation_mean": 899.9},
+        {"group": "a__p3", "variant": "a", "validation_mean": None},
+    ]
+    best = {"a": groups[0], "b": groups[1]}
+    lines = tie_lines(groups, best)
+    assert lines[:3] == ["", "Validation ties:", ""]
+    assert len(lines) == 4  # variant b has no tie
+    assert lines[3].startswith("- a: 2 points tie at 1000.0 on validation (a__p1, a__p2)")
+    assert lines[3].endswith("keeps the first in trial order, a__p1.")
+    assert tie_lines(groups[1:2], {"b": groups[1]}) == []

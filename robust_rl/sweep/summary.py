@@ -183,6 +183,28 @@ def _table(groups: Sequence[GroupSummary], mdps: Sequence[str], first: str) -> l
     return lines
 
 
+def tie_lines(groups: Sequence[GroupSummary], best: Mapping[str, GroupSummary]) -> list[str]:
+    """A line per variant whose best validation return is shared by other points: the ranking
+    cannot tell them apart, and the sort keeps the one that comes first (trial order)."""
+    lines = []
+    for variant, g in best.items():
+        score = g.get("validation_mean")
+        if score is None:
+            continue
+        tied = [
+            h["group"]
+            for h in groups
+            if h["variant"] == variant and h is not g and h.get("validation_mean") == score
+        ]
+        if tied:
+            lines.append(
+                f"- {variant}: {len(tied) + 1} points tie at {score:.1f} on validation "
+                f"({g['group']}, {', '.join(tied)}); the ranking cannot separate them and keeps "
+                f"the first in trial order, {g['group']}."
+            )
+    return ["", "Validation ties:", "", *lines] if lines else []
+
+
 def best_config_text(trial: Trial, group: Mapping[str, Any], path: Path) -> str:
     """The hyperparameter file of a variant's best point: its full config (the seed excluded)
     under a comment that says where it comes from and how to train with it."""
@@ -242,6 +264,7 @@ def write_summary(
     if len(best) > 1 or any(len([g for g in groups if g["variant"] == v]) > 1 for v in best):
         lines += ["", "Best point of each variant (by validation):", ""]
         lines += _table(list(best.values()), mdps, "variant")
+    lines += tie_lines(groups, best)
     skipped = [r for r in rows if r["status"] == "pruned"]
     if skipped:
         lines += ["", f"Pruned trials ({len(skipped)}): " + ", ".join(r["trial"] for r in skipped)]
