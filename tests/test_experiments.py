@@ -184,3 +184,32 @@ def test_compare_reruns_by_hand(tmp_path):
     assert again.returncode != 0 and "exists" in again.stderr
     missing = run("compare_reruns.py", "--variant", "zz", "--new", str(new), "--old", str(old))
     assert missing.returncode != 0 and "has no rows of variant 'zz'" in missing.stderr
+
+
+def test_continuous_goals_state_the_evidence(monkeypatch):
+    """The goal lines give the worst-case difference and its p-value, so that a goal met by
+    a difference the seeds cannot tell from zero reads as such."""
+    from types import SimpleNamespace
+
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
+    import reproduce_continuous as rc
+
+    def trial(variant: str, seed: int, nominal: float, worst: float) -> SimpleNamespace:
+        summary = SimpleNamespace(nominal=nominal, grid_worst=worst)
+        return SimpleNamespace(
+            trial=SimpleNamespace(variant=variant, seed=seed), summary=lambda: summary
+        )
+
+    done = [trial("sac", s, 100.0, w) for s, w in enumerate([1.0, 2.0, 3.0])]
+    done += [trial("robust-sac", s, 99.0, w) for s, w in enumerate([2.0, 3.0, 4.0])]
+    done += [trial("sac-dr", s, 90.0, w) for s, w in enumerate([10.0, 11.0, 12.0])]
+    lines = rc.goals(done, ["sac", "robust-sac", "sac-dr"], 3)
+    # 3.0 >= 2.0 + 0.6: met, but 3 vs 3 seeds one apart cannot be told apart: exactly 10 of the 20
+    # relabellings give a subset sum >= 9 or <= 6, |difference| >= 1, so p = 0.5
+    assert lines[0].startswith("- RobustSAC grid worst case 3.0 vs SAC 2.0: goal (at least 2.6")
+    assert (
+        " met (difference +1.0, permutation p = 0.500); nominal 99.0 vs 100.0: within 5% yes."
+        in lines[0]
+    )
+    # only the two extreme relabellings reach |difference| >= 8: p = 2/20
+    assert "not above (difference -8.0, permutation p = 0.100)" in lines[1]
