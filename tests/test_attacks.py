@@ -21,6 +21,7 @@ from robust_rl.evaluation import (
     pgd_attack,
     q_attack,
     random_attack,
+    random_observation_scale,
     resolve_attack,
 )
 
@@ -266,6 +267,61 @@ def test_evaluate_attacks_rows_clean_radius_and_scale() -> None:
     np.testing.assert_allclose(rel.rows[0].epsilon_scale, scale)
     assert scale.shape == (4,) and np.all(scale > 0)
     assert "× scale" in rel.to_markdown()
+
+
+class Pusher(Balancer):
+    """Always pushes left: a different policy from Balancer."""
+
+    def predict(self, observation: np.ndarray, deterministic: bool = True) -> tuple:
+        return np.zeros(len(observation), dtype=np.int64), None
+
+
+def test_random_scale_is_the_same_for_every_model_and_seeded() -> None:
+    import gymnasium as gym
+
+    res = evaluate_attacks(
+        {"bal": Balancer(), "push": Pusher()},
+        "cartpole",
+        n_episodes=1,
+        epsilons=[0.1],
+        scale="random",
+        max_episode_steps=60,
+    )
+    a, b = (np.asarray(r.epsilon_scale) for r in res.rows)
+    np.testing.assert_array_equal(a, b)  # independent of the attacked model
+    scale = random_observation_scale("cartpole", 5, 0, max_episode_steps=60)
+    np.testing.assert_array_equal(a, scale)
+    # by hand: one episode, reset seed 3, actions drawn one per step from default_rng(3); the
+    # observations are those the actions were chosen on (the last one is not)
+    env = gym.make("robust_rl/CartPole-v1")
+    rng = np.random.default_rng(3)
+    obs, _ = env.reset(seed=3)
+    seen = []
+    for _ in range(60):
+        seen.append(obs)
+        obs, _, terminated, truncated, _ = env.step(int(rng.integers(0, 2, size=1)[0]))
+        if terminated or truncated:
+            break
+    np.testing.assert_allclose(
+        random_observation_scale("cartpole", 1, 3, max_episode_steps=60),
+        np.std(np.asarray(seen, dtype=np.float64), axis=0),
+        rtol=1e-12,
+    )
+    assert not np.array_equal(
+        scale, random_observation_scale("cartpole", 5, 1, max_episode_steps=60)
+    )
+    # continuous actions (Box), and the attacked MDP's own physics
+    pend = random_observation_scale("pendulum", 2, 0, max_episode_steps=50)
+    assert pend.shape == (3,) and np.all(pend > 0) and np.all(pend[:2] <= 1.0)
+
+
+def test_random_scale_refuses_an_unbounded_action_space() -> None:
+    from robust_rl.evaluation.attack_eval import _UniformActions
+
+    with pytest.raises(InvalidArgumentError, match="action space must be bounded"):
+        _UniformActions(spaces.Box(-np.inf, np.inf, (2,), np.float32), 0)
+    with pytest.raises(InvalidArgumentError, match="expected a Box or Discrete action space"):
+        _UniformActions(spaces.MultiBinary(3), 0)
 
 
 @pytest.mark.parametrize(

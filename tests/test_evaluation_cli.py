@@ -108,3 +108,15 @@ def test_wrong_or_unknown_file_exits_2(tmp_path: Path, capsys) -> None:
     assert "is not a readable Stable-Baselines3 model" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "missing.zip")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_attack_radii_relative_to_random_actions(tmp_path: Path, models: list[str]) -> None:
+    from robust_rl.evaluation import random_observation_scale
+
+    out = tmp_path / "random_scale"
+    args = ["evaluate", *models, "--suite", "cartpole", "--episodes", "1"]
+    args += ["--attack", "random", "--epsilon", "0.5", "--epsilon-scale", "random"]
+    assert main([*args, "--attack-episodes", "1", "--out", str(out)]) == 0
+    rows = EvaluationResults.from_json((out / "attack.json").read_text()).rows
+    expected = tuple(random_observation_scale("cartpole", 5, 0))  # 5 scale episodes, --seed 0
+    assert [r.epsilon_scale for r in rows] == [expected, expected]

@@ -77,9 +77,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     a.add_argument(
         "--epsilon-scale",
-        choices=("absolute", "std"),
+        choices=("absolute", "std", "random"),
         default="absolute",
-        help="radius in observation units, or times each coordinate's std on clean episodes",
+        help="radius in observation units; times each coordinate's std on the model's clean "
+        "episodes (std); or times its std under uniformly random actions, the same for every "
+        "model (random)",
     )
     a.add_argument("--attack-episodes", type=int, default=None, help="default: --episodes")
     a.add_argument("--attack-steps", type=int, default=10, help="PGD steps (default 10)")

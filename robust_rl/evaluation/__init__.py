@@ -28,7 +28,11 @@ Modules (one job each):
 """
 
 from robust_rl.evaluation._parallel import Backend, RolloutTask, run_tasks
-from robust_rl.evaluation.attack_eval import evaluate_attacks, observation_scale
+from robust_rl.evaluation.attack_eval import (
+    evaluate_attacks,
+    observation_scale,
+    random_observation_scale,
+)
 from robust_rl.evaluation.attacks import (
     ATTACKS,
     AttackedPredictor,
@@ -137,6 +141,7 @@ __all__ = [
     "pgd_attack",
     "q_attack",
     "random_attack",
+    "random_observation_scale",
     "read_model_class",
     "register_model_class",
     "register_suite",

@@ -5,8 +5,9 @@ For every model and radius ``ε`` the model acts on attacked observations
 (the nominal one by default). The radius is in observation units per coordinate
 (``scale="absolute"``), or relative to a per-coordinate scale: ``scale="std"`` measures each
 model's observation standard deviation on clean episodes of that MDP
-(:func:`observation_scale`), or pass your own ``(d,)`` array. The scale used is recorded in
-every row (``epsilon_scale``).
+(:func:`observation_scale`), ``scale="random"`` the standard deviation under uniformly random
+actions, the same for every model (:func:`random_observation_scale`), or pass your own ``(d,)``
+array. The scale used is recorded in every row (``epsilon_scale``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+import gymnasium as gym
 import numpy as np
 
 from robust_rl.errors import InvalidArgumentError, UnknownNameError
@@ -29,7 +31,7 @@ from robust_rl.evaluation.results import EvaluationResults, EvaluationRow
 from robust_rl.evaluation.rollouts import ModelLike, evaluate_returns, resolve_model
 from robust_rl.evaluation.suites import MDP, Split, Suite, get_suite
 
-__all__ = ["evaluate_attacks", "observation_scale"]
+__all__ = ["evaluate_attacks", "observation_scale", "random_observation_scale"]
 
 
 class _Recorder:
@@ -40,6 +42,35 @@ class _Recorder:
     def predict(self, observation: Any, *, deterministic: bool = True) -> tuple[Any, Any]:
         self.seen.append(np.asarray(observation, dtype=np.float64).reshape(len(observation), -1))
         return self.model.predict(observation, deterministic=deterministic)
+
+
+class _UniformActions:
+    """Uniformly random actions (a batch per call) from a seeded generator: the policy behind
+    :func:`random_observation_scale`."""
+
+    def __init__(self, action_space: gym.Space, seed: int) -> None:
+        if isinstance(action_space, gym.spaces.Box):
+            if not (
+                np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))
+            ):
+                raise InvalidArgumentError(
+                    f"scale='random': the action space must be bounded, got {action_space}"
+                )
+        elif not isinstance(action_space, gym.spaces.Discrete):
+            raise InvalidArgumentError(
+                f"scale='random': expected a Box or Discrete action space, got {action_space}"
+            )
+        self.space = action_space
+        self.rng = np.random.default_rng(seed)
+
+    def predict(self, observation: Any, *, deterministic: bool = True) -> tuple[Any, None]:
+        n = len(observation)
+        if isinstance(self.space, gym.spaces.Discrete):
+            start = int(self.space.start)
+            return self.rng.integers(start, start + int(self.space.n), size=n), None
+        low, high = self.space.low, self.space.high
+        actions = self.rng.uniform(low, high, size=(n, *self.space.shape))
+        return actions.astype(self.space.dtype), None
 
 
 def _pick_mdp(s: Suite, split: Split, mdp: str | None) -> MDP:
@@ -101,7 +132,7 @@ def evaluate_attacks(
     *,
     attack: str = "random",
     epsilons: Sequence[float] = (0.0, 0.05, 0.1),
-    scale: Literal["absolute", "std"] | Sequence[float] | np.ndarray = "absolute",
+    scale: Literal["absolute", "std", "random"] | Sequence[float] | np.ndarray = "absolute",
     split: Split = "test",
     mdp: str | None = None,
     steps: int = 10,
@@ -123,11 +154,13 @@ def evaluate_attacks(
         ``"mad"`` for PPO/A2C-like agents), or one of ``"q"``, ``"critic"``, ``"mad"``.
     :param epsilons: radii ``>= 0``, distinct; include ``0`` for the clean return.
     :param scale: ``"absolute"`` (ε in observation units), ``"std"`` (ε times each model's
-        observation std on clean episodes, :func:`observation_scale`) or a ``(d,)`` array.
+        observation std on clean episodes, :func:`observation_scale`), ``"random"`` (ε times
+        the observation std under uniformly random actions, the same for every model:
+        :func:`random_observation_scale`) or a ``(d,)`` array.
     :param split: split of ``mdp``.
     :param mdp: the MDP attacked (default: the split's first, the nominal test MDP).
     :param steps: PGD steps (step ``ε / steps``, random start).
-    :param scale_episodes: clean episodes for ``scale="std"``.
+    :param scale_episodes: clean episodes for ``scale="std"`` or ``"random"``.
     :param deterministic: passed on to ``predict``.
     :param max_episode_steps: extra cap on episode length.
     :param batch_size: episodes run in lockstep.
@@ -186,6 +219,50 @@ def evaluate_attacks(
     return EvaluationResults(tuple(rows), name="attack", suite=s.name)
 
 
+def random_observation_scale(
+    suite: str | os.PathLike[str] | Suite = "cartpole",
+    n_episodes: int = 5,
+    seed: int = 0,
+    *,
+    split: Split = "test",
+    mdp: str | None = None,
+    max_episode_steps: int | None = None,
+) -> np.ndarray:
+    """Per-coordinate standard deviation of the observations under uniformly random actions.
+
+    Unlike :func:`observation_scale` it does not depend on the model: every model is attacked
+    with the same radii, and they are in the units of the robust agents' ``radius_scale="std"``
+    (the replay buffer at the first update holds ``learning_starts`` random-action steps).
+
+    :param suite: suite name, YAML path or :class:`Suite`.
+    :param n_episodes: episodes (reset seeds ``seed ..``; actions drawn from a generator seeded
+        with ``seed``).
+    :param seed: reset seed of the first episode.
+    :param split: split of ``mdp``.
+    :param mdp: MDP name (default: the split's first, the nominal test MDP).
+    :param max_episode_steps: extra cap on episode length.
+    :return: float64 array ``(d,)`` (population std over every step of every episode).
+    :raises InvalidArgumentError: an unbounded Box or a non-Box, non-Discrete action space.
+    """
+    s = get_suite(suite)
+    m = _pick_mdp(s, split, mdp)
+    env = gym.make(s.nominal_id)
+    try:
+        policy = _UniformActions(env.action_space, seed)
+    finally:
+        env.close()
+    rec = _Recorder(policy)
+    evaluate_returns(
+        rec,
+        s.nominal_id,
+        check_positive_int("n_episodes", n_episodes),
+        seed,
+        params=m.params,
+        max_episode_steps=max_episode_steps,
+    )
+    return np.concatenate(rec.seen).std(axis=0)
+
+
 def _scale(
     model: Any,
     scale: Any,
@@ -211,8 +288,17 @@ def _scale(
                 deterministic=deterministic,
                 max_episode_steps=max_episode_steps,
             )
+        if scale == "random":
+            return random_observation_scale(
+                s,
+                check_positive_int("scale_episodes", n_episodes),
+                seed,
+                split=split,
+                mdp=m.name,
+                max_episode_steps=max_episode_steps,
+            )
         raise InvalidArgumentError(
-            f"scale must be 'absolute', 'std' or a per-coordinate array, got {scale!r}"
+            f"scale must be 'absolute', 'std', 'random' or a per-coordinate array, got {scale!r}"
         )
     arr = np.asarray(scale, dtype=np.float64)
     if arr.ndim != 1 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
