@@ -213,3 +213,28 @@ def test_continuous_goals_state_the_evidence(monkeypatch):
     )
     # only the two extreme relabellings reach |difference| >= 8: p = 2/20
     assert "not above (difference -8.0, permutation p = 0.100)" in lines[1]
+
+
+def test_attack_saved_models_tiny(tmp_path):
+    from stable_baselines3 import DQN, PPO
+
+    from robust_rl.evaluation import random_observation_scale
+
+    for cls, name in ((PPO, "ppo"), (DQN, "dqn")):
+        for seed in (0, 1):
+            model = cls("MlpPolicy", "robust_rl/CartPole-v1", seed=seed, device="cpu")
+            model.save(tmp_path / f"{name}_seed{seed}.zip")
+    args = ["--models", str(tmp_path), "--suite", "cartpole", "--attack", "random"]
+    args += ["--epsilons", "0", "0.5", "--episodes", "2", "--seed", "7", "--pairs", "ppo:dqn"]
+    proc = run("attack_saved_models.py", *args)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "attacks_random.md").read_text()
+    assert "| ε | dqn | ppo |" in text and "| ppo − dqn | 0.5 | " in text
+    scale = random_observation_scale("cartpole", 5, 7)
+    assert f"[{', '.join(f'{s:.4g}' for s in scale)}]" in text
+    rows = (tmp_path / "attacks_random_per_seed.csv").read_text().splitlines()
+    assert rows[0] == "variant,seed,epsilon,mean_return" and len(rows) == 1 + 4 * 2
+    assert (tmp_path / "attacks_random_over_seeds.json").is_file()
+    # nothing is overwritten without --force
+    again = run("attack_saved_models.py", *args)
+    assert again.returncode != 0 and "already exists; pass --force" in again.stderr
