@@ -53,6 +53,8 @@ class Args:
     :ivar learning_starts: override of the configs' warm-up (same for every agent).
     :ivar device: torch device.
     :ivar force: overwrite existing results.
+    :ivar without_control_variate: also measure each robust agent with ``control_variate=False``
+        (the nominal next state's row dropped from every target pass).
     """
 
     out: Path
@@ -64,6 +66,7 @@ class Args:
     learning_starts: int | None
     device: str
     force: bool
+    without_control_variate: bool = False
 
 
 def parse_args() -> Args:
@@ -77,10 +80,15 @@ def parse_args() -> Args:
     p.add_argument("--learning-starts", type=int, default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument("--force", action="store_true")
+    p.add_argument(
+        "--without-control-variate",
+        action="store_true",
+        help="also measure the robust agents with control_variate=False",
+    )
     a = p.parse_args()
     return Args(
         a.out, a.env, a.task, tuple(a.levels), a.steps, a.rounds, a.learning_starts, a.device,
-        a.force,
+        a.force, a.without_control_variate,
     )  # fmt: skip
 
 
@@ -104,6 +112,15 @@ def agents(args: Args) -> list[tuple[str, str, str, dict]]:
         for level in args.levels:
             cfg = {**robust, "max_level": level, "estimator": "rt-mlmc"}
             out.append((f"Robust{family.upper()} RT-MLMC L={level}", base, f"robust-{family}", cfg))
+            if args.without_control_variate:
+                out.append(
+                    (
+                        f"Robust{family.upper()} RT-MLMC L={level}, no control variate",
+                        base,
+                        f"robust-{family}",
+                        {**cfg, "control_variate": False},
+                    )
+                )
     return out
 
 
@@ -244,6 +261,7 @@ def report(
         f"--env {args.env} --task {args.task} --levels {' '.join(map(str, args.levels))} "
         f"--steps {args.steps} --rounds {args.rounds} --device {args.device}"
         + (f" --learning-starts {args.learning_starts}" if args.learning_starts else "")
+        + (" --without-control-variate" if args.without_control_variate else "")
         + f" --out {args.out}`",
     ]
     return "\n".join(lines) + "\n"

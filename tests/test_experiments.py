@@ -114,10 +114,13 @@ def test_bench_throughput_tiny(tmp_path):
 def test_bench_throughput_continuous_tiny(tmp_path):
     args = ["--env", "Pendulum-v1", "--task", "pendulum", "--levels", "2", "--steps", "3"]
     args += ["--rounds", "1", "--learning-starts", "64", "--out", str(tmp_path)]
+    args += ["--without-control-variate"]
     proc = run("bench_throughput_continuous.py", *args)
     assert proc.returncode == 0, proc.stderr
     table = (tmp_path / "throughput.md").read_text()
     assert "| RobustSAC RT-MLMC L=2 | " in table and "| RobustTD3 RT-MLMC L=2 | " in table
+    assert "| RobustTD3 RT-MLMC L=2, no control variate | " in table
+    assert "--without-control-variate --out" in table
     assert (
         "wall time" in table
         and "Command: `python experiments/bench_throughput_continuous.py" in table
