@@ -41,6 +41,7 @@ from robust_rl.evaluation import (
     random_observation_scale,
     save_results,
 )
+from robust_rl.evaluation.attack_eval import RANDOM_SCALE_STEPS
 
 MODEL_FILE = re.compile(r"^(?P<variant>.+)_seed(?P<seed>\d+)\.zip$")
 
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise InvalidArgumentError(f"{path} already exists; pass --force to replace it")
     variants = list(dict.fromkeys(variant_of.values()))
     pairs = parse_pairs(args.pairs, set(variants))
-    scale = random_observation_scale(args.suite, 5, args.seed)
+    scale = random_observation_scale(args.suite, seed=args.seed)
     results = evaluate_attacks(
         {name: str(path) for name, path in models.items()},
         args.suite,
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Return (mean ± std over training seeds of each seed's mean over {args.episodes} "
         f"episodes, reset seeds {args.seed}..) of the models in `{args.models}`; ε times the "
         "per-coordinate observation std under uniformly random actions on the nominal MDP "
-        f"(5 episodes): [{', '.join(f'{s:.4g}' for s in scale)}], the same for every model. "
+        f"({RANDOM_SCALE_STEPS:,} steps): [{', '.join(f'{s:.4g}' for s in scale)}], the same for every model. "
         f"PGD steps: {args.steps}. Seeds: " + "; ".join(f"{v} {seeds[v]}" for v in variants) + ".",
         "",
         "| ε | " + " | ".join(variants) + " |",

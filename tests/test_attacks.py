@@ -289,30 +289,41 @@ def test_random_scale_is_the_same_for_every_model_and_seeded() -> None:
     )
     a, b = (np.asarray(r.epsilon_scale) for r in res.rows)
     np.testing.assert_array_equal(a, b)  # independent of the attacked model
-    scale = random_observation_scale("cartpole", 5, 0, max_episode_steps=60)
-    np.testing.assert_array_equal(a, scale)
-    # by hand: one episode, reset seed 3, actions drawn one per step from default_rng(3); the
-    # observations are those the actions were chosen on (the last one is not)
-    env = gym.make("robust_rl/CartPole-v1")
+    np.testing.assert_array_equal(a, random_observation_scale("cartpole", max_episode_steps=60))
+    # by hand: 32 episodes in lockstep (reset seeds 3..34), one draw from default_rng(3) per
+    # step for the episodes still running, in order; the observations are those the actions
+    # were chosen on; one batch of 32 CartPole episodes holds more than 200 steps
+    envs = [gym.make("robust_rl/CartPole-v1") for _ in range(32)]
     rng = np.random.default_rng(3)
-    obs, _ = env.reset(seed=3)
-    seen = []
-    for _ in range(60):
-        seen.append(obs)
-        obs, _, terminated, truncated, _ = env.step(int(rng.integers(0, 2, size=1)[0]))
-        if terminated or truncated:
-            break
+    obs = [env.reset(seed=3 + i)[0] for i, env in enumerate(envs)]
+    active, seen, steps = list(range(32)), [], [0] * 32
+    while active:
+        seen += [obs[j] for j in active]
+        still = []
+        for j, action in zip(active, rng.integers(0, 2, size=len(active)), strict=True):
+            obs[j], _, terminated, truncated, _ = envs[j].step(int(action))
+            steps[j] += 1
+            if not (terminated or truncated or steps[j] >= 60):
+                still.append(j)
+        active = still
+    assert len(seen) >= 200
     np.testing.assert_allclose(
-        random_observation_scale("cartpole", 1, 3, max_episode_steps=60),
+        random_observation_scale("cartpole", 200, 3, max_episode_steps=60),
         np.std(np.asarray(seen, dtype=np.float64), axis=0),
         rtol=1e-12,
     )
+    # a larger budget runs more batches; another seed gives other draws
     assert not np.array_equal(
-        scale, random_observation_scale("cartpole", 5, 1, max_episode_steps=60)
+        random_observation_scale("cartpole", 200, 3), random_observation_scale("cartpole", 2000, 3)
+    )
+    assert not np.array_equal(
+        random_observation_scale("cartpole", 200, 3), random_observation_scale("cartpole", 200, 4)
     )
     # continuous actions (Box), and the attacked MDP's own physics
-    pend = random_observation_scale("pendulum", 2, 0, max_episode_steps=50)
+    pend = random_observation_scale("pendulum", 400, 0)
     assert pend.shape == (3,) and np.all(pend > 0) and np.all(pend[:2] <= 1.0)
+    with pytest.raises(InvalidArgumentError, match="n_steps"):
+        random_observation_scale("cartpole", 0)
 
 
 def test_random_scale_refuses_an_unbounded_action_space() -> None:

@@ -160,7 +160,8 @@ def evaluate_attacks(
     :param split: split of ``mdp``.
     :param mdp: the MDP attacked (default: the split's first, the nominal test MDP).
     :param steps: PGD steps (step ``ε / steps``, random start).
-    :param scale_episodes: clean episodes for ``scale="std"`` or ``"random"``.
+    :param scale_episodes: clean episodes for ``scale="std"`` (``"random"`` takes
+        :data:`RANDOM_SCALE_STEPS` random-action steps).
     :param deterministic: passed on to ``predict``.
     :param max_episode_steps: extra cap on episode length.
     :param batch_size: episodes run in lockstep.
@@ -219,9 +220,13 @@ def evaluate_attacks(
     return EvaluationResults(tuple(rows), name="attack", suite=s.name)
 
 
+#: random-action steps behind ``scale="random"`` (SB3's ``learning_starts`` of the MuJoCo configs)
+RANDOM_SCALE_STEPS = 10_000
+
+
 def random_observation_scale(
     suite: str | os.PathLike[str] | Suite = "cartpole",
-    n_episodes: int = 5,
+    n_steps: int = RANDOM_SCALE_STEPS,
     seed: int = 0,
     *,
     split: Split = "test",
@@ -232,12 +237,14 @@ def random_observation_scale(
 
     Unlike :func:`observation_scale` it does not depend on the model: every model is attacked
     with the same radii, and they are in the units of the robust agents' ``radius_scale="std"``
-    (the replay buffer at the first update holds ``learning_starts`` random-action steps).
+    (the replay buffer at their first update holds ``learning_starts`` random-action steps).
+    Random episodes can be short (an InvertedPendulum falls in a few steps), so the budget is
+    in steps: whole episodes, 32 at a time, until at least ``n_steps`` actions were taken.
 
     :param suite: suite name, YAML path or :class:`Suite`.
-    :param n_episodes: episodes (reset seeds ``seed ..``; actions drawn from a generator seeded
-        with ``seed``).
-    :param seed: reset seed of the first episode.
+    :param n_steps: at least this many observations (each one an action was chosen on).
+    :param seed: reset seed of the first episode (episode ``i``: ``seed + i``) and the seed of
+        the actions' generator.
     :param split: split of ``mdp``.
     :param mdp: MDP name (default: the split's first, the nominal test MDP).
     :param max_episode_steps: extra cap on episode length.
@@ -246,20 +253,25 @@ def random_observation_scale(
     """
     s = get_suite(suite)
     m = _pick_mdp(s, split, mdp)
+    check_positive_int("n_steps", n_steps)
     env = gym.make(s.nominal_id)
     try:
         policy = _UniformActions(env.action_space, seed)
     finally:
         env.close()
     rec = _Recorder(policy)
-    evaluate_returns(
-        rec,
-        s.nominal_id,
-        check_positive_int("n_episodes", n_episodes),
-        seed,
-        params=m.params,
-        max_episode_steps=max_episode_steps,
-    )
+    batch, done = 32, 0
+    while sum(len(o) for o in rec.seen) < n_steps:
+        evaluate_returns(
+            rec,
+            s.nominal_id,
+            batch,
+            seed + done,
+            params=m.params,
+            max_episode_steps=max_episode_steps,
+            batch_size=batch,
+        )
+        done += batch
     return np.concatenate(rec.seen).std(axis=0)
 
 
@@ -290,13 +302,9 @@ def _scale(
             )
         if scale == "random":
             return random_observation_scale(
-                s,
-                check_positive_int("scale_episodes", n_episodes),
-                seed,
-                split=split,
-                mdp=m.name,
+                s, RANDOM_SCALE_STEPS, seed, split=split, mdp=m.name,
                 max_episode_steps=max_episode_steps,
-            )
+            )  # fmt: skip
         raise InvalidArgumentError(
             f"scale must be 'absolute', 'std', 'random' or a per-coordinate array, got {scale!r}"
         )
