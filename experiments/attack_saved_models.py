@@ -11,8 +11,10 @@ units of the robust agents' ``radius_scale="std"``.
 
 Models are the ``<variant>_seed<k>.zip`` files a reproduction writes beside its tables (they are
 not committed: run this on the machine that trained them). Writes ``OUT/attacks_<attack>.md``
-and ``attacks_<attack>_over_seeds.{json,csv,md,png}`` (mean ± std over seeds per variant), and
-``attacks_<attack>_per_seed.csv`` (one row per model and ε).
+``attacks_<attack>_over_seeds.{json,csv,md,png}`` (mean ± std over seeds per variant),
+``attacks_<attack>_per_seed.csv`` (one row per model and ε) and ``attacks_<attack>_episodes.json``
+(every episode's return; ``--resume`` reuses it for the models attacked with the same settings and
+attacks only the models added since).
 
     python experiments/attack_saved_models.py --models experiments/results/continuous/inverted-pendulum \\
         --suite inverted-pendulum --attack critic --epsilons 0 0.1 0.25 0.5 \\
@@ -35,9 +37,12 @@ import numpy as np
 from robust_rl._io import atomic_write_text
 from robust_rl.errors import InvalidArgumentError
 from robust_rl.evaluation import (
+    EvaluationResults,
+    EvaluationRow,
     aggregate_over_seeds,
     compare_means,
     evaluate_attacks,
+    get_suite,
     random_observation_scale,
     save_results,
 )
@@ -70,6 +75,9 @@ class Args:
     """output folder (default: --models)"""
     force: bool
     """replace earlier files"""
+    resume: bool
+    """reuse the per-episode results of an earlier run with the same settings (models added
+    since are attacked; the tables are rewritten)"""
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
@@ -84,6 +92,11 @@ def parse_args(argv: list[str] | None = None) -> Args:
     p.add_argument("--pairs", nargs="*", default=[])
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--force", action="store_true")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the per-episode results of an earlier run with the same settings",
+    )
     return Args(**vars(p.parse_args(argv)))
 
 
@@ -110,13 +123,35 @@ def parse_pairs(pairs: list[str], variants: set[str]) -> list[tuple[str, str]]:
     return out
 
 
+def reusable_rows(cache: Path, args: Args, scale: np.ndarray) -> dict[str, list[EvaluationRow]]:
+    """``{model: rows}`` of an earlier run (``--resume``) whose every row was made under the
+    same attack, radii, scale, episodes, seed; models attacked otherwise are attacked again."""
+    if not cache.is_file():
+        return {}
+    by_model: dict[str, list[EvaluationRow]] = {}
+    for row in EvaluationResults.from_json(cache.read_text()).rows:
+        by_model.setdefault(row.model, []).append(row)
+    wanted = sorted(float(e) for e in args.epsilons)
+
+    def same(rows: list[EvaluationRow]) -> bool:
+        return sorted(r.epsilon for r in rows) == wanted and all(
+            r.n_episodes == args.episodes
+            and r.seed == args.seed
+            and np.allclose(r.epsilon_scale, scale, rtol=0, atol=0)
+            and (args.attack in ("pgd", r.attack))
+            for r in rows
+        )
+
+    return {m: rows for m, rows in by_model.items() if same(rows)}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     out = args.out or args.models
     models = find_models(args.models)
     variant_of = {name: MODEL_FILE.match(f"{name}.zip")["variant"] for name in models}
-    if not args.force:
+    if not (args.force or args.resume):
         for path in (
             out / f"attacks_{args.attack}.md",
             out / f"attacks_{args.attack}_per_seed.csv",
@@ -126,19 +161,28 @@ def main(argv: list[str] | None = None) -> int:
     variants = list(dict.fromkeys(variant_of.values()))
     pairs = parse_pairs(args.pairs, set(variants))
     scale = random_observation_scale(args.suite, seed=args.seed)
-    results = evaluate_attacks(
-        {name: str(path) for name, path in models.items()},
-        args.suite,
-        n_episodes=args.episodes,
-        seed=args.seed,
-        attack=args.attack,
-        epsilons=args.epsilons,
-        scale=scale,
-        steps=args.steps,
-    )
     stem = f"attacks_{args.attack}"
+    cache = out / f"{stem}_episodes.json"
+    known = reusable_rows(cache, args, scale) if args.resume else {}
+    todo = {name: str(path) for name, path in models.items() if name not in known}
+    rows = [row for name in models if name in known for row in known[name]]
+    if todo:
+        fresh = evaluate_attacks(
+            todo,
+            args.suite,
+            n_episodes=args.episodes,
+            seed=args.seed,
+            attack=args.attack,
+            epsilons=args.epsilons,
+            scale=scale,
+            steps=args.steps,
+        )
+        rows += fresh.rows
+    results = EvaluationResults(tuple(rows), name=stem, suite=get_suite(args.suite).name)
+    atomic_write_text(cache, results.to_json(), force=True)
+    print(f"models attacked now: {len(todo)}; reused from {cache.name}: {len(models) - len(todo)}")
     over = aggregate_over_seeds(results.merge(name=stem), group_of=variant_of.__getitem__)
-    save_results(over, out, force=args.force)
+    save_results(over, out, force=args.force or args.resume)
 
     def per_seed(variant: str, eps: float) -> list[float]:
         return [r.mean for r in results.rows if variant_of[r.model] == variant and r.epsilon == eps]
@@ -195,11 +239,13 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores, Python "
         f"{platform.python_version()}, one process; wall time {wall / 60:.1f} min.",
     ]
-    atomic_write_text(out / f"{stem}.md", "\n".join(lines) + "\n", force=args.force)
-    rows = ["variant,seed,epsilon,mean_return"] + [
+    atomic_write_text(out / f"{stem}.md", "\n".join(lines) + "\n", force=args.force or args.resume)
+    csv_rows = ["variant,seed,epsilon,mean_return"] + [
         f"{variant_of[r.model]},{seed_of[r.model]},{r.epsilon:g},{r.mean:.6g}" for r in results.rows
     ]
-    atomic_write_text(out / f"{stem}_per_seed.csv", "\n".join(rows) + "\n", force=args.force)
+    atomic_write_text(
+        out / f"{stem}_per_seed.csv", "\n".join(csv_rows) + "\n", force=args.force or args.resume
+    )
     print("\n".join(lines))
     return 0
 

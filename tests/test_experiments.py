@@ -241,3 +241,17 @@ def test_attack_saved_models_tiny(tmp_path):
     # nothing is overwritten without --force
     again = run("attack_saved_models.py", *args)
     assert again.returncode != 0 and "already exists; pass --force" in again.stderr
+    # --resume attacks only a model added since, and reuses the others' episodes
+    PPO("MlpPolicy", "robust_rl/CartPole-v1", seed=2, device="cpu").save(tmp_path / "ppo_seed2.zip")
+    resumed = run("attack_saved_models.py", *args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "models attacked now: 1; reused from attacks_random_episodes.json: 4" in resumed.stdout
+    rows = (tmp_path / "attacks_random_per_seed.csv").read_text().splitlines()
+    assert (
+        len(rows) == 1 + 5 * 2 and "ppo [0, 1, 2]" in (tmp_path / "attacks_random.md").read_text()
+    )
+    # other settings: every model is attacked again
+    other = run(
+        "attack_saved_models.py", *args[:-4], "--episodes", "1", "--pairs", "ppo:dqn", "--resume"
+    )
+    assert other.returncode == 0 and "models attacked now: 5; reused" in other.stdout
