@@ -183,6 +183,11 @@ def evaluate_attacks(
         raise InvalidArgumentError(f"epsilons must be distinct, got {list(epsilons)}")
     s = get_suite(suite)
     m = _pick_mdp(s, split, mdp)
+    if isinstance(scale, str) and scale == "random":  # model-independent: measured once
+        scale = random_observation_scale(
+            s, RANDOM_SCALE_STEPS, seed, split=split, mdp=m.name,
+            max_episode_steps=max_episode_steps,
+        )  # fmt: skip
     rows = []
     for name, model in models.items():
         predictor = resolve_model(model, f"models[{name!r}]")
@@ -300,11 +305,6 @@ def _scale(
                 deterministic=deterministic,
                 max_episode_steps=max_episode_steps,
             )
-        if scale == "random":
-            return random_observation_scale(
-                s, RANDOM_SCALE_STEPS, seed, split=split, mdp=m.name,
-                max_episode_steps=max_episode_steps,
-            )  # fmt: skip
         raise InvalidArgumentError(
             f"scale must be 'absolute', 'std', 'random' or a per-coordinate array, got {scale!r}"
         )
