@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from reproduction import comparison_lines
 
 from robust_rl._io import atomic_write_text
 from robust_rl.errors import InvalidArgumentError
@@ -40,7 +41,6 @@ from robust_rl.evaluation import (
     EvaluationResults,
     EvaluationRow,
     aggregate_over_seeds,
-    compare_means,
     evaluate_attacks,
     get_suite,
     random_observation_scale,
@@ -213,20 +213,10 @@ def main(argv: list[str] | None = None) -> int:
             "Difference of the means over seeds, 95% bootstrap interval and two-sided "
             "permutation p-value (`robust_rl.evaluation.compare_means`).",
             "",
-            "| comparison | ε | difference | 95% interval | p-value |",
-            "|---|---:|---:|---:|---:|",
         ]
-        for a, b in pairs:
-            for eps in args.epsilons:
-                xa, xb = per_seed(a, eps), per_seed(b, eps)
-                if len(xa) < 2 or len(xb) < 2:
-                    lines.append(f"| {a} − {b} | {eps:g} | n/a | | |")
-                    continue
-                c = compare_means(xa, xb)
-                lines.append(
-                    f"| {a} − {b} | {eps:g} | {c.difference:+.1f} | "
-                    f"[{c.ci_low:+.1f}, {c.ci_high:+.1f}] | {c.p_value:.3f} |"
-                )
+        lines += comparison_lines(
+            pairs, [f"{e:g}" for e in args.epsilons], lambda v, e: per_seed(v, float(e)), "ε"
+        )
     wall = time.perf_counter() - start
     lines += [
         "",

@@ -188,33 +188,51 @@ def results_table(
     return lines
 
 
+def comparison_lines(
+    pairs: Sequence[tuple[str, str]],
+    keys: Sequence[str],
+    values: Callable[[str, str], list[float]],
+    key_header: str = "metric",
+    name: Callable[[str], str] = str,
+) -> list[str]:
+    """Markdown table: for each pair ``(a, b)`` and key, the difference of the means over seeds
+    ``a − b`` of ``values(variant, key)``, its 95% bootstrap interval and the two-sided
+    permutation p-value (:func:`robust_rl.evaluation.compare_means`); fewer than two seeds on
+    either side gives "n/a"."""
+    lines = [
+        f"| comparison | {key_header} | difference of means | 95% interval | p-value | seeds |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for a, b in pairs:
+        for key in keys:
+            xa, xb = values(a, key), values(b, key)
+            head = f"| {name(a)} − {name(b)} | {key} |"
+            if len(xa) < 2 or len(xb) < 2:
+                lines.append(f"{head} n/a | | | {len(xa)} vs {len(xb)} |")
+                continue
+            c = compare_means(xa, xb)
+            lines.append(
+                f"{head} {c.difference:+.1f} | [{c.ci_low:+.1f}, {c.ci_high:+.1f}] | "
+                f"{c.p_value:.3f}{'' if c.exact else ' (MC)'} | {c.n_a} vs {c.n_b} |"
+            )
+    return lines
+
+
 def comparison_table(
     done: Sequence[TrialResult],
     pairs: Sequence[tuple[str, str]],
     labels: Mapping[str, str],
     metrics: Sequence[str] = ("test_mean", "grid_average", "grid_worst"),
 ) -> list[str]:
-    """Markdown table: for each pair ``(a, b)`` and metric, the difference of the means over
-    seeds ``a − b``, its 95% bootstrap interval and the permutation p-value
-    (:func:`robust_rl.evaluation.compare_means`)."""
-    lines = [
-        "| comparison | metric | difference of means | 95% interval | p-value | seeds |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
-    for a, b in pairs:
-        for metric in metrics:
-            xa, xb = per_seed(done, a, metric), per_seed(done, b, metric)
-            label = METRICS[metric][0] if metric in METRICS else metric
-            if len(xa) < 2 or len(xb) < 2:
-                lines.append(f"| {labels[a]} − {labels[b]} | {label} | n/a | | | |")
-                continue
-            c = compare_means(xa, xb)
-            lines.append(
-                f"| {labels[a]} − {labels[b]} | {label} | {c.difference:+.1f} | "
-                f"[{c.ci_low:+.1f}, {c.ci_high:+.1f}] | {c.p_value:.3f}"
-                f"{'' if c.exact else ' (MC)'} | {c.n_a} vs {c.n_b} |"
-            )
-    return lines
+    """:func:`comparison_lines` over the trials' per-seed :data:`METRICS` (or attack keys)."""
+    label = {m: METRICS[m][0] if m in METRICS else m for m in metrics}
+    metric_of = {v: k for k, v in label.items()}
+    return comparison_lines(
+        pairs,
+        [label[m] for m in metrics],
+        lambda v, shown: per_seed(done, v, metric_of[shown]),
+        name=labels.__getitem__,
+    )
 
 
 def per_seed_csv(done: Sequence[TrialResult], variants: Sequence[str]) -> str:

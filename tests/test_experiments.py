@@ -233,6 +233,7 @@ def test_attack_saved_models_tiny(tmp_path):
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "attacks_random.md").read_text()
     assert "| ε | dqn | ppo |" in text and "| ppo − dqn | 0.5 | " in text
+    assert "| comparison | ε | difference of means |" in text and "| 2 vs 2 |" in text
     scale = random_observation_scale("cartpole", seed=7)
     assert f"[{', '.join(f'{s:.4g}' for s in scale)}]" in text
     rows = (tmp_path / "attacks_random_per_seed.csv").read_text().splitlines()
