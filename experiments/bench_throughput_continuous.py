@@ -174,15 +174,15 @@ def _bookkeeping_time(model, device: str, calls: int = 50) -> float:
     batch = model.replay_buffer.sample(model.batch_size).next_observations
     out = torch.zeros(64 * model.batch_size, device=model.device)
 
-    def stub(obs: torch.Tensor) -> torch.Tensor:
+    def stub(obs: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         return out[: obs.shape[0]]
 
     with torch.no_grad():
-        model.robust_estimate(batch, stub, centres_apart=True)
+        model.robust_estimate(batch, stub)
         _sync(device)
         start = time.perf_counter()
         for _ in range(calls):
-            model.robust_estimate(batch, stub, centres_apart=True)
+            model.robust_estimate(batch, stub)
         _sync(device)
     model._robust_estimates.clear()
     return (time.perf_counter() - start) / calls

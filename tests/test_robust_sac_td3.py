@@ -183,32 +183,26 @@ def test_td3_target_is_a_soft_min_between_worst_draw_and_average():
     th.testing.assert_close(nominal.per_point, nominal.center)
 
 
-@pytest.mark.parametrize(
-    ("estimator", "control_variate", "calls"),
-    [("saa", None, 2), ("rt-mlmc", False, 2), ("rt-mlmc", True, 1)],
-)
-def test_centres_are_apart_only_when_they_are_diagnostics(estimator, control_variate, calls):
-    """Centres that only feed the diagnostics (no control variate) go through a second call, off
-    the global random stream; with the control variate they are part of the estimate and share
-    the draws' single forward pass. Either way they are the last B rows, unperturbed."""
-    model = RobustTD3(
-        "MlpPolicy", "Pendulum-v1", radius=0.3, estimator=estimator,
-        control_variate=control_variate, seed=0, **tiny(),
+@pytest.mark.parametrize("robust", ROBUST, ids=["sac", "td3"])
+@pytest.mark.parametrize("estimator", ["rt-mlmc", "saa"])
+def test_policy_noise_is_shared_by_a_next_states_draws(robust, estimator):
+    """The action noise (SAC's policy sample, TD3's target smoothing) is drawn once per next
+    state and shared by its perturbed copies and its centre: at radius 0 every draw has the same
+    value, so even a sharp soft-min (η = 0.01) equals the centre's value, and the estimate is
+    the non-robust target. Independent noise per draw would put it below (a minimum over noise)."""
+    model = robust(
+        "MlpPolicy", "Pendulum-v1", radius=0.0, eta=0.01, estimator=estimator, max_level=4,
+        control_variate=True if estimator == "rt-mlmc" else None, seed=0, **tiny(),
     )  # fmt: skip
-    obs = th.as_tensor(np.random.default_rng(3).uniform(-1, 1, size=(7, 3)), dtype=th.float32)
-    seen = []
-
-    def values(batch, seen=seen):
-        seen.append(batch)
-        return batch.sum(dim=1)
-
-    model.robust_estimate(obs, values, centres_apart=True)
-    assert len(seen) == calls
-    rows = th.cat(seen)
-    centres, draws = rows[-7:], rows[:-7]
-    assert th.equal(th.sort(centres, dim=0).values, th.sort(obs, dim=0).values)
-    nearest = (draws[:, None, :] - obs[None]).abs().amax(dim=-1).amin(dim=-1)
-    assert th.all(nearest <= 0.3 + 1e-6) and th.any(nearest > 0)
+    obs = th.as_tensor(np.random.default_rng(3).uniform(-1, 1, size=(32, 3)), dtype=th.float32)
+    args = (th.tensor([0.5]),) if robust is RobustSAC else ()
+    with th.no_grad():
+        est = model.robust_next_values(obs, *args)
+        assert est.center is not None and est.n_evaluations > 2 * 32  # several draws per point
+        th.testing.assert_close(est.per_point, est.center, rtol=0, atol=1e-5)
+        # and the noise is random: another call draws another noise, so other values
+        other = model.robust_next_values(obs, *args)
+    assert not th.allclose(est.center, other.center)
 
 
 @pytest.mark.skipif(not th.cuda.is_available(), reason="no CUDA device")

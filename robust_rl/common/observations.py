@@ -29,6 +29,7 @@ __all__ = [
     "ObservationPerturbation",
     "RadiusSpec",
     "UnsupportedSpaceError",
+    "batch_rows",
     "check_observation_space",
     "check_radius",
     "check_unperturbed_keys",
@@ -42,6 +43,13 @@ _RADIUS_HELP = (
     "a non-negative float, a sequence of them (one per observation coordinate) or, for Dict "
     "observations, a mapping from entry name to such a value"
 )
+
+
+def batch_rows(observations: torch.Tensor | Mapping[str, torch.Tensor]) -> int:
+    """Rows of a batch of observations (a tensor, or a dict of tensors for Dict spaces)."""
+    if isinstance(observations, Mapping):
+        return int(next(iter(observations.values())).shape[0])
+    return int(observations.shape[0])
 
 
 class UnsupportedSpaceError(InvalidArgumentError, AssertionError):

@@ -83,8 +83,12 @@ ROBUST_SETTINGS: tuple[str, ...] = (
     "observation_scale",
 )
 
-#: value function of a batch of observations: ``(N, ...)`` observations -> ``(N, *O)`` values
-Values = Callable[[Any], th.Tensor]
+#: value function of a batch of observations: ``values(obs, index)`` with ``(N, ...)``
+#: observations and ``index`` ``(N,)``, the row of the replay batch each observation was drawn
+#: around -> ``(N, *O)`` values. Random numbers the values need (policy sampling, target
+#: smoothing) are drawn once per replay row and gathered with ``index``, so that all perturbed
+#: copies of a next state share them (common random numbers).
+Values = Callable[[Any, th.Tensor], th.Tensor]
 
 
 class RobustAgentMixin:
@@ -262,25 +266,19 @@ class RobustAgentMixin:
         self,
         next_observations: th.Tensor | dict[str, th.Tensor],
         values: Values,
-        centres_apart: bool = False,
         updates: int = 1,
     ) -> MLMCEstimate:
         """Estimate the target's functional of ``values`` over the ball around each next state.
 
+        All draws and the unperturbed next states go through ``values`` in one batched call.
+
         :param next_observations: ``(B, ...)`` next observations from the replay buffer (a dict
             of tensors for Dict spaces), on the device.
-        :param values: ``values(obs)`` for a batch of observations (same structure) -> ``(N,)``
-            (or ``(N, *O)`` for the agent's functional). May draw from the global generators
-            (policy sampling): it sees all draws in one call.
-        :param centres_apart: ``values`` draws random numbers (policy sampling, target
-            smoothing). When the unperturbed next states are evaluated for the diagnostics only
-            (no control variate: SAA, or RT-MLMC with ``control_variate=False``), evaluate them
-            in a second call inside :func:`torch.random.fork_rng`, so that they consume no global
-            random numbers: the global generators then advance exactly as in SB3's own update, and
-            with ``radius=0``, ``estimator="saa"``, ``n_samples=1`` the target is SB3's bit for
-            bit. With the control variate the centres are part of the estimate and go through the
-            same batched pass as the draws (one forward pass; a second, smaller pass costs about a
-            fifth of RobustSAC's target on Hopper).
+        :param values: ``values(obs, index)`` (see :data:`Values`): ``index`` ``(N,)`` is the
+            replay row each observation was drawn around. ``values`` should draw no random
+            numbers itself: noise drawn per row before the call and gathered with ``index`` is
+            shared by a next state's perturbed copies and its centre, so the functional sees the
+            perturbation only, and with ``radius=0`` the estimate is the non-robust target exactly.
         :param updates: gradient updates the estimate serves (several when the targets of several
             replay batches are computed together); ``train/evaluations_per_update`` divides by it.
         :return: the core's :class:`~robust_rl.risk.MLMCEstimate` (``per_point``: the robust
@@ -291,27 +289,13 @@ class RobustAgentMixin:
         assert self._target_estimator is not None
         perturbation = self._robust_perturbation
         x = perturbation.flatten(next_observations)
-        batch = x.shape[0]
-        apart = centres_apart and not self._target_estimator.control_variate
 
         def evaluate(z: th.Tensor, index: th.Tensor) -> th.Tensor:
-            if not apart:
-                return values(perturbation.unflatten(z, next_observations, index))
-            # the core puts one row per point (the centres) after all draws
-            n = z.shape[0] - batch
-            drawn = values(perturbation.unflatten(z[:n], next_observations, index[:n]))
-            with th.random.fork_rng(devices=self._fork_devices()):
-                centres = values(perturbation.unflatten(z[n:], next_observations, index[n:]))
-            return th.cat([drawn, centres])
+            return values(perturbation.unflatten(z, next_observations, index), index)
 
         est = self._target_estimator(evaluate, x, generator=self._robust_generator)
         self._robust_estimates.append((est, updates))
         return est
-
-    def _fork_devices(self) -> list[int]:
-        if self.device.type != "cuda":
-            return []
-        return [self.device.index if self.device.index is not None else th.cuda.current_device()]
 
     def _log_robust_diagnostics(self) -> None:
         """Record the mean robust gap, level and evaluations over the estimates since the last call."""

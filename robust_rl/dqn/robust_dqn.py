@@ -206,7 +206,9 @@ class RobustDQN(RobustAgentMixin, DQN):
             value ``(B,)`` (an unbiased estimate of its level-``max_level`` version for
             ``"rt-mlmc"``), ``center`` the nominal value ``max_a Q_target(s', a)``.
         """
-        return self.robust_estimate(next_observations, self.q_net_target, updates=updates)
+        return self.robust_estimate(
+            next_observations, lambda obs, _: self.q_net_target(obs), updates=updates
+        )
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         """SB3's DQN update with :meth:`robust_next_values` in place of ``max_a Q_target(s', a)``.

@@ -20,7 +20,7 @@ from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.sac.policies import SACPolicy
 
-from robust_rl.common.observations import RadiusSpec
+from robust_rl.common.observations import RadiusSpec, batch_rows
 from robust_rl.common.robust import RobustAgentMixin
 from robust_rl.risk import MLMCEstimate
 
@@ -40,7 +40,11 @@ class RobustSAC(RobustAgentMixin, SAC):
         \exp\big(-v(z)/\eta\big)\Big], \quad
         v(z) = \min_{k=1,2} Q_{\bar\theta_k}(z, a) - \alpha \log \pi(a|z),\ a \sim \pi(\cdot|z)
 
-    All draws go through the actor and the twin target critics in one batched forward pass
+    The action is sampled by reparameterisation, ``a = tanh(μ(z) + σ(z) ξ)``, with one standard
+    normal ``ξ`` per next state shared by all its perturbed copies (common random numbers; with
+    gSDE the exploration matrix plays that part): the soft-min then sees the state perturbation
+    only, not a minimum over the policy's own sampling noise, and with ``radius=0`` the target is
+    SAC's exactly whatever the estimator. All draws go through the actor and the twin target critics in one batched forward pass
     (:meth:`robust_next_values`); the rest of SAC's update is Stable-Baselines3's. With
     ``radius=0``, ``estimator="saa"``, ``n_samples=1`` it is SB3's SAC bit for bit (same seed).
 
@@ -165,13 +169,33 @@ class RobustSAC(RobustAgentMixin, SAC):
         :return: the core's :class:`~robust_rl.risk.MLMCEstimate`; ``per_point`` ``(B,)``.
         """
 
-        def soft_values(obs: th.Tensor | dict[str, th.Tensor]) -> th.Tensor:
-            actions, log_prob = self.actor.action_log_prob(obs)
+        # one standard normal per next state, drawn as SB3's SAC draws it (Normal.rsample of a
+        # (B, action_dim) batch); with gSDE the exploration matrix is the noise
+        n_actions = int(np.prod(self.action_space.shape))
+        xi = None
+        if not self.use_sde:
+            xi = th.empty((batch_rows(next_observations), n_actions), device=self.device).normal_()
+
+        def soft_values(obs: th.Tensor | dict[str, th.Tensor], index: th.Tensor) -> th.Tensor:
+            actions, log_prob = self._sample_actions(obs, None if xi is None else xi[index])
             q_values = th.cat(self.critic_target(obs, actions), dim=1)
             q_values, _ = th.min(q_values, dim=1, keepdim=True)
             return (q_values - ent_coef * log_prob.reshape(-1, 1)).squeeze(1)
 
-        return self.robust_estimate(next_observations, soft_values, centres_apart=True)
+        return self.robust_estimate(next_observations, soft_values)
+
+    def _sample_actions(
+        self, obs: th.Tensor | dict[str, th.Tensor], xi: th.Tensor | None
+    ) -> tuple[th.Tensor, th.Tensor]:
+        """``a = tanh(μ(obs) + σ(obs) ξ)`` and ``log π(a|obs)`` for given standard normals ``xi``
+        ``(N, action_dim)`` (``None`` with gSDE: the actor's own, state-dependent noise)."""
+        if xi is None:
+            return self.actor.action_log_prob(obs)
+        mean, log_std, _ = self.actor.get_action_dist_params(obs)
+        dist = self.actor.action_dist.proba_distribution(mean, log_std)
+        gaussian = dist.distribution.loc + xi * dist.distribution.scale
+        actions = th.tanh(gaussian)
+        return actions, dist.log_prob(actions, gaussian)
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         """SB3's SAC update with :meth:`robust_next_values` as the next soft value."""

@@ -21,7 +21,7 @@ from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.td3.policies import TD3Policy
 
-from robust_rl.common.observations import RadiusSpec
+from robust_rl.common.observations import RadiusSpec, batch_rows
 from robust_rl.common.robust import RobustAgentMixin
 from robust_rl.risk import MLMCEstimate
 
@@ -42,7 +42,10 @@ class RobustTD3(RobustAgentMixin, TD3):
         v(z) = \min_{k=1,2} Q_{\bar\theta_k}\big(z, \mathrm{clip}(\mu_{\bar\phi}(z) + \epsilon, -1, 1)\big),
         \ \epsilon = \mathrm{clip}(\mathcal N(0, \sigma^2), -c, c)
 
-    All draws go through the target actor and the twin target critics in one batched forward
+    The smoothing noise :math:`\epsilon` is drawn once per next state and shared by all its
+    perturbed copies (common random numbers): the soft-min then sees the state perturbation only,
+    not a minimum over smoothing-noise draws, and with ``radius=0`` the target is TD3's exactly
+    whatever the estimator. All draws go through the target actor and the twin target critics in one batched forward
     pass (:meth:`robust_next_values`); the rest of TD3's update (delayed policy updates, Polyak
     averaging) is Stable-Baselines3's. With ``radius=0``, ``estimator="saa"``, ``n_samples=1`` it
     is SB3's TD3 bit for bit (same seed).
@@ -140,24 +143,25 @@ class RobustTD3(RobustAgentMixin, TD3):
         self, next_observations: th.Tensor | dict[str, th.Tensor]
     ) -> MLMCEstimate:
         """Entropic soft-min of ``min_k Q_k(z, clip(μ(z) + ε))`` over the ball around each next
-        state (target-policy smoothing at every draw ``z``).
+        state (target-policy smoothing at every draw ``z``, with one ``ε`` per next state shared by
+        its draws).
 
         :param next_observations: ``(B, ...)`` next observations (a dict for Dict spaces).
         :return: the core's :class:`~robust_rl.risk.MLMCEstimate`; ``per_point`` ``(B,)``.
         """
-        action_dim = get_action_dim(self.action_space)
+        # drawn as SB3's TD3 draws it: one (B, action_dim) normal sample per replay batch
+        noise = th.empty(
+            (batch_rows(next_observations), get_action_dim(self.action_space)), device=self.device
+        ).normal_(0, self.target_policy_noise)
+        noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
 
-        def smoothed_values(obs: th.Tensor | dict[str, th.Tensor]) -> th.Tensor:
-            mu = self.actor_target(obs)
-            noise = th.empty((mu.shape[0], action_dim), dtype=mu.dtype, device=mu.device)
-            noise = noise.normal_(0, self.target_policy_noise)
-            noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
-            actions = (mu + noise).clamp(-1, 1)
+        def smoothed_values(obs: th.Tensor | dict[str, th.Tensor], index: th.Tensor) -> th.Tensor:
+            actions = (self.actor_target(obs) + noise[index]).clamp(-1, 1)
             q_values = th.cat(self.critic_target(obs, actions), dim=1)
             q_values, _ = th.min(q_values, dim=1, keepdim=True)
             return q_values.squeeze(1)
 
-        return self.robust_estimate(next_observations, smoothed_values, centres_apart=True)
+        return self.robust_estimate(next_observations, smoothed_values)
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         """SB3's TD3 update with :meth:`robust_next_values` as the next value."""
