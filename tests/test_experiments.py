@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -256,3 +258,26 @@ def test_attack_saved_models_tiny(tmp_path):
         "attack_saved_models.py", *args[:-4], "--episodes", "1", "--pairs", "ppo:dqn", "--resume"
     )
     assert other.returncode == 0 and "models attacked now: 5; reused" in other.stdout
+
+
+@pytest.mark.parametrize("algo", ["sac", "td3"])
+def test_target_noise_bias_tiny(tmp_path, algo):
+    """Shared action noise gives exactly the value at the next state at radius 0; noise drawn
+    per draw gives a soft-min below it (a minimum over noise), more so at a small η."""
+    from stable_baselines3 import SAC, TD3
+
+    cls = {"sac": SAC, "td3": TD3}[algo]
+    model = cls("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [16]}, seed=0)
+    model.save(tmp_path / "m.zip")
+    args = ["--model", str(tmp_path / "m.zip"), "--algo", algo, "--env", "Pendulum-v1"]
+    args += ["--etas", "0.001", "inf", "--states", "64", "--repeats", "3", "--out", str(tmp_path)]
+    proc = run("target_noise_bias.py", *args)
+    assert proc.returncode == 0, proc.stderr
+    rows = [r.split("|") for r in (tmp_path / "m_radius0.md").read_text().splitlines()]
+    cells = {r[1].strip(): r for r in rows if len(r) > 4 and r[1].strip() in ("0.001", "inf")}
+    for eta in ("0.001", "inf"):  # 0 up to rounding: "+0.0000 ± 0.0000" or "-0.0000 ± ..."
+        assert cells[eta][2].strip().lstrip("+-") == "0.0000 ± 0.0000"
+    sharp = float(cells["0.001"][3].split("±")[0])
+    assert sharp < 0 and sharp < float(cells["inf"][3].split("±")[0])
+    again = run("target_noise_bias.py", *args)
+    assert again.returncode != 0 and "already exists; pass --force" in again.stderr
