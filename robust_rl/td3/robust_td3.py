@@ -45,9 +45,9 @@ class RobustTD3(RobustAgentMixin, TD3):
     The smoothing noise :math:`\epsilon` is drawn once per next state and shared by all its
     perturbed copies (common random numbers): the soft-min then sees the state perturbation only,
     not a minimum over smoothing-noise draws, and with ``radius=0`` the target is TD3's exactly
-    whatever the estimator. All draws go through the target actor and the twin target critics in one batched forward
-    pass (:meth:`robust_next_values`); the rest of TD3's update (delayed policy updates, Polyak
-    averaging) is Stable-Baselines3's. With ``radius=0``, ``estimator="saa"``, ``n_samples=1`` it
+    whatever the estimator. All draws go through the target actor and the twin target critics in
+    one batched forward pass (:meth:`robust_next_values`); the rest of TD3's update (delayed
+    policy updates, Polyak averaging) is Stable-Baselines3's. With ``radius=0``, ``estimator="saa"``, ``n_samples=1`` it
     is SB3's TD3 bit for bit (same seed).
 
     Every SB3 argument is :class:`~stable_baselines3.TD3`'s; the robust arguments are those of
