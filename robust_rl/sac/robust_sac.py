@@ -45,8 +45,9 @@ class RobustSAC(RobustAgentMixin, SAC):
     gSDE the exploration matrix plays that part): the soft-min then sees the state perturbation
     only, not a minimum over the policy's own sampling noise, and with ``radius=0`` the target is
     SAC's exactly whatever the estimator. All draws go through the actor and the twin target
-    critics in one batched forward pass (:meth:`robust_next_values`); the rest of SAC's update is Stable-Baselines3's. With
-    ``radius=0``, ``estimator="saa"``, ``n_samples=1`` it is SB3's SAC bit for bit (same seed).
+    critics in one batched forward pass (:meth:`robust_next_values`); the rest of SAC's update is
+    Stable-Baselines3's. With ``radius=0``, ``estimator="saa"``, ``n_samples=1`` it is SB3's SAC
+    bit for bit (same seed).
 
     Every SB3 argument is :class:`~stable_baselines3.SAC`'s; see its documentation.
 
