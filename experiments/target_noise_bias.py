@@ -105,8 +105,7 @@ def independent_values(robust, ent_coef: th.Tensor | None):
             return q - ent_coef * log_prob.reshape(-1)
         noise = th.randn(n, d) * robust.target_policy_noise
         noise = noise.clamp(-robust.target_noise_clip, robust.target_noise_clip)
-        actions = (robust.actor_target(obs) + noise).clamp(-1, 1)
-        return th.cat(robust.critic_target(obs, actions), dim=1).min(dim=1).values
+        return robust._smoothed_values(obs, noise)
 
     return values
 

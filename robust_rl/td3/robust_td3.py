@@ -156,12 +156,18 @@ class RobustTD3(RobustAgentMixin, TD3):
         noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
 
         def smoothed_values(obs: th.Tensor | dict[str, th.Tensor], index: th.Tensor) -> th.Tensor:
-            actions = (self.actor_target(obs) + noise[index]).clamp(-1, 1)
-            q_values = th.cat(self.critic_target(obs, actions), dim=1)
-            q_values, _ = th.min(q_values, dim=1, keepdim=True)
-            return q_values.squeeze(1)
+            return self._smoothed_values(obs, noise[index])
 
         return self.robust_estimate(next_observations, smoothed_values)
+
+    def _smoothed_values(
+        self, obs: th.Tensor | dict[str, th.Tensor], noise: th.Tensor
+    ) -> th.Tensor:
+        """``min_k Q_k(obs, clip(μ(obs) + noise, -1, 1))`` for given clipped smoothing noise
+        ``noise`` ``(N, action_dim)``."""
+        actions = (self.actor_target(obs) + noise).clamp(-1, 1)
+        q_values = th.cat(self.critic_target(obs, actions), dim=1)
+        return th.min(q_values, dim=1).values
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         """SB3's TD3 update with :meth:`robust_next_values` as the next value."""
