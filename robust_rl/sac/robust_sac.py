@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from stable_baselines3 import SAC
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.sac.policies import SACPolicy
@@ -172,10 +173,10 @@ class RobustSAC(RobustAgentMixin, SAC):
 
         # one standard normal per next state, drawn as SB3's SAC draws it (Normal.rsample of a
         # (B, action_dim) batch); with gSDE the exploration matrix is the noise
-        n_actions = int(np.prod(self.action_space.shape))
         xi = None
         if not self.use_sde:
-            xi = th.empty((batch_rows(next_observations), n_actions), device=self.device).normal_()
+            shape = (batch_rows(next_observations), get_action_dim(self.action_space))
+            xi = th.empty(shape, device=self.device).normal_()
 
         def soft_values(obs: th.Tensor | dict[str, th.Tensor], index: th.Tensor) -> th.Tensor:
             actions, log_prob = self._sample_actions(obs, None if xi is None else xi[index])
