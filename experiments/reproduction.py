@@ -316,7 +316,7 @@ def trial_time_lines(done: Sequence[TrialResult], variants: Sequence[str]) -> li
         times = [r.wall_time_s for r in done if r.trial.variant == v]
         if times:
             parts.append(
-                f"{v} {np.median(times) / 60:.1f} min ({len(times)} trials, "
+                f"{v} {np.median(times) / 60:.1f} min ({len(times)} trial{'s' * (len(times) > 1)}, "
                 f"{sum(times) / 60:.0f} min in all)"
             )
     if not parts:

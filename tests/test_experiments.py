@@ -83,7 +83,7 @@ def test_reproduce_continuous_tiny(tmp_path):
     assert "- RobustTD3 vs TD3: not all trials have finished." in table
     assert "- RobustSAC grid worst case" in table and "## How to replicate" in table
     assert re.search(
-        r"Trial time .*: sac \d+\.\d min \(1 trials, \d+ min in all\); robust-sac ", table
+        r"Trial time .*: sac \d+\.\d min \(1 trial, \d+ min in all\); robust-sac ", table
     )
     seeds = {row.split(",")[0] for row in (task / "per_seed.csv").read_text().splitlines()[1:]}
     assert seeds == {"sac", "robust-sac"}
