@@ -100,9 +100,7 @@ def independent_values(robust, ent_coef: th.Tensor | None):
     def values(obs: th.Tensor, index: th.Tensor) -> th.Tensor:
         n, d = obs.shape[0], int(np.prod(robust.action_space.shape))
         if isinstance(robust, RobustSAC):
-            actions, log_prob = robust._sample_actions(obs, th.randn(n, d))
-            q = th.cat(robust.critic_target(obs, actions), dim=1).min(dim=1).values
-            return q - ent_coef * log_prob.reshape(-1)
+            return robust._soft_values(obs, th.randn(n, d), ent_coef)
         noise = th.randn(n, d) * robust.target_policy_noise
         noise = noise.clamp(-robust.target_noise_clip, robust.target_noise_clip)
         return robust._smoothed_values(obs, noise)

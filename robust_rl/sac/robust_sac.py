@@ -179,12 +179,17 @@ class RobustSAC(RobustAgentMixin, SAC):
             xi = th.empty(shape, device=self.device).normal_()
 
         def soft_values(obs: th.Tensor | dict[str, th.Tensor], index: th.Tensor) -> th.Tensor:
-            actions, log_prob = self._sample_actions(obs, None if xi is None else xi[index])
-            q_values = th.cat(self.critic_target(obs, actions), dim=1)
-            q_values, _ = th.min(q_values, dim=1, keepdim=True)
-            return (q_values - ent_coef * log_prob.reshape(-1, 1)).squeeze(1)
+            return self._soft_values(obs, None if xi is None else xi[index], ent_coef)
 
         return self.robust_estimate(next_observations, soft_values)
+
+    def _soft_values(
+        self, obs: th.Tensor | dict[str, th.Tensor], xi: th.Tensor | None, ent_coef: th.Tensor
+    ) -> th.Tensor:
+        """``min_k Q_k(obs, a) − α log π(a|obs)`` with ``a`` from :meth:`_sample_actions`."""
+        actions, log_prob = self._sample_actions(obs, xi)
+        q_values = th.cat(self.critic_target(obs, actions), dim=1)
+        return th.min(q_values, dim=1).values - ent_coef * log_prob.reshape(-1)
 
     def _sample_actions(
         self, obs: th.Tensor | dict[str, th.Tensor], xi: th.Tensor | None
