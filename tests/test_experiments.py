@@ -281,3 +281,29 @@ def test_target_noise_bias_tiny(tmp_path, algo):
     assert sharp < 0 and sharp < float(cells["inf"][3].split("±")[0])
     again = run("target_noise_bias.py", *args)
     assert again.returncode != 0 and "already exists; pass --force" in again.stderr
+
+
+def test_robust_gap_scan_tiny(tmp_path):
+    """The soft-min sits below the value at the next state, further at a small η and a large
+    radius; averaging (η = inf) stays closer; an existing table is not overwritten."""
+    from stable_baselines3 import SAC
+
+    SAC("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [16]}, seed=0).save(
+        tmp_path / "m.zip"
+    )
+    args = ["--model", str(tmp_path / "m.zip"), "--env", "Pendulum-v1", "--radii", "0.05", "0.5"]
+    args += ["--etas", "0.001", "inf", "--states", "64", "--scale-steps", "200"]
+    args += ["--repeats", "3", "--out", str(tmp_path)]
+    proc = run("robust_gap_scan.py", *args)
+    assert proc.returncode == 0, proc.stderr
+    rows = [r.split("|") for r in (tmp_path / "m.md").read_text().splitlines()]
+    cells = {r[1].strip(): r for r in rows if len(r) > 3 and r[1].strip() in ("0.05", "0.5")}
+    gap = {  # (radius, column) -> mean gap; column 2 is η = 0.001, column 3 is η = inf
+        (radius, col): float(cells[radius][col].split("±")[0])
+        for radius in ("0.05", "0.5")
+        for col in (2, 3)
+    }
+    assert gap["0.5", 2] < gap["0.05", 2] < 0
+    assert gap["0.5", 2] < gap["0.5", 3]
+    again = run("robust_gap_scan.py", *args)
+    assert again.returncode != 0 and "already exists; pass --force" in again.stderr
