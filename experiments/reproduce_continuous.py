@@ -10,6 +10,8 @@ finished trials are read back). SAC, TD3 and DR-SAC use the RL Zoo configs in
 ``experiments/configs``; the robust variants use the best point of the task's tuning sweep
 (``experiments/sweeps/<task>_robust.yaml``, ranked on the suite's validation MDPs only; its
 budget is stated in its summary), or the shipped untuned files with ``--configs shipped``.
+``--tuned-from DIR`` takes a robust variant's point from a later sweep's ``DIR/best/`` instead
+when that sweep tuned it (e.g. ``experiments/results/sweep_hopper_robust_v2``).
 
 Every trial is evaluated on the suite's test MDPs, its validation MDPs, a grid over its
 uncertainty set (average and worst case) and two observation attacks (random and the critic's
@@ -140,6 +142,8 @@ class Args:
     """episodes per attack and ε"""
     report_only: bool
     """train nothing: read back the finished trials and write the tables"""
+    tuned_from: Path | None = None
+    """a later tuning sweep's output folder: its best/<variant>.yaml wins where it exists"""
 
 
 def parse_args() -> Args:
@@ -161,13 +165,46 @@ def parse_args() -> Args:
         action="store_true",
         help="train nothing; tables from the trials finished so far (e.g. while a run continues)",
     )
+    p.add_argument(
+        "--tuned-from",
+        type=Path,
+        default=None,
+        help="a later tuning sweep's output folder; its best/<variant>.yaml replaces the task's "
+        "first sweep's for the robust variants it tuned (with --configs tuned)",
+    )
     return Args(**vars(p.parse_args()))
 
 
-def variant_configs(task: Task, configs: str, train_now: list[str]) -> dict[str, dict]:
+def tuned_file(task: Task, variant: str, tuned_from: Path | None) -> Path:
+    """The tuned config of a robust variant: ``tuned_from/best/<variant>.yaml`` where that sweep
+    tuned it, else the best point of the task's first sweep, ``sweep_<task>_robust/best``."""
+    if tuned_from is not None:
+        if not (tuned_from / "best").is_dir():
+            raise MissingFileError(
+                f"--tuned-from: {tuned_from / 'best'} does not exist; pass the output folder of "
+                "a finished tuning sweep (robust-rl sweep ... --out DIR)"
+            )
+        later = tuned_from / "best" / f"{variant}.yaml"
+        if later.is_file():
+            return later
+    return RESULTS / f"sweep_{task.config}_robust" / "best" / f"{variant}.yaml"
+
+
+def _relative(path: Path) -> str:
+    """``path`` relative to the repository root when it lies inside it (for the report)."""
+    try:
+        return str(path.resolve().relative_to(HERE.parent))
+    except ValueError:
+        return str(path)
+
+
+def variant_configs(
+    task: Task, configs: str, train_now: list[str], tuned_from: Path | None = None
+) -> dict[str, dict]:
     """``{variant: sweep variant entry}`` (algo, env, config file, fixed params). With
-    ``configs="tuned"``, a robust variant whose tuned file does not exist yet is left out of the
-    report when it is not among the variants trained now (``train_now``), else refused."""
+    ``configs="tuned"``, a robust variant whose tuned file (:func:`tuned_file`) does not exist
+    yet is left out of the report when it is not among the variants trained now
+    (``train_now``), else refused."""
     base = {
         "sac": ("sac", task.env, CONFIGS / f"sac_{task.config}.yaml", {}),
         "sac-dr": ("sac", task.dr_env, CONFIGS / f"sac_{task.config}.yaml", {}),
@@ -182,10 +219,9 @@ def variant_configs(task: Task, configs: str, train_now: list[str]) -> dict[str,
         "robust-td3": ("robust-td3", task.env, CONFIGS / f"robust_td3_{task.config}.yaml", {}),
     }
     if configs == "tuned":
-        best = RESULTS / f"sweep_{task.config}_robust" / "best"
         for v in ROBUST:
             if v in task.variants:
-                path = best / f"{v}.yaml"
+                path = tuned_file(task, v, tuned_from)
                 if not path.is_file() and v not in train_now:
                     del base[v]
                     continue
@@ -222,7 +258,7 @@ def sweep_file(args: Args, task: Task) -> dict:
     from robust_rl.evaluation import get_suite
 
     timesteps = args.timesteps or task.timesteps
-    variants = variant_configs(task, args.configs, variants_now(args, task))
+    variants = variant_configs(task, args.configs, variants_now(args, task), args.tuned_from)
     for entry in variants.values():
         entry["params"]["n_timesteps"] = timesteps
     attacks = [
@@ -328,8 +364,13 @@ def main() -> int:
     n_seeds = len(spec.seeds)
     ev = spec.evaluation
     configs = (
-        "robust variants: the best point of "
-        f"`experiments/results/sweep_{task.config}_robust/best/` (tuned on validation MDPs)"
+        "robust variants: the best point of their tuning sweep on validation MDPs ("
+        + ", ".join(
+            f"{LABELS[v]}: `{_relative(tuned_file(task, v, args.tuned_from))}`"
+            for v in variants
+            if v in ROBUST
+        )
+        + ")"
         if args.configs == "tuned"
         else "robust variants: the shipped untuned files"
     )

@@ -220,6 +220,28 @@ def test_continuous_goals_state_the_evidence(monkeypatch):
     assert "not above (difference -8.0, permutation p = 0.100)" in lines[1]
 
 
+def test_continuous_tuned_from(tmp_path, monkeypatch):
+    """--tuned-from: a later sweep's best point wins for the variants it tuned; the others keep
+    the task's first sweep; a folder without best/ is refused, naming the option."""
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
+    import reproduce_continuous as rc
+
+    from robust_rl.errors import MissingFileError
+
+    task = rc.TASKS["hopper"]
+    (tmp_path / "best").mkdir()
+    (tmp_path / "best" / "robust-sac.yaml").write_text("radius: 0.02\n")
+    assert rc.tuned_file(task, "robust-sac", tmp_path) == tmp_path / "best" / "robust-sac.yaml"
+    first = rc.RESULTS / "sweep_hopper_robust" / "best" / "robust-sac-eta-inf.yaml"
+    assert rc.tuned_file(task, "robust-sac-eta-inf", tmp_path) == first
+    assert rc.tuned_file(task, "robust-sac-eta-inf", None) == first
+    entries = rc.variant_configs(task, "tuned", [], tmp_path)
+    assert entries["robust-sac"]["config"] == str(tmp_path / "best" / "robust-sac.yaml")
+    assert entries["robust-sac-eta-inf"]["config"] == str(first)
+    with pytest.raises(MissingFileError, match="--tuned-from"):
+        rc.tuned_file(task, "robust-sac", tmp_path / "nothing")
+
+
 def test_attack_saved_models_tiny(tmp_path):
     from stable_baselines3 import DQN, PPO
 
