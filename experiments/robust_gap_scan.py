@@ -22,6 +22,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +79,9 @@ def parse_args(argv: list[str] | None = None) -> Args:
     return args
 
 
-def rollout(env_id: str, n: int, seed: int, policy=None) -> tuple[np.ndarray, np.ndarray]:
+def rollout(
+    env_id: str, n: int, seed: int, policy: Callable[[np.ndarray], np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` observations reached and the rewards received on the way, with ``policy``
     (deterministic) or uniformly random actions; episodes are reset with seeds ``seed``, …"""
     env = gym.make(env_id)
