@@ -18,22 +18,18 @@ evaluated. Writes ``OUT/<model stem>.md``.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch as th
+from model_probe import load_probe, refuse_existing, rollout, write_report
 from stable_baselines3 import SAC
 
 import robust_rl  # noqa: F401  (registers the robust_rl/ env ids)
 from robust_rl import RobustSAC
-from robust_rl._io import atomic_write_text
 from robust_rl.errors import InvalidArgumentError
 
 
@@ -79,43 +75,16 @@ def parse_args(argv: list[str] | None = None) -> Args:
     return args
 
 
-def rollout(
-    env_id: str, n: int, seed: int, policy: Callable[[np.ndarray], np.ndarray] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` observations reached and the rewards received on the way, with ``policy``
-    (deterministic) or uniformly random actions; episodes are reset with seeds ``seed``, …"""
-    env = gym.make(env_id)
-    env.action_space.seed(seed)
-    states, rewards, episode = [], [], 0
-    obs, _ = env.reset(seed=seed)
-    while len(states) < n:
-        action = env.action_space.sample() if policy is None else policy(obs)
-        obs, reward, terminated, truncated, _ = env.step(action)
-        states.append(np.asarray(obs, dtype=np.float32))
-        rewards.append(float(reward))
-        if terminated or truncated:
-            episode += 1
-            obs, _ = env.reset(seed=seed + episode)
-    env.close()
-    return np.stack(states), np.asarray(rewards)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     out = args.out / f"{args.model.stem}.md"
-    if out.exists() and not args.force:
-        raise InvalidArgumentError(f"{out} already exists; pass --force to replace it")
+    refuse_existing(out, args.force)
     th.manual_seed(args.seed)
-    sac = SAC.load(args.model, device="cpu")
+    probe = load_probe(SAC, args.model, args.env, args.states, args.seed)
+    sac, next_states, rewards, ent_coef = probe.model, probe.states, probe.rewards, probe.ent_coef
     random_states, _ = rollout(args.env, args.scale_steps, args.seed)
     std = random_states.std(axis=0).astype(np.float64)
-    states, rewards = rollout(
-        args.env, args.states, args.seed, lambda o: sac.predict(o, deterministic=True)[0]
-    )
-    next_states = th.as_tensor(states)
-    ent_coef = th.exp(sac.log_ent_coef.detach()) if sac.log_ent_coef is not None else None
-    ent_coef = ent_coef if ent_coef is not None else th.tensor([float(sac.ent_coef)])
 
     gaps: dict[tuple[float, float], list[float]] = {}
     centres: list[float] = []
@@ -158,21 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             g = gaps[radius, eta]
             cells.append(f"{np.mean(g):+.3f} ± {np.std(g):.3f} ({np.mean(g) / abs(reward):+.1%})")
         lines.append(f"| {radius:g} | " + " | ".join(cells) + " |")
-    wall = time.perf_counter() - start
-    lines += [
-        "",
-        f"Observation std under random actions: {np.array2string(std, precision=3)}.",
-        "",
-        "```bash",
-        "python " + " ".join(["experiments/robust_gap_scan.py", *(argv or sys.argv[1:])]),
-        "```",
-        "",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores, torch {th.__version__}, "
-        f"{th.get_num_threads()} torch thread(s); wall time {wall:.1f} s.",
-    ]
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, "\n".join(lines) + "\n", force=args.force)
-    print("\n".join(lines))
+    lines += ["", f"Observation std under random actions: {np.array2string(std, precision=3)}."]
+    write_report(out, lines, "robust_gap_scan.py", argv, time.perf_counter() - start, args.force)
     return 0
 
 

@@ -18,21 +18,18 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch as th
+from model_probe import load_probe, refuse_existing, write_report
 from stable_baselines3 import SAC, TD3
 
 import robust_rl  # noqa: F401  (registers the robust_rl/ env ids)
 from robust_rl import RobustSAC, RobustTD3
-from robust_rl._io import atomic_write_text
 from robust_rl.errors import InvalidArgumentError
 
 ALGOS = {"sac": (SAC, RobustSAC), "td3": (TD3, RobustTD3)}
@@ -78,22 +75,6 @@ def parse_args(argv: list[str] | None = None) -> Args:
     return args
 
 
-def collect_states(model, env_id: str, n: int, seed: int) -> th.Tensor:
-    """``n`` observations visited by the model's deterministic policy (episodes seeded ``seed``…)."""
-    env = gym.make(env_id)
-    states, episode = [], 0
-    obs, _ = env.reset(seed=seed)
-    while len(states) < n:
-        action, _ = model.predict(obs, deterministic=True)
-        obs, _, terminated, truncated, _ = env.step(action)
-        states.append(np.asarray(obs, dtype=np.float32))
-        if terminated or truncated:
-            episode += 1
-            obs, _ = env.reset(seed=seed + episode)
-    env.close()
-    return th.as_tensor(np.stack(states))
-
-
 def independent_values(robust, ent_coef: th.Tensor | None):
     """The target's values with fresh action noise for every row (every draw and centre)."""
 
@@ -112,16 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     out = args.out / f"{args.model.stem}_radius{args.radius:g}.md"
-    if out.exists() and not args.force:
-        raise InvalidArgumentError(f"{out} already exists; pass --force to replace it")
+    refuse_existing(out, args.force)
     th.manual_seed(args.seed)
     parent_cls, robust_cls = ALGOS[args.algo]
-    parent = parent_cls.load(args.model, device="cpu")
-    states = collect_states(parent, args.env, args.states, args.seed)
-    ent_coef = None
-    if args.algo == "sac":
-        ent_coef = th.exp(parent.log_ent_coef.detach()) if parent.log_ent_coef is not None else None
-        ent_coef = ent_coef if ent_coef is not None else th.tensor([float(parent.ent_coef)])
+    probe = load_probe(parent_cls, args.model, args.env, args.states, args.seed)
+    parent, states, ent_coef = probe.model, probe.states, probe.ent_coef
 
     rows = []
     for eta in args.etas:
@@ -162,19 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     for eta, gaps, centre in rows:
         cells = [f"{np.mean(g):+.4f} ± {np.std(g):.4f}" for g in gaps.values()]
         lines.append(f"| {eta:g} | {cells[0]} | {cells[1]} | {centre:.2f} |")
-    wall = time.perf_counter() - start
-    lines += [
-        "",
-        "```bash",
-        "python " + " ".join(["experiments/target_noise_bias.py", *(argv or sys.argv[1:])]),
-        "```",
-        "",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores, torch {th.__version__}, "
-        f"one process; wall time {wall:.1f} s.",
-    ]
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, "\n".join(lines) + "\n", force=args.force)
-    print("\n".join(lines))
+    write_report(out, lines, "target_noise_bias.py", argv, time.perf_counter() - start, args.force)
     return 0
 
 
