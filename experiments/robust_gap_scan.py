@@ -10,8 +10,8 @@ grid, the radius in units of each observation coordinate's standard deviation un
 the search space for tuning, read from nominal states only: no perturbed MDP and no return is
 evaluated. Writes ``OUT/<model stem>.md``.
 
-    python experiments/robust_gap_scan.py --model experiments/results/continuous/hopper/sac_seed2.zip \\
-        --env robust_rl/Hopper-v5 --radii 0.005 0.01 0.02 0.05 0.1 --etas 0.7 2 5 20 inf \\
+    python experiments/robust_gap_scan.py --model experiments/results/continuous/hopper/sac-dr_seed2.zip \\
+        --env robust_rl/Hopper-v5 --radii 0.005 0.01 0.02 0.05 0.1 --etas 0.1 0.7 2 5 20 inf \\
         --out experiments/results/robust_gap_scan
 """
 
