@@ -13,6 +13,7 @@ import csv
 import importlib
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import pytest
 import yaml
 
 from robust_rl.cli import main
+from robust_rl.errors import InvalidArgumentError
 from robust_rl.sweep import (
     RESULT_FILE,
     TrialResult,
@@ -192,6 +194,47 @@ def test_grid_expansion_and_names() -> None:
     # a flat list is one radius, not an axis
     flat = parse_sweep(cartpole_spec(r={"algo": "robust-dqn", "params": {"radius": radii[0]}}))
     assert [t.name for t in expand_sweep(flat)] == ["r__seed0"]
+
+
+def test_explicit_grid_axes_sweep_scalar_radii() -> None:
+    spec = cartpole_spec(
+        r={"algo": "robust-dqn", "params": {"eta": 0.5}, "grid": {"radius": [0.01, 0.1]}}
+    )
+    trials = expand_sweep(parse_sweep(spec))
+    assert [t.params for t in trials] == [{"radius": 0.01}, {"radius": 0.1}]
+    assert [t.config["radius"] for t in trials] == [0.01, 0.1]
+    assert trials[0].name == "r__radius=0.01__seed0"
+    # a one-entry axis is a fixed value; a per-coordinate radius is one entry of the axis
+    one = parse_sweep(cartpole_spec(r={"algo": "robust-dqn", "grid": {"radius": [[0.1] * 4]}}))
+    assert [t.config["radius"] for t in expand_sweep(one)] == [[0.1] * 4]
+
+
+@pytest.mark.parametrize(
+    ("variant", "search", "message"),
+    [
+        ({"grid": {"radius": 0.1}}, None, "grid.radius must be a non-empty list"),
+        ({"grid": {"radius": []}}, None, "grid.radius must be a non-empty list"),
+        ({"grid": [0.1]}, None, "grid must be a mapping"),
+        (
+            {"params": {"radius": 0.1}, "grid": {"radius": [0.1, 0.2]}},
+            None,
+            "'radius' is in both params and grid",
+        ),
+        (
+            {"grid": {"radius": [0.1, 0.2]}, "space": {"eta": {"low": 0.1, "high": 1.0}}},
+            {"method": "optuna", "n_trials": 2},
+            "declares grid axes but search.method is optuna",
+        ),
+    ],
+)
+def test_explicit_grid_axes_errors(
+    variant: dict[str, Any], search: dict[str, Any] | None, message: str
+) -> None:
+    spec = cartpole_spec(r={"algo": "robust-dqn", **variant})
+    if search is not None:
+        spec["search"] = search
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+        parse_sweep(spec)
 
 
 def test_paths_relative_to_the_sweep_file(tmp_path: Path) -> None:

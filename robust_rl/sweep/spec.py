@@ -32,6 +32,7 @@ Sweep file (YAML)::
         algo: robust-dqn
         config: ../configs/robust_dqn_cartpole.yaml   # relative to the sweep file
         params: {radius: [0.03, 0.03, 0.003, 0.03]}   # fixed values (grid: lists are axes)
+        grid: {radius: [0.01, 0.03]}                  # explicit axes: every entry one full value
         space:                                        # Optuna search space (method: optuna)
           eta: {low: 0.01, high: 1.0, log: true}
           learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}
@@ -50,7 +51,9 @@ point) must give every variant the same number of points over its own hyperparam
 
 In ``params`` (grid search) a list is an axis, except for ``radius`` and ``*_kwargs`` keys,
 whose value is itself a list or mapping: there a flat list (or a mapping) is one value and a list
-of lists (or of mappings) is an axis. A space entry is ``{choices: [...]}`` (categorical; a choice
+of lists (or of mappings) is an axis. ``grid`` (method grid) names axes explicitly: each of its
+lists is an axis whose entries are full values, so ``grid: {radius: [0.01, 0.03]}`` sweeps two
+scalar radii, which ``params`` would read as one radius per coordinate. A space entry is ``{choices: [...]}`` (categorical; a choice
 may be a list or mapping, e.g. a per-coordinate radius, stored in the study as JSON text) or
 ``{low: a, high: b}`` with optional ``log: true``, ``step`` and ``type: int|float`` (default:
 ``int`` when both bounds are integers). The grid has ``grid_points ** len(grid_axes)`` points.
@@ -611,7 +614,7 @@ def _parse_variant(
             "letters, digits and _.+- (it names the trials' folders)"
         )
     vspec = _check_type(f"variants.{vname}", vspec, dict, "a mapping")
-    _check_keys(f"variant {vname!r}", vspec, ["algo", "config", "env", "params", "space"])
+    _check_keys(f"variant {vname!r}", vspec, ["algo", "config", "env", "params", "grid", "space"])
     algo = vspec.get("algo")
     if algo not in ALGOS:
         raise InvalidArgumentError(
@@ -640,6 +643,10 @@ def _parse_variant(
                 axes[k] = list(v)
         else:
             fixed[k] = v
+    if "grid" in vspec:
+        explicit = _grid_axes(vname, vspec["grid"], method, set(params))
+        axes.update({k: v for k, v in explicit.items() if len(v) > 1})
+        fixed.update({k: v[0] for k, v in explicit.items() if len(v) == 1})
     config = {**config, **fixed}
     for point in [dict(zip(axes, c, strict=True)) for c in itertools.product(*axes.values())]:
         validate_config(algo, {**config, **point})
@@ -652,6 +659,29 @@ def _parse_variant(
             )
         space = _parse_space(vname, algo, vspec["space"], config)
     return VariantSpec(vname, algo, venv, validate_config(algo, config), axes, space)
+
+
+def _grid_axes(vname: str, data: Any, method: str, in_params: set[str]) -> dict[str, list[Any]]:
+    """A variant's explicit ``grid`` axes: ``{key: [value, ...]}``, every entry a full value."""
+    where = f"variants.{vname}.grid"
+    data = _check_type(where, data, dict, "a mapping {hyperparameter: [values]}")
+    if method != "grid":
+        raise InvalidArgumentError(
+            f"sweep: variant {vname!r} declares grid axes but search.method is {method}: "
+            "declare them under space, or drop search.method"
+        )
+    out: dict[str, list[Any]] = {}
+    for k, v in data.items():
+        if not isinstance(v, list) or not v:
+            raise InvalidArgumentError(
+                f"sweep: {where}.{k} must be a non-empty list of values, got {v!r}"
+            )
+        if k in in_params:
+            raise InvalidArgumentError(
+                f"sweep: variant {vname!r}: {k!r} is in both params and grid; give it in one"
+            )
+        out[str(k)] = list(v)
+    return out
 
 
 def _check_budget(search: SearchSpec, variants: Sequence[VariantSpec]) -> None:
