@@ -10,8 +10,8 @@ finished trials are read back). SAC, TD3 and DR-SAC use the RL Zoo configs in
 ``experiments/configs``; the robust variants use the best point of the task's tuning sweep
 (``experiments/sweeps/<task>_robust.yaml``, ranked on the suite's validation MDPs only; its
 budget is stated in its summary), or the shipped untuned files with ``--configs shipped``.
-``--tuned-from DIR`` takes a robust variant's point from a later sweep's ``DIR/best/`` instead
-when that sweep tuned it (e.g. ``experiments/results/sweep_hopper_robust_v2``).
+``--tuned-from DIR [DIR ...]`` takes a robust variant's point from a later sweep's ``DIR/best/``
+instead when that sweep tuned it (e.g. ``experiments/results/sweep_hopper_robust_v2``).
 
 Every trial is evaluated on the suite's test MDPs, its validation MDPs, a grid over its
 uncertainty set (average and worst case) and two observation attacks (random and the critic's
@@ -30,6 +30,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,8 +143,8 @@ class Args:
     """episodes per attack and ε"""
     report_only: bool
     """train nothing: read back the finished trials and write the tables"""
-    tuned_from: Path | None = None
-    """a later tuning sweep's output folder: its best/<variant>.yaml wins where it exists"""
+    tuned_from: list[Path] | None = None
+    """later tuning sweeps' output folders: their best/<variant>.yaml wins where it exists"""
 
 
 def parse_args() -> Args:
@@ -168,25 +169,35 @@ def parse_args() -> Args:
     p.add_argument(
         "--tuned-from",
         type=Path,
+        nargs="+",
         default=None,
-        help="a later tuning sweep's output folder; its best/<variant>.yaml replaces the task's "
-        "first sweep's for the robust variants it tuned (with --configs tuned)",
+        help="later tuning sweeps' output folders; their best/<variant>.yaml replaces the task's "
+        "first sweep's for the robust variants they tuned (with --configs tuned; a variant "
+        "tuned in two of them is refused)",
     )
     return Args(**vars(p.parse_args()))
 
 
-def tuned_file(task: Task, variant: str, tuned_from: Path | None) -> Path:
-    """The tuned config of a robust variant: ``tuned_from/best/<variant>.yaml`` where that sweep
-    tuned it, else the best point of the task's first sweep, ``sweep_<task>_robust/best``."""
-    if tuned_from is not None:
-        if not (tuned_from / "best").is_dir():
+def tuned_file(task: Task, variant: str, tuned_from: Sequence[Path] | None) -> Path:
+    """The tuned config of a robust variant: ``DIR/best/<variant>.yaml`` of the one later sweep
+    in ``tuned_from`` that tuned it, else the best point of the task's first sweep,
+    ``sweep_<task>_robust/best``."""
+    later = []
+    for folder in tuned_from or ():
+        if not (folder / "best").is_dir():
             raise MissingFileError(
-                f"--tuned-from: {tuned_from / 'best'} does not exist; pass the output folder of "
+                f"--tuned-from: {folder / 'best'} does not exist; pass the output folder of "
                 "a finished tuning sweep (robust-rl sweep ... --out DIR)"
             )
-        later = tuned_from / "best" / f"{variant}.yaml"
-        if later.is_file():
-            return later
+        if (folder / "best" / f"{variant}.yaml").is_file():
+            later.append(folder / "best" / f"{variant}.yaml")
+    if len(later) > 1:
+        raise InvalidArgumentError(
+            f"--tuned-from: {variant} is tuned in more than one folder ({[str(f) for f in later]}); "
+            "pass the one whose point it should use"
+        )
+    if later:
+        return later[0]
     return RESULTS / f"sweep_{task.config}_robust" / "best" / f"{variant}.yaml"
 
 
@@ -199,7 +210,7 @@ def _relative(path: Path) -> str:
 
 
 def variant_configs(
-    task: Task, configs: str, train_now: list[str], tuned_from: Path | None = None
+    task: Task, configs: str, train_now: list[str], tuned_from: Sequence[Path] | None = None
 ) -> dict[str, dict]:
     """``{variant: sweep variant entry}`` (algo, env, config file, fixed params). With
     ``configs="tuned"``, a robust variant whose tuned file (:func:`tuned_file`) does not exist

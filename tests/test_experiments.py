@@ -226,20 +226,27 @@ def test_continuous_tuned_from(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "experiments"))
     import reproduce_continuous as rc
 
-    from robust_rl.errors import MissingFileError
+    from robust_rl.errors import InvalidArgumentError, MissingFileError
 
     task = rc.TASKS["hopper"]
-    (tmp_path / "best").mkdir()
-    (tmp_path / "best" / "robust-sac.yaml").write_text("radius: 0.02\n")
-    assert rc.tuned_file(task, "robust-sac", tmp_path) == tmp_path / "best" / "robust-sac.yaml"
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, variant in ((a, "robust-sac"), (b, "robust-td3")):
+        (folder / "best").mkdir(parents=True)
+        (folder / "best" / f"{variant}.yaml").write_text("radius: 0.02\n")
+    assert rc.tuned_file(task, "robust-sac", [a]) == a / "best" / "robust-sac.yaml"
+    assert rc.tuned_file(task, "robust-sac", [b, a]) == a / "best" / "robust-sac.yaml"
+    assert rc.tuned_file(task, "robust-td3", [b, a]) == b / "best" / "robust-td3.yaml"
     first = rc.RESULTS / "sweep_hopper_robust" / "best" / "robust-sac-eta-inf.yaml"
-    assert rc.tuned_file(task, "robust-sac-eta-inf", tmp_path) == first
+    assert rc.tuned_file(task, "robust-sac-eta-inf", [a, b]) == first
     assert rc.tuned_file(task, "robust-sac-eta-inf", None) == first
-    entries = rc.variant_configs(task, "tuned", [], tmp_path)
-    assert entries["robust-sac"]["config"] == str(tmp_path / "best" / "robust-sac.yaml")
+    entries = rc.variant_configs(task, "tuned", [], [a])
+    assert entries["robust-sac"]["config"] == str(a / "best" / "robust-sac.yaml")
     assert entries["robust-sac-eta-inf"]["config"] == str(first)
     with pytest.raises(MissingFileError, match="--tuned-from"):
-        rc.tuned_file(task, "robust-sac", tmp_path / "nothing")
+        rc.tuned_file(task, "robust-sac", [a, tmp_path / "nothing"])
+    (b / "best" / "robust-sac.yaml").write_text("radius: 0.05\n")
+    with pytest.raises(InvalidArgumentError, match="--tuned-from: robust-sac is tuned in more"):
+        rc.tuned_file(task, "robust-sac", [a, b])
 
 
 def test_attack_saved_models_tiny(tmp_path):
