@@ -32,7 +32,6 @@ Sweep file (YAML)::
         algo: robust-dqn
         config: ../configs/robust_dqn_cartpole.yaml   # relative to the sweep file
         params: {radius: [0.03, 0.03, 0.003, 0.03]}   # fixed values (grid: lists are axes)
-        grid: {radius: [0.01, 0.03]}                  # explicit axes: every entry one full value
         space:                                        # Optuna search space (method: optuna)
           eta: {low: 0.01, high: 1.0, log: true}
           learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}
@@ -51,9 +50,10 @@ point) must give every variant the same number of points over its own hyperparam
 
 In ``params`` (grid search) a list is an axis, except for ``radius`` and ``*_kwargs`` keys,
 whose value is itself a list or mapping: there a flat list (or a mapping) is one value and a list
-of lists (or of mappings) is an axis. ``grid`` (method grid) names axes explicitly: each of its
-lists is an axis whose entries are full values, so ``grid: {radius: [0.01, 0.03]}`` sweeps two
-scalar radii, which ``params`` would read as one radius per coordinate. A space entry is ``{choices: [...]}`` (categorical; a choice
+of lists (or of mappings) is an axis. A variant's ``grid`` mapping (method grid) names axes
+explicitly, every entry of its lists one full value: ``grid: {radius: [0.01, 0.03]}`` sweeps two
+scalar radii, which ``params`` would read as one radius per coordinate; a key goes in ``params``
+or ``grid``, not both. A space entry is ``{choices: [...]}`` (categorical; a choice
 may be a list or mapping, e.g. a per-coordinate radius, stored in the study as JSON text) or
 ``{low: a, high: b}`` with optional ``log: true``, ``step`` and ``type: int|float`` (default:
 ``int`` when both bounds are integers). The grid has ``grid_points ** len(grid_axes)`` points.
@@ -626,7 +626,7 @@ def _parse_variant(
         cpath = _check_type(f"variants.{vname}.config", vspec["config"], str, "a path")
         config = load_config(_resolve(cpath, base_dir))
     params = _check_type(f"variants.{vname}.params", vspec.get("params", {}), dict, "a mapping")
-    axes: dict[str, list[Any]] = {}
+    listed: dict[str, list[Any]] = {}
     fixed: dict[str, Any] = {}
     for k, v in params.items():
         if isinstance(v, list) and _is_axis(k, v):
@@ -637,16 +637,14 @@ def _parse_variant(
                     f"sweep: variant {vname!r}: params.{k} is a list (a grid axis) but "
                     "search.method is optuna: declare it under space, or give one value"
                 )
-            if len(v) == 1:
-                fixed[k] = v[0]
-            else:
-                axes[k] = list(v)
+            listed[k] = list(v)
         else:
             fixed[k] = v
     if "grid" in vspec:
-        explicit = _grid_axes(vname, vspec["grid"], method, set(params))
-        axes.update({k: v for k, v in explicit.items() if len(v) > 1})
-        fixed.update({k: v[0] for k, v in explicit.items() if len(v) == 1})
+        listed.update(_grid_axes(vname, vspec["grid"], method, set(params)))
+    # a one-value axis is a fixed value
+    axes = {k: v for k, v in listed.items() if len(v) > 1}
+    fixed.update({k: v[0] for k, v in listed.items() if len(v) == 1})
     config = {**config, **fixed}
     for point in [dict(zip(axes, c, strict=True)) for c in itertools.product(*axes.values())]:
         validate_config(algo, {**config, **point})
