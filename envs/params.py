@@ -7,7 +7,11 @@ Every environment of :mod:`robust_rl.envs` whose physics can be changed mixes
 * ``env.unwrapped.get_params() -> dict[str, float]``: the values the simulator is using now;
 * ``env.unwrapped.set_params(**params)``: change some of them (atomically: all or none);
 * ``env.reset(options={"params": {...}})``: set them before the reset;
-* ``info["params"]`` returned by ``reset``: the values of the new episode.
+* ``info["params"]`` returned by ``reset``: the values of the new episode;
+* ``env.unwrapped.get_physics_state()``: the simulator's state as a float64 vector, and
+  ``info["physics_state"]`` returned by ``step``: that state *before* the step, i.e. the state
+  ``s`` of the transition ``(s, a, s')`` (the dynamics-set targets re-simulate from it);
+* ``env.unwrapped.task()``: the task's record (:class:`~robust_rl.envs.tasks.TaskSpec`).
 
 An unknown name or an invalid value raises :class:`~robust_rl.errors.InvalidArgumentError`
 (a :class:`ValueError`) that names the parameter and what is accepted.
@@ -18,9 +22,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
 
 from robust_rl.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from robust_rl.envs.tasks import TaskSpec
 
 __all__ = ["ParamSpec", "PerturbableEnv", "split_reset_options"]
 
@@ -170,6 +179,36 @@ class PerturbableEnv:
         info = dict(info)
         info["params"] = self.get_params()
         return obs, info
+
+    def get_physics_state(self) -> np.ndarray:
+        """A float64 copy of the simulator's state (classic control: gymnasium's ``state``).
+
+        Together with the action and the parameters it determines the next step; it is what
+        :mod:`robust_rl.envs.simulators` takes.
+        """
+        return np.array(self.state, dtype=np.float64)  # type: ignore[attr-defined]
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        """The wrapped environment's step; ``info["physics_state"]`` is the state before it."""
+        if getattr(self, "state", None) is None and not hasattr(self, "data"):
+            return self._physics_step(action)  # not reset: the env's own error
+        before = self.get_physics_state()
+        obs, reward, terminated, truncated, info = self._physics_step(action)
+        info = dict(info)
+        info["physics_state"] = before
+        return obs, reward, terminated, truncated, info
+
+    def _physics_step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        """The simulation step itself: the gymnasium class's ``step`` unless overridden."""
+        return super().step(action)  # type: ignore[misc,no-any-return]
+
+    @classmethod
+    def task(cls) -> TaskSpec:
+        """The record of the task this environment class implements (looked up by its entry
+        point in :data:`robust_rl.envs.tasks.TASKS`)."""
+        from robust_rl.envs.tasks import task_of_class
+
+        return task_of_class(cls)
 
     # -- to be defined by each environment ---------------------------------------------------
 

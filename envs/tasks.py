@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from robust_rl.envs.cartpole import NOMINAL_CARTPOLE_PARAMS
 from robust_rl.envs.classic.acrobot import NOMINAL_ACROBOT_PARAMS
@@ -23,7 +23,10 @@ from robust_rl.envs.classic.mountain_car import (
 )
 from robust_rl.envs.classic.pendulum import NOMINAL_PENDULUM_PARAMS
 from robust_rl.envs.mujoco.specs import HALF_CHEETAH, HOPPER, INVERTED_PENDULUM, WALKER2D
-from robust_rl.errors import UnknownNameError
+from robust_rl.errors import InvalidArgumentError, UnknownNameError
+
+if TYPE_CHECKING:
+    from robust_rl.envs.simulators import BatchedSimulator
 
 __all__ = [
     "CARTPOLE_DOMAIN_RANDOMIZED_ID",
@@ -36,6 +39,7 @@ __all__ = [
     "UNCERTAINTY_SETS",
     "TaskSpec",
     "get_task",
+    "task_of_class",
 ]
 
 #: Ranges (absolute values) of the CartPole domain-randomisation baseline, drawn
@@ -85,6 +89,8 @@ class TaskSpec:
     :param domain_randomized_id: id of the domain-randomised training environment.
     :param distribution: how that environment draws from :attr:`uncertainty_set`.
     :param needs_mujoco: whether making the ids needs the ``mujoco`` package.
+    :param simulator: name of the batched one-step simulator in
+        :data:`robust_rl.envs.simulators.SIMULATORS`, or ``""`` when the task has none yet.
     """
 
     id: str
@@ -97,6 +103,22 @@ class TaskSpec:
     domain_randomized_id: str = ""
     distribution: Literal["uniform", "log-uniform"] = "uniform"
     needs_mujoco: bool = False
+    simulator: str = ""
+
+    def make_simulator(self) -> BatchedSimulator:
+        """A new instance of the task's batched one-step simulator.
+
+        :raises InvalidArgumentError: if the task has none.
+        """
+        from robust_rl.envs.simulators import SIMULATORS
+
+        if not self.simulator:
+            have = ", ".join(t.id for t in TASKS if t.simulator)
+            raise InvalidArgumentError(
+                f"task {self.id} has no batched one-step simulator, so a dynamics set cannot be "
+                f"re-simulated on it; tasks with one: {have}"
+            )
+        return SIMULATORS[self.simulator]()
 
 
 TASKS: tuple[TaskSpec, ...] = (
@@ -110,6 +132,7 @@ TASKS: tuple[TaskSpec, ...] = (
         variants={k: v for k, v in CARTPOLE_SUITE_PARAMS.items() if v},
         domain_randomized_id=CARTPOLE_DOMAIN_RANDOMIZED_ID,
         distribution="log-uniform",
+        simulator="cartpole",
     ),
     TaskSpec(
         id="robust_rl/Pendulum-v1",
@@ -128,6 +151,7 @@ TASKS: tuple[TaskSpec, ...] = (
             "robust_rl/PendulumWeakMotor-v1": {"max_torque": 1.5},
         },
         domain_randomized_id="robust_rl/PendulumDomainRandomized-v1",
+        simulator="pendulum",
     ),
     TaskSpec(
         id="robust_rl/Acrobot-v1",
@@ -143,6 +167,7 @@ TASKS: tuple[TaskSpec, ...] = (
         },
         variants={"robust_rl/AcrobotHeavyTip-v1": {"link_mass_2": 1.5}},
         domain_randomized_id="robust_rl/AcrobotDomainRandomized-v1",
+        simulator="acrobot",
     ),
     TaskSpec(
         id="robust_rl/MountainCar-v0",
@@ -153,6 +178,7 @@ TASKS: tuple[TaskSpec, ...] = (
         uncertainty_set={"force": (0.0008, 0.0012), "gravity": (0.002, 0.003)},
         variants={"robust_rl/MountainCarWeakEngine-v0": {"force": 0.0008}},
         domain_randomized_id="robust_rl/MountainCarDomainRandomized-v0",
+        simulator="mountain-car",
     ),
     TaskSpec(
         id="robust_rl/MountainCarContinuous-v0",
@@ -163,6 +189,7 @@ TASKS: tuple[TaskSpec, ...] = (
         uncertainty_set={"power": (0.0012, 0.0018), "gravity": (0.002, 0.003)},
         variants={"robust_rl/MountainCarContinuousWeakEngine-v0": {"power": 0.0012}},
         domain_randomized_id="robust_rl/MountainCarContinuousDomainRandomized-v0",
+        simulator="mountain-car-continuous",
     ),
     TaskSpec(
         id="robust_rl/InvertedPendulum-v5",
@@ -256,3 +283,18 @@ def get_task(task_id: str) -> TaskSpec:
         raise UnknownNameError(
             f"unknown task {task_id!r}; known tasks: {', '.join(TASK_IDS)}"
         ) from None
+
+
+def task_of_class(env_class: type) -> TaskSpec:
+    """The :class:`TaskSpec` whose entry point is ``env_class`` (or one of its bases).
+
+    :raises UnknownNameError: if no task is implemented by that class.
+    """
+    for klass in env_class.__mro__:
+        entry = f"{klass.__module__}:{klass.__qualname__}"
+        for task in TASKS:
+            if task.entry_point == entry:
+                return task
+    raise UnknownNameError(
+        f"{env_class.__qualname__} implements none of the registered tasks ({', '.join(TASK_IDS)})"
+    )

@@ -22,11 +22,12 @@ register_when_gymnasium_loads()
 
 if TYPE_CHECKING:
     from robust_rl import envs, risk
+    from robust_rl.common.dynamics import DynamicsSet
     from robust_rl.dqn import RobustDQN
     from robust_rl.sac import RobustSAC
     from robust_rl.td3 import RobustTD3
 
-__all__ = ["RobustDQN", "RobustSAC", "RobustTD3", "__version__", "envs", "risk"]
+__all__ = ["DynamicsSet", "RobustDQN", "RobustSAC", "RobustTD3", "__version__", "envs", "risk"]
 
 
 def __getattr__(name: str) -> Any:
@@ -42,6 +43,10 @@ def __getattr__(name: str) -> Any:
         from robust_rl.td3 import RobustTD3
 
         return RobustTD3
+    if name == "DynamicsSet":
+        from robust_rl.common.dynamics import DynamicsSet
+
+        return DynamicsSet
     if name in ("envs", "risk"):
         return importlib.import_module(f"robust_rl.{name}")
     raise AttributeError(f"module 'robust_rl' has no attribute {name!r}")

@@ -137,7 +137,9 @@ class PerturbedMountainCarContinuousEnv(PerturbableEnv, Continuous_MountainCarEn
         for name, value in params.items():
             setattr(self, name, value)
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+    def _physics_step(
+        self, action: np.ndarray
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Advance one step with the current ``power`` and ``gravity`` (see the class doc)."""
         position, velocity = self.state[0], self.state[1]
         throttle = min(max(action[0], self.min_action), self.max_action)

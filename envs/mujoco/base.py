@@ -33,6 +33,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import numpy as np
+
 from robust_rl.envs.mujoco import require_mujoco
 
 require_mujoco()
@@ -119,6 +121,11 @@ class PerturbedMujocoEnv(PerturbableEnv):
 
     def _floor_contact_friction(self) -> float:
         return max(self._combined_friction(self._floor_id, foot) for foot in self._feet_ids)
+
+    def get_physics_state(self) -> np.ndarray:
+        """``(qpos, qvel)`` of the simulator, concatenated, as float64."""
+        data = self.data  # type: ignore[attr-defined]
+        return np.concatenate([data.qpos, data.qvel]).astype(np.float64)
 
     def _read_params(self) -> dict[str, float]:
         values = {name: float(self.model.body_mass[i]) for name, i in self._body_ids.items()}

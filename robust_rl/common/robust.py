@@ -24,12 +24,18 @@ draws. :class:`RobustAgentMixin` holds everything else:
   coordinate in the replay buffer at the first gradient step, then frozen and saved);
 * the draws' own random generator (seeded from the agent's seed, saved and restored with the
   model), so that the ball draws leave the global generators, which SB3's update uses, alone;
+* the perturbation: the observation ball above (default), or a physics uncertainty set
+  (``perturbation=DynamicsSet()``, :mod:`robust_rl.common.dynamics`): then each transition is
+  re-simulated under drawn parameters and the target is the soft-min of the one-step values
+  ``r_p + γ(1 − d_p)V(s'_p)``; the replay buffer keeps each transition's physics state;
 * TensorBoard diagnostics: ``train/robust_gap`` (robust minus nominal next value),
-  ``train/mean_level`` and ``train/evaluations_per_update``.
+  ``train/mean_level``, ``train/evaluations_per_update`` and, with a dynamics set,
+  ``train/terminal_share`` (the share of simulated draws that terminate).
 
 A new agent subclasses ``RobustAgentMixin`` first and its SB3 parent second, forwards the
 robust arguments to :meth:`RobustAgentMixin._init_robust`, calls
-:meth:`RobustAgentMixin.robust_estimate` in its target and
+:meth:`RobustAgentMixin.robust_targets` (or :meth:`RobustAgentMixin.robust_estimate`) in its
+target and
 :meth:`RobustAgentMixin._log_robust_diagnostics` at the end of ``train`` (see
 :mod:`robust_rl.sac` and :mod:`robust_rl.td3`).
 """
@@ -46,6 +52,14 @@ from gymnasium import spaces
 from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 
+from robust_rl.common.dynamics import (
+    DynamicsSet,
+    DynamicsTarget,
+    PhysicsReplayBuffer,
+    PhysicsReplaySamples,
+    ResolvedDynamics,
+    parse_perturbation,
+)
 from robust_rl.common.observations import (
     ObservationPerturbation,
     RadiusSpec,
@@ -81,6 +95,7 @@ ROBUST_SETTINGS: tuple[str, ...] = (
     "radius_scale",
     "unperturbed_keys",
     "observation_scale",
+    "perturbation",
 )
 
 #: value function of a batch of observations: ``values(obs, index)`` with ``(N, ...)``
@@ -124,9 +139,14 @@ class RobustAgentMixin:
         level_sampling: str,
         radius_scale: str,
         unperturbed_keys: Sequence[str] | None,
+        perturbation: DynamicsSet | Mapping[str, Any] | None = None,
         verbose: int = 0,
     ) -> GymEnv | None:
         """Check and store the robust settings; call before the SB3 parent's ``__init__``.
+
+        With a dynamics set (``perturbation``), the set is resolved against the env's task here
+        (a clear error if the env is not a task of :mod:`robust_rl.envs` with a batched
+        simulator, or has Dict observations).
 
         :return: ``env``, made from its id if it was a string (so that its spaces can be checked
             here, with clear errors, before SB3's own assertions).
@@ -158,9 +178,23 @@ class RobustAgentMixin:
         self.control_variate = control_variate
         self.level_sampling = level_sampling
         self.observation_scale: list[float] | None = None
+        self.perturbation = parse_perturbation(perturbation)
+        self._dynamics: ResolvedDynamics | None = None
         if env is not None:
             env = maybe_make_env(env, verbose)
             self._check_spaces(env.observation_space, env.action_space)
+        if self.perturbation is not None:
+            if env is None:
+                raise InvalidArgumentError(
+                    "a dynamics-set perturbation needs the env at construction (its task's "
+                    "simulator and uncertainty set); pass env="
+                )
+            if isinstance(env.observation_space, spaces.Dict):
+                raise UnsupportedSpaceError(
+                    f"{type(self).__name__} with a dynamics set supports Box observations, got "
+                    f"{env.observation_space}"
+                )
+            self._dynamics = self.perturbation.resolve(_task_of(env))
         return env
 
     def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
@@ -188,6 +222,8 @@ class RobustAgentMixin:
         "unperturbed_keys": [],
         "observation_scale": None,
         "level_sampling": "independent",
+        "perturbation": None,
+        "_dynamics": None,
     }
 
     def _setup_model(self) -> None:
@@ -198,13 +234,61 @@ class RobustAgentMixin:
         self._robust_perturbation = ObservationPerturbation(
             self.observation_space, self.radius, self.unperturbed_keys
         )
+        if self._dynamics is not None:
+            self._use_physics_replay_buffer()
         super()._setup_model()  # type: ignore[misc]
         self._robust_generator = th.Generator(device=self.device)
         self._seed_robust_generator(self.seed)
         self._robust_estimates: list[tuple[MLMCEstimate, int]] = []
+        self._terminal_shares: list[float] = []
         self._target_estimator: FunctionalEstimator | None = None
-        if self.radius_scale == "absolute" or self.observation_scale is not None:
+        self._dynamics_target: DynamicsTarget | None = None
+        if self._dynamics is not None:
+            self._build_dynamics_target()
+        elif self.radius_scale == "absolute" or self.observation_scale is not None:
             self._build_target_estimator()
+
+    def _use_physics_replay_buffer(self) -> None:
+        """Store each transition's physics state (SB3 builds the buffer from these settings)."""
+        assert self._dynamics is not None
+        cls = getattr(self, "replay_buffer_class", None)
+        if cls is not None and not issubclass(cls, PhysicsReplayBuffer):
+            raise InvalidArgumentError(
+                f"replay_buffer_class must be None or PhysicsReplayBuffer with a dynamics set, got "
+                f"{cls.__name__}"
+            )
+        if getattr(self, "n_steps", 1) != 1:
+            raise InvalidArgumentError(
+                f"n_steps must be 1 with a dynamics set (the target re-simulates one step), got "
+                f"{self.n_steps}"  # type: ignore[attr-defined]
+            )
+        from robust_rl.envs.tasks import get_task
+
+        state_dim = get_task(self._dynamics.task_id).make_simulator().state_dim
+        kwargs: dict[str, Any] = dict(getattr(self, "replay_buffer_kwargs", None) or {})
+        kwargs["state_dim"] = state_dim
+        setattr(self, "replay_buffer_class", PhysicsReplayBuffer)  # noqa: B010  (SB3's attribute)
+        setattr(self, "replay_buffer_kwargs", kwargs)  # noqa: B010
+
+    def _build_dynamics_target(self) -> None:
+        assert self._dynamics is not None
+        estimator = FunctionalEstimator(
+            entropic_min(self.eta),
+            estimator=self.estimator,
+            max_level=self.max_level,
+            n_samples=self.n_samples,
+            with_center=True,
+            control_variate=self.control_variate,
+            level_sampling=self.level_sampling,
+            sampler=self._dynamics.sampler(),
+        )
+        action_space = self.action_space  # type: ignore[attr-defined]
+        env_action = (
+            self.policy.unscale_action  # type: ignore[attr-defined]
+            if isinstance(action_space, spaces.Box)
+            else None
+        )
+        self._dynamics_target = DynamicsTarget(self._dynamics, estimator, env_action)
 
     def _seed_robust_generator(self, seed: int | None) -> None:
         if seed is None:
@@ -297,6 +381,48 @@ class RobustAgentMixin:
         self._robust_estimates.append((est, updates))
         return est
 
+    def robust_targets(
+        self,
+        samples: Any,
+        values: Values,
+        discounts: th.Tensor | float,
+        updates: int = 1,
+    ) -> th.Tensor:
+        """The robust Bellman target ``(B, 1)`` of a replay batch.
+
+        Observation ball: ``r + γ(1 − d)·softmin_z V(z)`` over the ball around ``s'``
+        (:meth:`robust_estimate`); dynamics set: ``softmin_p [r_p + γ(1 − d_p)V(s'_p)]`` over
+        re-simulated steps (:class:`~robust_rl.common.dynamics.DynamicsTarget`).
+
+        :param samples: the replay batch (a :class:`~robust_rl.common.dynamics.PhysicsReplaySamples`
+            with a dynamics set).
+        :param values: ``values(obs, index)`` of next observations (:data:`Values`); scalar per
+            row with a dynamics set.
+        :param discounts: ``γ`` (or SB3's per-row n-step discounts, ball only).
+        :param updates: gradient updates the targets serve (diagnostics).
+        """
+        if self._dynamics_target is None:
+            estimate = self.robust_estimate(samples.next_observations, values, updates=updates)
+            next_values = estimate.per_point.reshape(-1, 1)
+            return samples.rewards + (1 - samples.dones) * discounts * next_values
+        if not isinstance(samples, PhysicsReplaySamples):
+            raise InvalidArgumentError(
+                "a dynamics-set target needs replay samples with physics states "
+                "(PhysicsReplayBuffer)"
+            )
+        assert isinstance(discounts, float)
+        estimate, terminal = self._dynamics_target(
+            samples, values, discounts, self._robust_generator, self._vec_normalize_env
+        )
+        self._robust_estimates.append((estimate, updates))
+        self._terminal_shares.append(terminal)
+        return estimate.per_point.reshape(-1, 1)
+
+    @property
+    def dynamics(self) -> ResolvedDynamics | None:
+        """The resolved physics set of the target, or ``None`` for the observation ball."""
+        return self._dynamics
+
     def _log_robust_diagnostics(self) -> None:
         """Record the mean robust gap, level and evaluations over the estimates since the last call."""
         recorded, self._robust_estimates = self._robust_estimates, []
@@ -308,6 +434,9 @@ class RobustAgentMixin:
             self.logger.record("train/robust_gap", float(th.cat(gaps).mean()))
         levels = th.cat([e.levels for e in estimates]).float()
         self.logger.record("train/mean_level", float(levels.mean()))
+        if self._terminal_shares:
+            self.logger.record("train/terminal_share", float(np.mean(self._terminal_shares)))
+            self._terminal_shares = []
         evaluations = sum(e.n_evaluations for e in estimates)
         self.logger.record(
             "train/evaluations_per_update", evaluations / sum(n for _, n in recorded)
@@ -340,6 +469,8 @@ class RobustAgentMixin:
             "_robust_generator",
             "_robust_perturbation",
             "_robust_estimates",
+            "_terminal_shares",
+            "_dynamics_target",
         ]
 
     def save(
@@ -380,3 +511,16 @@ class RobustAgentMixin:
         if state is not None and state[0] == model.device.type:
             model._robust_generator.set_state(th.from_numpy(np.asarray(state[1], dtype=np.uint8)))
         return model
+
+
+def _task_of(env: GymEnv) -> Any:
+    """The task record of an env (a VecEnv's first env), or a clear error."""
+    try:
+        if hasattr(env, "env_method"):
+            return env.env_method("task", indices=[0])[0]  # type: ignore[union-attr]
+        return env.get_wrapper_attr("task")()  # type: ignore[union-attr]
+    except AttributeError:
+        raise InvalidArgumentError(
+            "a dynamics-set perturbation needs an env of robust_rl.envs (it re-simulates the "
+            "task's physics), e.g. robust_rl/CartPole-v1; got an env without a task"
+        ) from None

@@ -15,9 +15,10 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from stable_baselines3 import DQN
 from stable_baselines3.common.buffers import ReplayBuffer
-from stable_baselines3.common.type_aliases import GymEnv, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, Schedule
 from stable_baselines3.dqn.policies import DQNPolicy
 
+from robust_rl.common.dynamics import DynamicsSet, PhysicsReplaySamples, concat_samples
 from robust_rl.common.observations import RadiusSpec
 from robust_rl.common.robust import RobustAgentMixin
 from robust_rl.errors import InvalidArgumentError
@@ -42,6 +43,17 @@ class RobustDQN(RobustAgentMixin, DQN):
         y = r + \gamma (1 - d) \max_a \Big[-\eta \log \mathbb E_{z \sim \mathcal U(B_\rho(s'))}
         \exp\big(-Q_{\text{target}}(z, a)/\eta\big)\Big]
 
+    With ``perturbation=DynamicsSet()`` the perturbation is the task's physics uncertainty set
+    instead (:mod:`robust_rl.common.dynamics`): each transition ``(s, a)`` is re-simulated under
+    drawn parameters ``p`` and
+
+    .. math::
+
+        y = -\eta \log \mathbb E_{p} \exp\big(-(r_p + \gamma (1 - d_p)
+        \max_{a'} Q_{\text{target}}(s'_p, a'))/\eta\big)
+
+    (``target_form`` then does not apply: the soft-min is of the one-step value).
+
     ``η → 0`` gives the worst case in the ball, ``η → ∞`` the average. The expectation is estimated
     with the shared core (:class:`robust_rl.risk.FunctionalEstimator`): ``2^L`` draws per
     transition (``"saa"``) or randomised-truncation MLMC per transition (``"rt-mlmc"``). All
@@ -58,6 +70,10 @@ class RobustDQN(RobustAgentMixin, DQN):
     :param radius: perturbation radius: a float, or one value per observation coordinate
         (CartPole's coordinates have very different scales, so use a per-coordinate radius there,
         or ``radius_scale="std"``), or per Dict entry.
+    :param perturbation: ``None`` (default): the observation ball of ``radius``, ``norm``,
+        ``radius_scale`` and ``unperturbed_keys``; a :class:`~robust_rl.DynamicsSet` (or its
+        config form ``{"dynamics": "task" | {name: [low, high]}, "distribution": ...}``): the
+        task's physics set, re-simulated (the ball's arguments are then unused).
     :param target_form: ``"per-action"`` (default; soft-min per action, then max) or
         ``"state-value"`` (soft-min of ``max_a Q``).
     :param control_variate: use the nominal next value ``max_a Q(s', a)`` as a level-0 control
@@ -116,6 +132,7 @@ class RobustDQN(RobustAgentMixin, DQN):
         level_sampling: str = "independent",
         radius_scale: str = "absolute",
         unperturbed_keys: Sequence[str] | None = None,
+        perturbation: DynamicsSet | dict[str, Any] | None = None,
         td_loss: str = "huber",
         target_batches: int | None = None,
         stats_window_size: int = 100,
@@ -155,6 +172,7 @@ class RobustDQN(RobustAgentMixin, DQN):
             level_sampling=level_sampling,
             radius_scale=radius_scale,
             unperturbed_keys=unperturbed_keys,
+            perturbation=perturbation,
             verbose=verbose,
         )
         super().__init__(
@@ -210,8 +228,14 @@ class RobustDQN(RobustAgentMixin, DQN):
             next_observations, lambda obs, _: self.q_net_target(obs), updates=updates
         )
 
+    def _target_values(self, obs: th.Tensor | dict[str, th.Tensor], _: th.Tensor) -> th.Tensor:
+        """The target network's values of next observations: ``(N, A)`` for the ball's
+        functionals, ``max_a Q_target`` ``(N,)`` for a dynamics set."""
+        q_values = self.q_net_target(obs)
+        return q_values if self.dynamics is None else q_values.max(dim=1).values
+
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        """SB3's DQN update with :meth:`robust_next_values` in place of ``max_a Q_target(s', a)``.
+        """SB3's DQN update with :meth:`robust_targets` in place of SB3's target.
 
         The replay batches of up to :attr:`target_batches` gradient steps are drawn first (in
         SB3's order) and their robust targets computed in one pass of the target network, which
@@ -228,16 +252,12 @@ class RobustDQN(RobustAgentMixin, DQN):
                 for _ in range(min(chunk, gradient_steps - first))
             ]
             with th.no_grad():
-                next_obs = _concat([b.next_observations for b in batches])
-                estimate = self.robust_next_values(next_obs, updates=len(batches))
-                all_next_values = estimate.per_point.view(len(batches), -1, 1)
-            for replay_data, next_values in zip(batches, all_next_values, strict=True):
-                discounts = (
-                    replay_data.discounts if replay_data.discounts is not None else self.gamma
-                )
-                target_q_values = (
-                    replay_data.rewards + (1 - replay_data.dones) * discounts * next_values
-                )
+                samples = _concat_batches(batches)
+                discounts = samples.discounts if samples.discounts is not None else self.gamma
+                targets = self.robust_targets(
+                    samples, self._target_values, discounts, updates=len(batches)
+                ).view(len(batches), -1, 1)
+            for replay_data, target_q_values in zip(batches, targets, strict=True):
                 current_q_values = self.q_net(replay_data.observations)
                 current_q_values = th.gather(
                     current_q_values, dim=1, index=replay_data.actions.long()
@@ -273,6 +293,23 @@ class RobustDQN(RobustAgentMixin, DQN):
 #: this many observation entries
 _AUTO_TARGET_POINTS = 512
 _AUTO_TARGET_ENTRIES = 2**20
+
+
+def _concat_batches(batches: list[Any]) -> Any:
+    """Replay batches stacked along the batch axis (one batch is returned as it is)."""
+    if len(batches) == 1:
+        return batches[0]
+    if isinstance(batches[0], PhysicsReplaySamples):
+        return concat_samples(batches)
+    discounts = [b.discounts for b in batches]
+    return ReplayBufferSamples(
+        observations=_concat([b.observations for b in batches]),  # type: ignore[arg-type]
+        actions=th.cat([b.actions for b in batches]),
+        next_observations=_concat([b.next_observations for b in batches]),  # type: ignore[arg-type]
+        dones=th.cat([b.dones for b in batches]),
+        rewards=th.cat([b.rewards for b in batches]),
+        discounts=None if discounts[0] is None else th.cat(discounts),
+    )
 
 
 def _concat(

@@ -1,4 +1,4 @@
-"""The shared estimator core: uniform ball sampling, set functionals and (multilevel) Monte Carlo
+"""The shared estimator core: uniform ball sampling, boxes of parameters, set functionals and (multilevel) Monte Carlo
 estimators of the entropic risk. Imports torch only; nothing here logs or prints.
 """
 
@@ -29,9 +29,12 @@ from robust_rl.risk.mlmc import (
     entropic_risk,
     estimate_functional,
 )
+from robust_rl.risk.samplers import BOX_DISTRIBUTIONS, BoxSampler, Sampler
 
 __all__ = [
+    "BOX_DISTRIBUTIONS",
     "LEVEL_SAMPLING",
+    "BoxSampler",
     "EntropicFunctional",
     "EntropicRiskResult",
     "FunctionalEstimator",
@@ -39,6 +42,7 @@ __all__ = [
     "LevelDraw",
     "LevelSampler",
     "MLMCEstimate",
+    "Sampler",
     "SetFunctional",
     "entropic_max",
     "entropic_min",

@@ -41,6 +41,7 @@ from robust_rl.risk._checks import (
 from robust_rl.risk.ball import sample_ball, unit_ball_noise
 from robust_rl.risk.functionals import EntropicFunctional, SetFunctional, entropic_max
 from robust_rl.risk.levels import LevelSampler, check_level_sampling
+from robust_rl.risk.samplers import Sampler
 
 __all__ = [
     "EntropicRiskResult",
@@ -111,7 +112,8 @@ class FunctionalEstimator:
         ``U`` is: RT-MLMC evaluates sets of different sizes in one call by tiling them to a
         common length. It may receive a non-contiguous view (reduce along ``dim=1``; do not
         ``.view`` it).
-    :param radius: ball radius, a float or a tensor broadcastable to the point shape ``S``.
+    :param radius: ball radius, a float or a tensor broadcastable to the point shape ``S``
+        (required unless ``sampler`` is given).
     :param norm: ``"linf"`` or ``"l2"``.
     :param estimator: ``"rt-mlmc"`` or ``"saa"``.
     :param max_level: truncation level ``L`` (``"saa"`` uses ``2^L`` draws unless ``n_samples``).
@@ -128,13 +130,18 @@ class FunctionalEstimator:
     :param level_sampling: ``"rt-mlmc"`` only: ``"independent"`` (default; one level per point,
         independently) or ``"systematic"`` (the same law for every point, nearly constant level
         counts per batch, lower variance of the batch mean; see :mod:`robust_rl.risk.levels`).
+    :param sampler: draw the perturbations with this :class:`~robust_rl.risk.samplers.Sampler`
+        instead of a ball around each point (e.g. a
+        :class:`~robust_rl.risk.samplers.BoxSampler` of physics parameters); then ``radius``,
+        ``norm`` and ``clip`` do not apply and must be left at their defaults. Level law,
+        antithetic differences, control variate and batching are the same.
     """
 
     def __init__(
         self,
         functional: SetFunctional,
         *,
-        radius: float | Sequence[float] | torch.Tensor,
+        radius: float | Sequence[float] | torch.Tensor | None = None,
         norm: str = "linf",
         estimator: str = "rt-mlmc",
         max_level: int = 4,
@@ -143,8 +150,16 @@ class FunctionalEstimator:
         with_center: bool = False,
         control_variate: bool | None = None,
         level_sampling: str = "independent",
+        sampler: Sampler | None = None,
     ) -> None:
         self.functional = functional
+        if sampler is not None and (radius is not None or clip is not None or norm != "linf"):
+            raise InvalidArgumentError(
+                "radius, norm and clip describe the ball; leave them unset when a sampler is given"
+            )
+        if sampler is None and radius is None:
+            raise InvalidArgumentError("radius is required unless a sampler is given")
+        self.sampler = sampler
         self.norm = check_norm(norm)
         self.estimator = check_estimator(estimator)
         self.max_level = check_level(max_level)
@@ -159,16 +174,16 @@ class FunctionalEstimator:
         self.level_sampling = check_level_sampling(level_sampling)
         self.clip = check_clip(clip)
         self.with_center = bool(with_center) or self.control_variate
-        self.radius = radius
+        self.radius = 0.0 if radius is None else radius
         as_radius(
-            radius,
-            torch.Size([]) if _is_scalar(radius) else torch.Size(_shape(radius)),
+            self.radius,
+            torch.Size([]) if _is_scalar(self.radius) else torch.Size(_shape(self.radius)),
             torch.zeros(()),
         )
         self._radius_cache: dict[tuple[torch.Size, torch.device, torch.dtype], torch.Tensor] = {}
-        self._sampler = LevelSampler(self.max_level, self.level_sampling)
+        self._level_sampler = LevelSampler(self.max_level, self.level_sampling)
         self._layouts = _Layouts(
-            1.0 / self._sampler.probabilities, self.with_center, self.control_variate
+            1.0 / self._level_sampler.probabilities, self.with_center, self.control_variate
         )
         # the functionals the library ships evaluate their sets by segment reductions; any other
         # set functional sees every set tiled to a common length
@@ -218,9 +233,14 @@ class FunctionalEstimator:
     ) -> MLMCEstimate:
         batch, event = x.shape[0], x.shape[1:]
         n = self.n_samples if self.n_samples is not None else 2**self.max_level
-        z = sample_ball(x, r, n, norm=self.norm, generator=generator, clip=self.clip)
         rows = torch.arange(batch, device=x.device)
-        chunks, owners = [z.reshape(-1, *event)], [rows.repeat_interleave(n)]
+        if self.sampler is None:
+            z = sample_ball(x, r, n, norm=self.norm, generator=generator, clip=self.clip)
+            z = z.reshape(-1, *event)
+        else:
+            z = x.repeat_interleave(n, dim=0)
+            self.sampler.sample_(z, generator)
+        chunks, owners = [z], [rows.repeat_interleave(n)]
         if self.with_center:
             chunks.append(x)
             owners.append(rows)
@@ -242,7 +262,7 @@ class FunctionalEstimator:
     ) -> MLMCEstimate:
         batch, event = x.shape[0], x.shape[1:]
         device = x.device
-        draw = self._sampler.draw(batch, _levels_generator(generator, level_generator))
+        draw = self._level_sampler.draw(batch, _levels_generator(generator, level_generator))
         plan = self._plan_for(draw.counts, device, x.dtype)
         inverse = np.empty(batch, dtype=np.int64)
         inverse[draw.order] = np.arange(batch)
@@ -256,13 +276,16 @@ class FunctionalEstimator:
         owner = order.index_select(0, plan.row_slot)
         z = x.index_select(0, owner)
         draws = z.narrow(0, 0, plan.n_draws)
-        if self.norm == "linf":
-            noise = torch.empty_like(draws).uniform_(-1.0, 1.0, generator=generator)
+        if self.sampler is not None:
+            self.sampler.sample_(draws, generator)
         else:
-            noise = unit_ball_noise((plan.n_draws,), event, self.norm, generator, x)
-        draws.addcmul_(noise, r)
-        if self.clip is not None:
-            draws.clamp_(self.clip[0], self.clip[1])
+            if self.norm == "linf":
+                noise = torch.empty_like(draws).uniform_(-1.0, 1.0, generator=generator)
+            else:
+                noise = unit_ball_noise((plan.n_draws,), event, self.norm, generator, x)
+            draws.addcmul_(noise, r)
+            if self.clip is not None:
+                draws.clamp_(self.clip[0], self.clip[1])
         out = _checked(evaluate(z, owner), plan.n_rows)
 
         if plan.tiles is None:

@@ -21,8 +21,9 @@ from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.sac.policies import SACPolicy
 
+from robust_rl.common.dynamics import DynamicsSet
 from robust_rl.common.observations import RadiusSpec, batch_rows
-from robust_rl.common.robust import RobustAgentMixin
+from robust_rl.common.robust import RobustAgentMixin, Values
 from robust_rl.risk import MLMCEstimate
 
 __all__ = ["RobustSAC"]
@@ -104,6 +105,7 @@ class RobustSAC(RobustAgentMixin, SAC):
         level_sampling: str = "independent",
         radius_scale: str = "absolute",
         unperturbed_keys: Sequence[str] | None = None,
+        perturbation: DynamicsSet | dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -124,6 +126,7 @@ class RobustSAC(RobustAgentMixin, SAC):
             level_sampling=level_sampling,
             radius_scale=radius_scale,
             unperturbed_keys=unperturbed_keys,
+            perturbation=perturbation,
             verbose=verbose,
         )
         super().__init__(
@@ -171,17 +174,22 @@ class RobustSAC(RobustAgentMixin, SAC):
         :return: the core's :class:`~robust_rl.risk.MLMCEstimate`; ``per_point`` ``(B,)``.
         """
 
-        # one standard normal per next state, drawn as SB3's SAC draws it (Normal.rsample of a
-        # (B, action_dim) batch); with gSDE the exploration matrix is the noise
+        values = self._next_soft_values(batch_rows(next_observations), ent_coef)
+        return self.robust_estimate(next_observations, values)
+
+    def _next_soft_values(self, rows: int, ent_coef: th.Tensor) -> Values:
+        """``values(obs, index)``: :meth:`_soft_values` with one standard normal per replay row
+        (drawn here as SB3's SAC draws it, ``Normal.rsample`` of a ``(rows, action_dim)`` batch)
+        shared by every perturbed copy of that row; with gSDE the exploration matrix is the
+        noise."""
         xi = None
         if not self.use_sde:
-            shape = (batch_rows(next_observations), get_action_dim(self.action_space))
-            xi = th.empty(shape, device=self.device).normal_()
+            xi = th.empty((rows, get_action_dim(self.action_space)), device=self.device).normal_()
 
         def soft_values(obs: th.Tensor | dict[str, th.Tensor], index: th.Tensor) -> th.Tensor:
             return self._soft_values(obs, None if xi is None else xi[index], ent_coef)
 
-        return self.robust_estimate(next_observations, soft_values)
+        return soft_values
 
     def _soft_values(
         self, obs: th.Tensor | dict[str, th.Tensor], xi: th.Tensor | None, ent_coef: th.Tensor
@@ -205,7 +213,8 @@ class RobustSAC(RobustAgentMixin, SAC):
         return actions, dist.log_prob(actions, gaussian)
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
-        """SB3's SAC update with :meth:`robust_next_values` as the next soft value."""
+        """SB3's SAC update with :meth:`robust_targets` as the target (the ball: the
+        :meth:`robust_next_values` soft-min as the next soft value)."""
         self.policy.set_training_mode(True)
         optimizers = [self.actor.optimizer, self.critic.optimizer]
         if self.ent_coef_optimizer is not None:
@@ -239,12 +248,8 @@ class RobustSAC(RobustAgentMixin, SAC):
                 self.ent_coef_optimizer.step()
 
             with th.no_grad():
-                next_values = self.robust_next_values(
-                    replay_data.next_observations, ent_coef
-                ).per_point.reshape(-1, 1)
-                target_q_values = (
-                    replay_data.rewards + (1 - replay_data.dones) * discounts * next_values
-                )
+                values = self._next_soft_values(replay_data.rewards.shape[0], ent_coef)
+                target_q_values = self.robust_targets(replay_data, values, discounts)
 
             current_q_values = self.critic(replay_data.observations, replay_data.actions)
             critic_loss = 0.5 * sum(

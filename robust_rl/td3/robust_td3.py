@@ -21,8 +21,9 @@ from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.td3.policies import TD3Policy
 
+from robust_rl.common.dynamics import DynamicsSet
 from robust_rl.common.observations import RadiusSpec, batch_rows
-from robust_rl.common.robust import RobustAgentMixin
+from robust_rl.common.robust import RobustAgentMixin, Values
 from robust_rl.risk import MLMCEstimate
 
 __all__ = ["RobustTD3"]
@@ -86,6 +87,7 @@ class RobustTD3(RobustAgentMixin, TD3):
         level_sampling: str = "independent",
         radius_scale: str = "absolute",
         unperturbed_keys: Sequence[str] | None = None,
+        perturbation: DynamicsSet | dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -106,6 +108,7 @@ class RobustTD3(RobustAgentMixin, TD3):
             level_sampling=level_sampling,
             radius_scale=radius_scale,
             unperturbed_keys=unperturbed_keys,
+            perturbation=perturbation,
             verbose=verbose,
         )
         super().__init__(
@@ -149,16 +152,22 @@ class RobustTD3(RobustAgentMixin, TD3):
         :param next_observations: ``(B, ...)`` next observations (a dict for Dict spaces).
         :return: the core's :class:`~robust_rl.risk.MLMCEstimate`; ``per_point`` ``(B,)``.
         """
-        # drawn as SB3's TD3 draws it: one (B, action_dim) normal sample per replay batch
-        noise = th.empty(
-            (batch_rows(next_observations), get_action_dim(self.action_space)), device=self.device
-        ).normal_(0, self.target_policy_noise)
+        values = self._next_smoothed_values(batch_rows(next_observations))
+        return self.robust_estimate(next_observations, values)
+
+    def _next_smoothed_values(self, rows: int) -> Values:
+        """``values(obs, index)``: :meth:`_smoothed_values` with one clipped smoothing noise per
+        replay row (drawn here as SB3's TD3 draws it, one ``(rows, action_dim)`` normal sample),
+        shared by every perturbed copy of that row."""
+        noise = th.empty((rows, get_action_dim(self.action_space)), device=self.device).normal_(
+            0, self.target_policy_noise
+        )
         noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
 
         def smoothed_values(obs: th.Tensor | dict[str, th.Tensor], index: th.Tensor) -> th.Tensor:
             return self._smoothed_values(obs, noise[index])
 
-        return self.robust_estimate(next_observations, smoothed_values)
+        return smoothed_values
 
     def _smoothed_values(
         self, obs: th.Tensor | dict[str, th.Tensor], noise: th.Tensor
@@ -170,7 +179,8 @@ class RobustTD3(RobustAgentMixin, TD3):
         return th.min(q_values, dim=1).values
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        """SB3's TD3 update with :meth:`robust_next_values` as the next value."""
+        """SB3's TD3 update with :meth:`robust_targets` as the target (the ball: the
+        :meth:`robust_next_values` soft-min as the next value)."""
         self.policy.set_training_mode(True)
         self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
 
@@ -180,12 +190,8 @@ class RobustTD3(RobustAgentMixin, TD3):
             replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
             with th.no_grad():
-                next_values = self.robust_next_values(
-                    replay_data.next_observations
-                ).per_point.reshape(-1, 1)
-                target_q_values = (
-                    replay_data.rewards + (1 - replay_data.dones) * discounts * next_values
-                )
+                values = self._next_smoothed_values(replay_data.rewards.shape[0])
+                target_q_values = self.robust_targets(replay_data, values, discounts)
 
             current_q_values = self.critic(replay_data.observations, replay_data.actions)
             critic_loss = sum(
