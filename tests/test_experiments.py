@@ -49,6 +49,8 @@ def test_reproduce_cartpole_tiny(tmp_path):
         "robust-dqn_seed0.zip",
         "robust-dqn-eta-inf_seed0.zip",
         "dqn-dr_seed0.zip",
+        "robust-dqn-dynamics_seed0.zip",
+        "robust-dqn-dynamics-eta-inf_seed0.zip",
         "results.md",
         "results.csv",
         "per_seed.csv",
@@ -61,9 +63,11 @@ def test_reproduce_cartpole_tiny(tmp_path):
     assert "| before: DQN | before: RobustDQN | before: DQN + domain rand. |" in table
     assert "| heavy pole | " in table and "| 454.3 ± 91.9 |" in table
     assert "| RobustDQN − RobustDQN η=∞ | grid worst case | n/a |" in table
+    assert "| RobustDQN dynamics set − DQN | grid worst case | n/a |" in table
+    assert "### Only the seeds that learned the nominal task" in table
     # resume: a second invocation reuses the finished trials
     again = run("reproduce_cartpole.py", *args)
-    assert again.returncode == 0 and again.stdout.count("[skipped]") == 4
+    assert again.returncode == 0 and again.stdout.count("[skipped]") == 6
 
 
 def test_reproduce_continuous_tiny(tmp_path):
