@@ -10,8 +10,9 @@ CartPole re-tune (``experiments/sweeps/cartpole_radius_eta.yaml``: 8 Optuna poin
 ranked on the suite's validation MDPs with training seeds 100 and 101), so every variant had the
 same tuning budget and none saw the test MDPs or the grid; ``--configs shipped`` uses the
 shipped files instead. The dynamics-set variants take their config from ``--dynamics-configs``
-(the best point of ``experiments/sweeps/cartpole_dynamics.yaml``, eta chosen on the validation
-MDPs; the eta = inf ablation is the same file with eta = inf). Every trial is evaluated on the ``cartpole`` suite's test MDPs (the
+(the best point, by validation mean, over the variants of ``experiments/sweeps/cartpole_dynamics.yaml``:
+the estimator and eta chosen on the validation MDPs; the eta = inf ablation is the same file with
+eta = inf). Every trial is evaluated on the ``cartpole`` suite's test MDPs (the
 paper's four), its validation MDPs and a grid over the uncertainty set.
 
 Writes ``OUT/<variant>_seed<k>.zip`` (each model), ``OUT/results.md`` (paper-style table, mean ±
@@ -42,6 +43,7 @@ from pathlib import Path
 
 from reproduction import (
     aggregate,
+    best_point,
     comparison_table,
     per_seed,
     read_wide_csv,
@@ -56,7 +58,10 @@ from robust_rl.sweep import parse_sweep
 HERE = Path(__file__).resolve().parent
 CONFIGS = HERE / "configs"
 TUNED = HERE / "results" / "sweep_radius_eta_v2" / "best"
-TUNED_DYNAMICS = HERE / "results" / "sweep_cartpole_dynamics" / "best"
+TUNED_DYNAMICS = HERE / "results" / "sweep_cartpole_dynamics"
+DYNAMICS_SWEEP = HERE / "sweeps" / "cartpole_dynamics.yaml"
+#: the dynamics sweep's variants (one per estimator); the best point over them is used
+DYNAMICS_TUNED = ("robust-dqn-dynamics", "robust-dqn-dynamics-saa")
 SUITE = "cartpole"
 PUBLISHED = {  # talk, CartPole, 500-step episodes: (regular Q-learning, robust Q-learning)
     "original": ("469.42 ± 19.03", "487.11 ± 9.09"),
@@ -109,7 +114,7 @@ class Args:
     configs: str
     """folder with <variant>.yaml for every variant (a sweep's best/), or 'shipped'"""
     dynamics_configs: Path
-    """folder with robust-dqn-dynamics.yaml (the dynamics sweep's best/)"""
+    """output folder of the dynamics sweep (its best point over all its variants is used)"""
     previous: Path | None
     """an earlier run's output folder whose table is shown beside the new one"""
     max_parallel: int
@@ -169,7 +174,7 @@ def variant_configs(configs: str, dynamics: Path | None = None) -> dict[str, tup
         if configs == "shipped"
         else None
         if dynamics is None
-        else dynamics / "robust-dqn-dynamics.yaml"
+        else best_point(DYNAMICS_SWEEP, dynamics, DYNAMICS_TUNED)
     )
     if f is not None and f.is_file():
         found = {DYNAMICS[0]: (f, {}), DYNAMICS[1]: (f, {"eta": math.inf})}
@@ -231,7 +236,7 @@ def main() -> int:
     lacking = [v for v in args.variants if v not in known]
     if lacking:
         raise MissingFileError(
-            f"--variants {' '.join(lacking)}: no {args.dynamics_configs}/robust-dqn-dynamics.yaml "
+            f"--variants {' '.join(lacking)}: no finished trials in {args.dynamics_configs} "
             "(run experiments/sweeps/cartpole_dynamics.yaml first, or pass --dynamics-configs)"
         )
     start = time.perf_counter()
@@ -260,6 +265,8 @@ def main() -> int:
     extra["paper: regular Q"] = [PUBLISHED[m][0] for m in PUBLISHED]
     extra["paper: robust Q"] = [PUBLISHED[m][1] for m in PUBLISHED]
     configs = "shipped files" if args.configs == "shipped" else f"`{_relative(args.configs)}`"
+    if DYNAMICS[0] in known:
+        configs += f"; the dynamics-set variants from `{_relative(str(known[DYNAMICS[0]][0]))}`"
     nominal = {v: per_seed(done, v, "nominal") for v in variants}
     pairs = [p for p in PAIRS if p[0] in variants and p[1] in variants]
     learned = [r for r in done if per_seed([r], r.trial.variant, "nominal")[0] >= LEARNED]

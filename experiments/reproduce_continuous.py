@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 from reproduction import (
     aggregate,
+    best_point,
     comparison_table,
     per_seed,
     results_table,
@@ -58,13 +59,33 @@ LABELS = {
     "robust-sac-eta-inf": "RobustSAC η=∞",
     "td3": "TD3",
     "robust-td3": "RobustTD3",
+    "robust-sac-dynamics": "RobustSAC dynamics set",
+    "robust-sac-dynamics-eta-inf": "RobustSAC dynamics η=∞",
+    "robust-td3-dynamics": "RobustTD3 dynamics set",
 }
 ROBUST = ("robust-sac", "robust-sac-eta-inf", "robust-td3")
+#: the dynamics-set variants (tasks with a batched simulator): variant -> (algo, the sweep
+#: variants of experiments/sweeps/<task>_dynamics.yaml whose best point it takes, fixed params)
+DYNAMICS = {
+    "robust-sac-dynamics": ("robust-sac", ("robust-sac-dynamics", "robust-sac-dynamics-rt"), {}),
+    "robust-sac-dynamics-eta-inf": (
+        "robust-sac",
+        ("robust-sac-dynamics", "robust-sac-dynamics-rt"),
+        {"eta": float("inf")},
+    ),
+    "robust-td3-dynamics": ("robust-td3", ("robust-td3-dynamics", "robust-td3-dynamics-rt"), {}),
+}
 PAIRS = [
     ("robust-sac", "sac"),
     ("robust-sac", "robust-sac-eta-inf"),
     ("robust-sac", "sac-dr"),
     ("robust-td3", "td3"),
+    ("robust-sac-dynamics", "sac"),
+    ("robust-sac-dynamics", "sac-dr"),
+    ("robust-sac-dynamics", "robust-sac-dynamics-eta-inf"),
+    ("robust-sac-dynamics-eta-inf", "sac-dr"),
+    ("robust-sac-dynamics", "robust-sac"),
+    ("robust-td3-dynamics", "td3"),
 ]
 
 
@@ -87,16 +108,21 @@ class Task:
     """ε's unit: ``"std"`` (each model's own clean observation std) or ``"random"`` (the std
     under uniformly random actions: the same radii for every model)"""
     epsilons: tuple[float, ...] = (0.0, 0.05, 0.1)
+    dynamics: bool = False
+    """whether the task has a batched simulator (the dynamics-set variants run on it)"""
     variants: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         sac = ("sac", "robust-sac", "sac-dr", "robust-sac-eta-inf")
-        object.__setattr__(self, "variants", sac + (("td3", "robust-td3") if self.td3 else ()))
+        names = sac + (("td3", "robust-td3") if self.td3 else ())
+        if self.dynamics:
+            names += tuple(v for v in DYNAMICS if self.td3 or "td3" not in v)
+        object.__setattr__(self, "variants", names)
 
 
 TASKS = {
     "pendulum": Task("pendulum", "robust_rl/Pendulum-v1", "robust_rl/PendulumDomainRandomized-v1",
-                     "pendulum", 20_000, 10, True, 3, 5, 20),
+                     "pendulum", 20_000, 10, True, 3, 5, 20, dynamics=True),
     "inverted-pendulum": Task("inverted-pendulum", "robust_rl/InvertedPendulum-v5",
                               "robust_rl/InvertedPendulumDomainRandomized-v5",
                               "inverted_pendulum", 30_000, 5, True, 5, 5, 20),
@@ -244,11 +270,35 @@ def variant_configs(
                     )
                 algo, env, _, _ = base[v]
                 base[v] = (algo, env, path, {})
+    if task.dynamics:
+        for v, (algo, tuned_by, params) in DYNAMICS.items():
+            if v not in task.variants:
+                continue
+            path = dynamics_file(task, v, configs)
+            if path is None and v not in train_now:
+                continue
+            if path is None:
+                raise MissingFileError(
+                    f"--configs tuned: no finished trial of {', '.join(tuned_by)} in "
+                    f"{RESULTS / f'sweep_{task.config}_dynamics'}; run "
+                    f"experiments/sweeps/{task.config}_dynamics.yaml first, or pass --configs shipped"
+                )
+            base[v] = (algo, task.env, path, params)
     return {
         v: {"algo": a, "env": e, "config": str(c), "params": dict(p)}
         for v, (a, e, c, p) in base.items()
         if v in task.variants
     }
+
+
+def dynamics_file(task: Task, variant: str, configs: str) -> Path | None:
+    """The config of a dynamics-set variant: the shipped file, or the best point over its
+    estimator variants of ``experiments/sweeps/<task>_dynamics.yaml`` (None before it ran)."""
+    algo, tuned_by, _ = DYNAMICS[variant]
+    if configs != "tuned":
+        return CONFIGS / f"{algo.replace('-', '_')}_dynamics_{task.config}.yaml"
+    sweep = HERE / "sweeps" / f"{task.config}_dynamics.yaml"
+    return best_point(sweep, RESULTS / f"sweep_{task.config}_dynamics", tuned_by)
 
 
 def variants_now(args: Args, task: Task) -> list[str]:
@@ -321,7 +371,12 @@ def goals(done: list, variants: list[str], n_seeds: int) -> list[str]:
         c = compare_means(xa, xb)
         return f" (difference {c.difference:+.1f}, permutation p = {c.p_value:.3f})"
 
-    for robust, base in (("robust-sac", "sac"), ("robust-td3", "td3")):
+    for robust, base in (
+        ("robust-sac", "sac"),
+        ("robust-td3", "td3"),
+        ("robust-sac-dynamics", "sac"),
+        ("robust-td3-dynamics", "td3"),
+    ):
         if robust not in variants:
             continue
         rw, bw = mean(robust, "grid_worst"), mean(base, "grid_worst")
@@ -357,7 +412,8 @@ def main() -> int:
     args = parse_args()
     task = TASKS[args.task]
     start = time.perf_counter()
-    spec = parse_sweep(sweep_file(args, task))
+    sweep = sweep_file(args, task)
+    spec = parse_sweep(sweep)
     variants = [v.name for v in spec.variants]
     out = args.out / args.task
     out.mkdir(parents=True, exist_ok=True)
@@ -377,9 +433,9 @@ def main() -> int:
     configs = (
         "robust variants: the best point of their tuning sweep on validation MDPs ("
         + ", ".join(
-            f"{LABELS[v]}: `{_relative(tuned_file(task, v, args.tuned_from))}`"
-            for v in variants
-            if v in ROBUST
+            f"{LABELS[v]}: `{_relative(Path(entry['config']))}`"
+            for v, entry in sweep["variants"].items()
+            if v in ROBUST or v in DYNAMICS
         )
         + ")"
         if args.configs == "tuned"

@@ -27,7 +27,15 @@ from robust_rl.evaluation import (
     grid_png,
     save_results,
 )
-from robust_rl.sweep import SweepSpec, TrialResult, expand_sweep, run_sweep, write_summary
+from robust_rl.sweep import (
+    SweepSpec,
+    TrialResult,
+    expand_sweep,
+    load_sweep,
+    run_sweep,
+    summarize,
+    write_summary,
+)
 from robust_rl.sweep.trials import read_result
 
 #: per-seed numbers that can be compared: name -> (label, value of one seed's summary)
@@ -40,6 +48,19 @@ METRICS: dict[str, tuple[str, Callable[[ModelSummary], float | None]]] = {
     "grid_average": ("grid average", lambda s: s.grid_average),
     "grid_worst": ("grid worst case", lambda s: s.grid_worst),
 }
+
+
+def best_point(sweep: Path, out: Path, variants: Sequence[str]) -> Path | None:
+    """``out/best/<variant>.yaml`` of the best point (by the library's sweep summary: the
+    validation mean) over ``variants`` of the grid sweep file ``sweep`` run into ``out``; None
+    while none of their trials has finished."""
+    spec = load_sweep(sweep)
+    trials = [t for t in expand_sweep(spec) if t.variant in variants]
+    results = [r for t in trials if (r := read_result(t, out)) is not None]
+    if not results:
+        return None
+    _, groups = summarize(results)
+    return out / "best" / f"{groups[0]['variant']}.yaml"
 
 
 def run_variants(

@@ -74,7 +74,8 @@ def test_reproduce_continuous_tiny(tmp_path):
     out = tmp_path / "cont"
     args = ["--task", "pendulum", "--configs", "shipped", "--seeds", "1", "--timesteps", "300"]
     args += ["--episodes", "1", "--grid-points", "2", "--attack-episodes", "1"]
-    args += ["--variants", "sac", "robust-sac", "--max-parallel", "1", "--out", str(out)]
+    args += ["--variants", "sac", "robust-sac", "robust-sac-dynamics"]
+    args += ["--max-parallel", "1", "--out", str(out)]
     proc = run("reproduce_continuous.py", *args)
     assert proc.returncode == 0, proc.stderr
     task = out / "pendulum"
@@ -90,7 +91,38 @@ def test_reproduce_continuous_tiny(tmp_path):
         r"Trial time .*: sac \d+\.\d min \(1 trial, \d+ min in all\); robust-sac ", table
     )
     seeds = {row.split(",")[0] for row in (task / "per_seed.csv").read_text().splitlines()[1:]}
-    assert seeds == {"sac", "robust-sac"}
+    assert seeds == {"sac", "robust-sac", "robust-sac-dynamics"}
+    assert "- RobustSAC dynamics set grid worst case" in table
+    assert (
+        "RobustSAC dynamics set: `experiments/configs/robust_sac_dynamics_pendulum.yaml`"
+        not in (table)
+    )  # shipped configs are named as such, not as tuned points
+
+
+def test_bench_dynamics_and_target_variance_tiny(tmp_path):
+    proc = run(
+        "bench_dynamics.py",
+        *("--timesteps", "1300", "--repeats", "1", "--rounds", "1", "--calls", "2"),
+        *("--levels", "2", "--saa-levels", "--out", str(tmp_path / "bench")),
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = (tmp_path / "bench" / "dynamics.md").read_text()
+    assert re.search(r"\| RobustDQN dynamics, RT-MLMC L=2 \| [\d,]+ \| \d\.\d\d \|", table)
+    from stable_baselines3 import DQN
+
+    import robust_rl  # noqa: F401  (registers the envs)
+
+    model = tmp_path / "dqn.zip"
+    DQN("MlpPolicy", "robust_rl/CartPole-v1", learning_starts=50, seed=0).learn(200).save(model)
+    proc = run(
+        "dynamics_target_variance.py",
+        *("--model", str(model), "--transitions", "16", "--repeats", "3", "--etas", "1", "inf"),
+        *("--out", str(tmp_path / "var")),
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = (tmp_path / "var" / "variance.md").read_text()
+    assert re.search(r"\| saa \| inf \| [\d.]+ \| [\d.]+ \| 0\.0% \|", table)
+    assert "| rt-mlmc | 1 |" in table
 
 
 def test_bench_throughput_tiny(tmp_path):
