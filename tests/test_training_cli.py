@@ -137,12 +137,25 @@ def _state(model) -> dict[str, torch.Tensor]:
         "buffer.obs": torch.as_tensor(model.replay_buffer.observations),
         "buffer.actions": torch.as_tensor(model.replay_buffer.actions),
         "buffer.rewards": torch.as_tensor(model.replay_buffer.rewards),
+        **(
+            {"buffer.physics": torch.as_tensor(model.replay_buffer.physics_states)}
+            if hasattr(model.replay_buffer, "physics_states")
+            else {}
+        ),
     }
 
 
-@pytest.mark.parametrize("algo", ["dqn", "robust-dqn"])
-def test_interrupted_and_resumed_run_equals_uninterrupted_run_bit_for_bit(tmp_path, algo):
-    cfg = {**load_config(tiny_config(tmp_path, algo)), "n_timesteps": 900, "n_envs": 2}
+@pytest.mark.parametrize(
+    ("algo", "extra"),
+    [
+        ("dqn", {}),
+        ("robust-dqn", {}),
+        ("robust-dqn", {"perturbation": {"dynamics": "task"}, "eta": 3.0}),
+    ],
+    ids=["dqn", "robust-dqn", "robust-dqn-dynamics"],
+)
+def test_interrupted_and_resumed_run_equals_uninterrupted_run_bit_for_bit(tmp_path, algo, extra):
+    cfg = {**load_config(tiny_config(tmp_path, algo)), "n_timesteps": 900, "n_envs": 2, **extra}
     common = dict(checkpoint_freq=200, device="cpu")
     whole = train(algo, "robust_rl/CartPole-v1", cfg, 3, tmp_path / "whole", **common)
 
