@@ -188,6 +188,19 @@ class PerturbableEnv:
         """
         return np.array(self.state, dtype=np.float64)  # type: ignore[attr-defined]
 
+    def set_physics_state(self, state: Any) -> None:
+        """Put the simulator into ``state`` (what :meth:`get_physics_state` returns), e.g. to
+        step from a chosen state; the episode's step count and parameters are unchanged."""
+        self.state = np.array(state, dtype=self._STATE_DTYPE)  # type: ignore[attr-defined,var-annotated]
+
+    #: dtype the env keeps its classic-control ``state`` in
+    _STATE_DTYPE: ClassVar[type] = np.float64
+
+    def physics_spaces(self) -> tuple[Any, Any]:
+        """The observation and action spaces of the environment itself (under any wrappers): what
+        the batched simulators observe and take."""
+        return self.observation_space, self.action_space  # type: ignore[attr-defined]
+
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         """The wrapped environment's step; ``info["physics_state"]`` is the state before it."""
         if getattr(self, "state", None) is None and not hasattr(self, "data"):

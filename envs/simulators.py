@@ -201,9 +201,12 @@ class MountainCarSimulator(BatchedSimulator):
 
 class MountainCarContinuousSimulator(MountainCarSimulator):
     """``MountainCarContinuous-v0`` with ``power`` and ``gravity``: reward ``+100`` at the flag
-    minus ``0.1 a²``; the env keeps its state in float32, and so does this."""
+    minus ``0.1 a²``; the env keeps its state in float32, and so does this (it computes in
+    float64 and rounds the state, so a flag can differ where the two roundings straddle a
+    threshold)."""
 
     param_names = ("power", "gravity")
+    goal_position = 0.45
 
     def _step(self, states: np.ndarray, actions: np.ndarray, params: np.ndarray) -> SimulatedStep:
         power, gravity = params.T

@@ -324,3 +324,106 @@ def test_dynamics_set_needs_a_task_with_a_simulator():
     pytest.importorskip("mujoco")
     with pytest.raises(InvalidArgumentError, match="has no batched one-step simulator"):
         RobustSAC("MlpPolicy", "robust_rl/InvertedPendulum-v5", perturbation=DynamicsSet())
+
+
+#: per simulated task, a box of physics states that reaches its terminations, goals, walls and
+#: speed limits (the random rollouts above stay near the start states); a new task with a
+#: simulator must add its box here
+STATE_BOXES = {
+    "cartpole": ([-2.5, -3.0, -0.25, -3.0], [2.5, 3.0, 0.25, 3.0]),
+    "pendulum": ([-4.0, -8.0], [4.0, 8.0]),
+    "acrobot": (
+        [-math.pi, -math.pi, -4 * math.pi, -9 * math.pi],
+        [math.pi, math.pi, 4 * math.pi, 9 * math.pi],
+    ),
+    "mountain-car": ([-1.2, -0.07], [0.6, 0.07]),
+    "mountain-car-continuous": ([-1.2, -0.07], [0.6, 0.07]),
+}
+
+
+@pytest.mark.parametrize("task", SIMULATED, ids=lambda t: t.id)
+def test_simulator_equals_scalar_env_from_states_across_the_state_space(task):
+    env = gym.make(task.id).unwrapped
+    sim = task.make_simulator()
+    low, high = STATE_BOXES[task.simulator]
+    rng = np.random.default_rng(1)
+    rows, actions, params, expected = [], [], [], []
+    for k in range(600):
+        drawn = {n: float(rng.uniform(lo, hi)) for n, (lo, hi) in task.uncertainty_set.items()}
+        env.reset(seed=k, options={"params": drawn})
+        env.set_physics_state(rng.uniform(low, high))
+        state = env.get_physics_state()
+        action = env.action_space.sample()
+        obs, reward, terminated, _, _ = env.step(action)
+        full = env.get_params()
+        rows.append(state)
+        actions.append(np.asarray(action))
+        params.append([full[n] for n in sim.param_names])
+        expected.append((obs, reward, terminated))
+    out = sim.step(np.stack(rows), np.stack(actions), np.array(params))
+    flags = np.array([e[2] for e in expected])
+    np.testing.assert_allclose(out.observations, np.stack([e[0] for e in expected]), atol=1e-6)
+    np.testing.assert_allclose(out.rewards, [e[1] for e in expected], atol=1e-6)
+    np.testing.assert_array_equal(out.terminated, flags)
+    if task.simulator != "pendulum":  # the others terminate somewhere in their box
+        assert 0 < flags.sum() < len(flags)
+
+
+def test_dynamics_set_on_a_variant_env_keeps_its_physics():
+    """On CartPoleHeavyPole (masspole 2.0) a one-point set over gravity is SB3's DQN bit for bit:
+    the parameters outside the set are the env's, not the task's nominal ones."""
+    env_id = "robust_rl/CartPoleHeavyPole-v1"
+    base = DQN("MlpPolicy", env_id, **DQN_KW).learn(1200)
+    robust = RobustDQN(
+        "MlpPolicy",
+        env_id,
+        perturbation=DynamicsSet({"gravity": (9.8, 9.8)}),
+        estimator="saa",
+        n_samples=1,
+        **DQN_KW,
+    ).learn(1200)
+    assert robust.dynamics.nominal[robust.dynamics.names.index("masspole")] == 2.0
+    assert _same(base, robust)
+
+
+def test_wrappers_that_change_what_the_task_sees_are_refused():
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    rescaled = DummyVecEnv(
+        [lambda: gym.wrappers.RescaleAction(gym.make("robust_rl/Pendulum-v1"), -1, 1)]
+    )
+    with pytest.raises(InvalidArgumentError, match="a wrapper changes its spaces"):
+        RobustSAC("MlpPolicy", rescaled, perturbation=DynamicsSet())
+    scaled = DummyVecEnv(
+        [
+            lambda: gym.wrappers.TransformObservation(
+                gym.make("robust_rl/CartPole-v1"), lambda o: 2 * o, None
+            )
+        ]
+    )
+    model = RobustDQN("MlpPolicy", scaled, perturbation=DynamicsSet(), learning_starts=10)
+    with pytest.raises(InvalidArgumentError, match="not the robust_rl/CartPole-v1 observations"):
+        model.learn(20)
+
+
+def test_dynamics_settings_checked_against_the_env_and_kept_on_load(tmp_path):
+    with pytest.raises(InvalidArgumentError, match="max_torque must be"):
+        RobustSAC(
+            "MlpPolicy", "robust_rl/Pendulum-v1", perturbation={"dynamics": {"max_torque": [1, 3]}}
+        )
+    model = RobustDQN(
+        "MlpPolicy",
+        "robust_rl/CartPole-v1",
+        perturbation=DynamicsSet(),
+        gamma=1,
+        learning_starts=10,
+        seed=0,
+    )
+    model.learn(100)  # an integer gamma is a discount like any other
+    samples = model.replay_buffer.sample(8)
+    with th.no_grad():
+        y = model.robust_targets(samples, model._target_values, model.gamma)
+    assert y.dtype == th.float32 and y.shape == (8, 1)  # RT-MLMC: float64 parameters inside
+    model.save(tmp_path / "m.zip")
+    with pytest.raises(InvalidArgumentError, match="perturbation cannot be changed"):
+        RobustDQN.load(tmp_path / "m.zip", perturbation=None)

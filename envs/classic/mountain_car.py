@@ -116,6 +116,7 @@ class PerturbedMountainCarContinuousEnv(PerturbableEnv, Continuous_MountainCarEn
     """
 
     TASK_NAME = "MountainCarContinuous"
+    _STATE_DTYPE = np.float32
     PARAM_SPECS = (ParamSpec("power", "velocity change of a full-throttle step"), _GRAVITY)
 
     def __init__(

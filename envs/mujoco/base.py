@@ -127,6 +127,12 @@ class PerturbedMujocoEnv(PerturbableEnv):
         data = self.data  # type: ignore[attr-defined]
         return np.concatenate([data.qpos, data.qvel]).astype(np.float64)
 
+    def set_physics_state(self, state: np.ndarray) -> None:
+        """Restore ``(qpos, qvel)`` (what :meth:`get_physics_state` returns)."""
+        data = self.data  # type: ignore[attr-defined]
+        nq = data.qpos.shape[0]
+        self.set_state(state[:nq], state[nq:])  # type: ignore[attr-defined]
+
     def _read_params(self) -> dict[str, float]:
         values = {name: float(self.model.body_mass[i]) for name, i in self._body_ids.items()}
         if self.ROBOT.floor_geom is not None:

@@ -105,9 +105,12 @@ class DynamicsSet:
         )
         return {"dynamics": ranges, "distribution": self.distribution}
 
-    def resolve(self, task: Any) -> ResolvedDynamics:
+    def resolve(self, task: Any, current: Mapping[str, float] | None = None) -> ResolvedDynamics:
         """The set over every parameter of ``task`` (a :class:`robust_rl.envs.TaskSpec`).
 
+        :param current: the physics of the env trained on (``env.unwrapped.get_params()``):
+            the centre of every transition, and the value of each parameter not in the set.
+            Default: the task's nominal values.
         :raises InvalidArgumentError: on a name the task does not have, or a task without a
             batched simulator.
         """
@@ -120,7 +123,8 @@ class DynamicsSet:
                 f"unknown {task.id} parameter(s) {', '.join(map(repr, unknown))} in the dynamics "
                 f"set; accepted names: {', '.join(names)}"
             )
-        nominal = [float(task.nominal[n]) for n in names]
+        centre = dict(task.nominal) if current is None else dict(current)
+        nominal = [float(centre[n]) for n in names]
         low = [
             float(ranges[n][0]) if n in ranges else v for n, v in zip(names, nominal, strict=True)
         ]
@@ -134,6 +138,7 @@ class DynamicsSet:
             low=tuple(low),
             high=tuple(high),
             distribution=self.distribution or task.distribution,
+            requested=self,
         )
 
 
@@ -143,7 +148,8 @@ class ResolvedDynamics:
 
     :ivar task_id: the task's nominal id (its simulator is rebuilt from it after loading).
     :ivar names: every parameter, in the simulator's column order.
-    :ivar nominal: ``(P,)`` nominal values (the centre of each transition).
+    :ivar nominal: ``(P,)`` the physics of the env trained on (the centre of each transition;
+        the value of a parameter not in the set).
     :ivar low: ``(P,)`` lower bounds (the nominal value for a parameter not in the set).
     :ivar high: ``(P,)`` upper bounds.
     :ivar distribution: ``"uniform"`` or ``"log-uniform"``.
@@ -155,6 +161,7 @@ class ResolvedDynamics:
     low: tuple[float, ...]
     high: tuple[float, ...]
     distribution: str = field(default="uniform")
+    requested: DynamicsSet | None = None
 
     def sampler(self) -> BoxSampler:
         """The core's sampler of this box."""
@@ -218,6 +225,9 @@ class PhysicsReplayBuffer(ReplayBuffer):
     Sampling draws the same indices as SB3's buffer, from the same random numbers.
 
     :param state_dim: length of a physics state.
+    :param task_id: the task whose simulator the target uses: the first transitions added are
+        checked to be observed as the simulator observes their physics state (an observation or
+        action wrapper between the agent and the task would make the re-simulated steps wrong).
     """
 
     def __init__(
@@ -230,6 +240,7 @@ class PhysicsReplayBuffer(ReplayBuffer):
         optimize_memory_usage: bool = False,
         handle_timeout_termination: bool = True,
         state_dim: int = 0,
+        task_id: str | None = None,
     ) -> None:
         if optimize_memory_usage:
             raise InvalidArgumentError(
@@ -248,6 +259,8 @@ class PhysicsReplayBuffer(ReplayBuffer):
             handle_timeout_termination=handle_timeout_termination,
         )
         self.state_dim = state_dim
+        self.task_id = task_id
+        self._checked_adds = 0
         self.physics_states = np.zeros((self.buffer_size, self.n_envs, state_dim), np.float64)
 
     def add(
@@ -270,8 +283,23 @@ class PhysicsReplayBuffer(ReplayBuffer):
             raise InvalidArgumentError(
                 f"info['physics_state'] has shape {states.shape[1:]}, expected ({self.state_dim},)"
             )
+        if self._checked_adds < _CHECKED_ADDS and self.task_id is not None:
+            self._check_observed(np.asarray(obs), states)
         self.physics_states[self.pos] = states
         super().add(obs, next_obs, action, reward, done, infos)
+
+    def _check_observed(self, obs: np.ndarray, states: np.ndarray) -> None:
+        from robust_rl.envs.tasks import get_task
+
+        self._checked_adds += 1
+        expected = get_task(str(self.task_id)).make_simulator().observe(states)
+        if obs.shape != expected.shape or not np.allclose(obs, expected, atol=1e-5):
+            raise InvalidArgumentError(
+                f"the observations stored are not the {self.task_id} observations of the physics "
+                "states (a wrapper changes what the agent sees?); a dynamics set re-simulates the "
+                "task itself: train on the task's env without observation or action wrappers "
+                "(VecNormalize is supported)"
+            )
 
     def _get_samples(  # type: ignore[override]
         self, batch_inds: np.ndarray, env: VecNormalize | None = None
@@ -299,6 +327,10 @@ class PhysicsReplayBuffer(ReplayBuffer):
             physics_states=self.physics_states[batch_inds, env_indices],
             buffer_actions=self.actions[batch_inds, env_indices, :],
         )
+
+
+#: transitions whose observation is checked against the simulator's (see PhysicsReplayBuffer)
+_CHECKED_ADDS = 10
 
 
 def concat_samples(batches: list[PhysicsReplaySamples]) -> PhysicsReplaySamples:

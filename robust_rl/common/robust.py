@@ -51,6 +51,7 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
+from stable_baselines3.common.vec_env import VecEnv
 
 from robust_rl.common.dynamics import (
     DynamicsSet,
@@ -194,7 +195,7 @@ class RobustAgentMixin:
                     f"{type(self).__name__} with a dynamics set supports Box observations, got "
                     f"{env.observation_space}"
                 )
-            self._dynamics = self.perturbation.resolve(_task_of(env))
+            self._dynamics = _resolve_on_env(self.perturbation, env)
         return env
 
     def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
@@ -234,6 +235,11 @@ class RobustAgentMixin:
         self._robust_perturbation = ObservationPerturbation(
             self.observation_space, self.radius, self.unperturbed_keys
         )
+        if self._dynamics is not None and self._dynamics.requested != self.perturbation:
+            raise InvalidArgumentError(
+                "perturbation cannot be changed when a model is loaded (its set was resolved on "
+                f"the env it was built with: {self._dynamics.requested!r}); build a new model"
+            )
         if self._dynamics is not None:
             self._use_physics_replay_buffer()
         super()._setup_model()  # type: ignore[misc]
@@ -267,6 +273,7 @@ class RobustAgentMixin:
         state_dim = get_task(self._dynamics.task_id).make_simulator().state_dim
         kwargs: dict[str, Any] = dict(getattr(self, "replay_buffer_kwargs", None) or {})
         kwargs["state_dim"] = state_dim
+        kwargs["task_id"] = self._dynamics.task_id
         setattr(self, "replay_buffer_class", PhysicsReplayBuffer)  # noqa: B010  (SB3's attribute)
         setattr(self, "replay_buffer_kwargs", kwargs)  # noqa: B010
 
@@ -410,13 +417,16 @@ class RobustAgentMixin:
                 "a dynamics-set target needs replay samples with physics states "
                 "(PhysicsReplayBuffer)"
             )
-        assert isinstance(discounts, float)
+        if isinstance(discounts, th.Tensor):
+            raise InvalidArgumentError(
+                "a dynamics-set target needs one discount gamma (n-step returns are not supported)"
+            )
         estimate, terminal = self._dynamics_target(
-            samples, values, discounts, self._robust_generator, self._vec_normalize_env
+            samples, values, float(discounts), self._robust_generator, self._vec_normalize_env
         )
         self._robust_estimates.append((estimate, updates))
         self._terminal_shares.append(terminal)
-        return estimate.per_point.reshape(-1, 1)
+        return estimate.per_point.to(samples.rewards.dtype).reshape(-1, 1)
 
     @property
     def dynamics(self) -> ResolvedDynamics | None:
@@ -513,14 +523,38 @@ class RobustAgentMixin:
         return model
 
 
-def _task_of(env: GymEnv) -> Any:
-    """The task record of an env (a VecEnv's first env), or a clear error."""
-    try:
-        if hasattr(env, "env_method"):
-            return env.env_method("task", indices=[0])[0]  # type: ignore[union-attr]
-        return env.get_wrapper_attr("task")()  # type: ignore[union-attr]
-    except AttributeError:
+def _resolve_on_env(perturbation: DynamicsSet, env: GymEnv) -> ResolvedDynamics:
+    """The dynamics set resolved on the env's task and its current physics, after checking that
+    nothing between the agent and the task changes what it observes or does."""
+
+    def call(name: str, *args: Any) -> Any:
+        if isinstance(env, VecEnv):
+            return env.env_method(name, *args, indices=[0])[0]
+        return env.get_wrapper_attr(name)(*args)  # type: ignore[union-attr]
+
+    has_task = env.has_attr("task") if isinstance(env, VecEnv) else _has_wrapper_attr(env, "task")
+    if not has_task:
         raise InvalidArgumentError(
             "a dynamics-set perturbation needs an env of robust_rl.envs (it re-simulates the "
             "task's physics), e.g. robust_rl/CartPole-v1; got an env without a task"
-        ) from None
+        )
+    observation_space, action_space = call("physics_spaces")
+    if env.observation_space != observation_space or env.action_space != action_space:
+        raise InvalidArgumentError(
+            "a dynamics set re-simulates the task itself, but a wrapper changes its spaces "
+            f"(observations {observation_space} -> {env.observation_space}, actions "
+            f"{action_space} -> {env.action_space}); train on the task's env without observation "
+            "or action wrappers (VecNormalize is supported)"
+        )
+    resolved = perturbation.resolve(call("task"), call("get_params"))
+    for bound in (resolved.low, resolved.high):
+        call("check_params", dict(zip(resolved.names, bound, strict=True)))
+    return resolved
+
+
+def _has_wrapper_attr(env: Any, name: str) -> bool:
+    try:
+        env.get_wrapper_attr(name)
+    except AttributeError:
+        return False
+    return True
