@@ -1,4 +1,5 @@
-r"""Batched, parameterised one-step simulators of the classic-control tasks.
+r"""Batched, parameterised one-step simulators of the classic-control tasks (the MuJoCo robots'
+is :class:`robust_rl.envs.mujoco.simulator.MujocoSimulator`).
 
 A simulator advances many states at once, each under its own physics parameters:
 

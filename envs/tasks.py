@@ -90,7 +90,9 @@ class TaskSpec:
     :param distribution: how that environment draws from :attr:`uncertainty_set`.
     :param needs_mujoco: whether making the ids needs the ``mujoco`` package.
     :param simulator: name of the batched one-step simulator in
-        :data:`robust_rl.envs.simulators.SIMULATORS`, or ``""`` when the task has none yet.
+        :data:`robust_rl.envs.simulators.SIMULATORS`, ``"mujoco"`` for
+        :class:`robust_rl.envs.mujoco.simulator.MujocoSimulator`, or ``""`` when the task has
+        none.
     """
 
     id: str
@@ -112,6 +114,10 @@ class TaskSpec:
         """
         from robust_rl.envs.simulators import SIMULATORS
 
+        if self.simulator == "mujoco":
+            from robust_rl.envs.mujoco.simulator import MujocoSimulator
+
+            return MujocoSimulator(self.id)
         if not self.simulator:
             have = ", ".join(t.id for t in TASKS if t.simulator)
             raise InvalidArgumentError(
@@ -201,6 +207,7 @@ TASKS: tuple[TaskSpec, ...] = (
         variants={"robust_rl/InvertedPendulumHeavyPole-v5": {"pole_mass": 20.0}},
         domain_randomized_id="robust_rl/InvertedPendulumDomainRandomized-v5",
         needs_mujoco=True,
+        simulator="mujoco",
     ),
     TaskSpec(
         id="robust_rl/Hopper-v5",
@@ -219,6 +226,7 @@ TASKS: tuple[TaskSpec, ...] = (
         },
         domain_randomized_id="robust_rl/HopperDomainRandomized-v5",
         needs_mujoco=True,
+        simulator="mujoco",
     ),
     TaskSpec(
         id="robust_rl/HalfCheetah-v5",
@@ -237,6 +245,7 @@ TASKS: tuple[TaskSpec, ...] = (
         },
         domain_randomized_id="robust_rl/HalfCheetahDomainRandomized-v5",
         needs_mujoco=True,
+        simulator="mujoco",
     ),
     TaskSpec(
         id="robust_rl/Walker2d-v5",
@@ -255,6 +264,7 @@ TASKS: tuple[TaskSpec, ...] = (
         },
         domain_randomized_id="robust_rl/Walker2dDomainRandomized-v5",
         needs_mujoco=True,
+        simulator="mujoco",
     ),
 )
 

@@ -139,8 +139,11 @@ class PerturbedMujocoEnv(PerturbableEnv):
             values["friction"] = self._floor_contact_friction()
         return values
 
-    def _write_params(self, params: dict[str, float]) -> None:
-        model = self.model
+    def apply_params(self, model: Any, params: Mapping[str, float]) -> None:
+        """Write ``params`` (validated) into ``model``, this env's model or a copy of it, as the
+        module documentation says: masses scale their body's inertia, friction scales every
+        geom's sliding friction. The caller refreshes the derived constants (``mj_setConst``).
+        """
         for name, mass in params.items():
             if name == "friction":
                 continue
@@ -160,9 +163,12 @@ class PerturbedMujocoEnv(PerturbableEnv):
                 model.pair_friction[:, :2] = friction * (
                     self._nominal_pair_friction / self._nominal_friction
                 )
+
+    def _write_params(self, params: dict[str, float]) -> None:
+        self.apply_params(self.model, params)
         # Derived constants (subtree masses, M0, inverse weights, solver statistics); the
         # scratch data keeps the episode's state out of it.
-        mujoco.mj_setConst(model, self._scratch)
-        mujoco.mj_forward(model, self.data)
+        mujoco.mj_setConst(self.model, self._scratch)
+        mujoco.mj_forward(self.model, self.data)
         # A pickled copy is rebuilt from the constructor arguments: keep them current.
         self._ezpickle_kwargs.update(params)

@@ -261,6 +261,7 @@ class PhysicsReplayBuffer(ReplayBuffer):
         self.state_dim = state_dim
         self.task_id = task_id
         self._checked_adds = 0
+        self._observer: Any = None
         self.physics_states = np.zeros((self.buffer_size, self.n_envs, state_dim), np.float64)
 
     def add(
@@ -292,7 +293,9 @@ class PhysicsReplayBuffer(ReplayBuffer):
         from robust_rl.envs.tasks import get_task
 
         self._checked_adds += 1
-        expected = get_task(str(self.task_id)).make_simulator().observe(states)
+        if self._observer is None:
+            self._observer = get_task(str(self.task_id)).make_simulator()
+        expected = self._observer.observe(states)
         if obs.shape != expected.shape or not np.allclose(obs, expected, atol=1e-5):
             raise InvalidArgumentError(
                 f"the observations stored are not the {self.task_id} observations of the physics "
@@ -300,6 +303,11 @@ class PhysicsReplayBuffer(ReplayBuffer):
                 "task itself: train on the task's env without observation or action wrappers "
                 "(VecNormalize is supported)"
             )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_observer"] = None  # rebuilt on demand (a MuJoCo simulator holds an env)
+        return state
 
     def _get_samples(  # type: ignore[override]
         self, batch_inds: np.ndarray, env: VecNormalize | None = None
