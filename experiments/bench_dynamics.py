@@ -8,6 +8,11 @@ rounds: the whole gradient step of each agent, and the dynamics target's parts: 
 simulation of every draw (``envs/simulators.py``), the target network's forward pass on the same
 number of rows, and everything else (parameter draws, levels, gathers, the soft-min).
 
+With ``--mujoco-task`` (e.g. ``robust_rl/Hopper-v5``), also the cost of the MuJoCo one-step
+simulator per row (state, action, drawn masses and friction): the whole batched step, its
+parameter writes (``write_model_values`` and ``mj_setConst`` per row), and the raw MuJoCo steps it needs
+(the same rows rolled out ``frame_skip`` steps with one model: ``mj_step`` in C, nothing else).
+
 Writes ``OUT/dynamics.md`` and ``OUT/dynamics.csv``.
 
     python experiments/bench_dynamics.py --out experiments/results/throughput_dynamics
@@ -113,6 +118,41 @@ def breakdown(specs: list[tuple[str, str, dict]], rounds: int, calls: int) -> di
     return {name: {k: float(np.median(v)) for k, v in rec.items()} for name, rec in out.items()}
 
 
+def mujoco_cost(task_id: str, rows: int, rounds: int) -> dict[str, float]:
+    """Seconds per row: the simulator's batched step, its parameter writes, and the raw
+    ``frame_skip`` MuJoCo steps of the same rows; medians over ``rounds``."""
+    from mujoco import rollout
+
+    from robust_rl.common.dynamics import DynamicsSet
+    from robust_rl.envs import get_task
+
+    task = get_task(task_id)
+    sim = task.make_simulator()
+    resolved = DynamicsSet().resolve(task)
+    env = sim._env
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    states = np.tile(env.get_physics_state(), (rows, 1))
+    states[:, sim._nq :] += rng.normal(0.0, 0.1, (rows, sim._nv))
+    actions = rng.uniform(-1.0, 1.0, (rows, env.action_space.shape[0]))
+    params = rng.uniform(resolved.low, resolved.high, (rows, len(resolved.names)))
+    sim.step(states, actions, params)  # allocates the model pool
+    init = np.zeros((rows, sim._nstate))
+    init[:, 1:] = states
+    control = np.repeat(actions[:, None, :], sim._frame_skip, axis=1)
+    times: dict[str, list[float]] = {"step": [], "params": [], "mj_step": []}
+    for _ in range(rounds):
+        for key, fn in (
+            ("step", lambda: sim.step(states, actions, params)),
+            ("params", lambda: sim._pool(params)),
+            ("mj_step", lambda: rollout.rollout(env.model, sim._datas, init, control)),
+        ):
+            start = time.perf_counter()
+            fn()
+            times[key].append((time.perf_counter() - start) / rows)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("experiments/results/throughput_dynamics"))
@@ -122,6 +162,8 @@ def main() -> int:
     p.add_argument("--saa-levels", type=int, nargs="*", default=[4])
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--calls", type=int, default=50)
+    p.add_argument("--mujoco-task", default=None, help="e.g. robust_rl/Hopper-v5")
+    p.add_argument("--mujoco-rows", type=int, default=1024)
     args = p.parse_args()
     torch.set_num_threads(1)
     specs = agents(args.levels, args.saa_levels)
@@ -129,6 +171,7 @@ def main() -> int:
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     rates = throughput(specs, args.timesteps, args.repeats)
     parts = breakdown(specs, args.rounds, args.calls)
+    mj = mujoco_cost(args.mujoco_task, args.mujoco_rows, args.rounds) if args.mujoco_task else None
     wall = time.perf_counter() - start
     load_after = Path("/proc/loadavg").read_text().split()[:3]
     base = float(np.median(rates["DQN (SB3)"]))
@@ -176,6 +219,24 @@ def main() -> int:
         "as many rows, *other* the rest of the target (parameter draws, levels, gathers, the "
         "soft-min).",
     ]
+    if mj is not None:
+        lines += [
+            "",
+            f"## {args.mujoco_task}: the one-step simulator per row",
+            "",
+            f"{args.mujoco_rows} rows (a state, an action, masses and friction drawn from the "
+            f"set), one thread, medians over {args.rounds} rounds.",
+            "",
+            "| batched step | of which parameter writes | raw MuJoCo steps of the same rows | "
+            "step / raw |",
+            "|---:|---:|---:|---:|",
+            f"| {1e6 * mj['step']:.1f} µs | {1e6 * mj['params']:.1f} µs | "
+            f"{1e6 * mj['mj_step']:.1f} µs | {mj['step'] / mj['mj_step']:.2f} |",
+        ]
+        csv.append(
+            f"{args.mujoco_task} simulator,,{mj['step'] / mj['mj_step']:.3f},"
+            f"{1e6 * mj['step']:.1f},,,{1e6 * mj['params']:.1f},{1e6 * mj['mj_step']:.1f}"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "dynamics.md", "\n".join(lines) + "\n", force=True)
     atomic_write_text(args.out / "dynamics.csv", "\n".join(csv) + "\n", force=True)

@@ -139,33 +139,48 @@ class PerturbedMujocoEnv(PerturbableEnv):
             values["friction"] = self._floor_contact_friction()
         return values
 
-    def apply_params(self, model: Any, params: Mapping[str, float]) -> None:
-        """Write ``params`` (validated) into ``model``, this env's model or a copy of it, as the
-        module documentation says: masses scale their body's inertia, friction scales every
-        geom's sliding friction. The caller refreshes the derived constants (``mj_setConst``).
+    def model_values(self, params: np.ndarray) -> dict[str, np.ndarray]:
+        """What ``N`` parameter vectors write into a model, as arrays with a leading row axis.
+
+        :param params: ``(N, P)`` values in the order of :meth:`param_names`.
+        :return: ``{"body_ids": (B,), "body_mass": (N, B), "body_inertia": (N, B, 3)}`` for the
+            bodies with a mass parameter, plus ``"geom_friction": (N, ngeom)`` and ``"pair_friction": (N, npair,
+            2)`` when the robot has a friction parameter (see the module documentation).
         """
-        for name, mass in params.items():
-            if name == "friction":
-                continue
-            i = self._body_ids[name]
-            ratio = mass / self._nominal_mass[i]
-            model.body_mass[i] = mass
-            model.body_inertia[i] = self._nominal_inertia[i] * ratio
-        if "friction" in params:
-            friction = params["friction"]
-            if friction == self._nominal_friction:
-                model.geom_friction[:, 0] = self._nominal_geom_friction
-                model.pair_friction[:, :2] = self._nominal_pair_friction
-            else:
-                # friction * (g / nominal) keeps the geoms that set the nominal value exact.
-                relative = self._nominal_geom_friction / self._nominal_friction
-                model.geom_friction[:, 0] = friction * relative
-                model.pair_friction[:, :2] = friction * (
-                    self._nominal_pair_friction / self._nominal_friction
-                )
+        names = self.param_names()
+        masses = [k for k, n in enumerate(names) if n != "friction"]
+        ids = np.array([self._body_ids[names[k]] for k in masses], dtype=np.int64)
+        mass = params[:, masses]
+        out = {
+            "body_ids": ids,
+            "body_mass": mass,
+            "body_inertia": self._nominal_inertia[ids]
+            * (mass / self._nominal_mass[ids])[..., None],
+        }
+        if "friction" in names:
+            # friction * (g / nominal) keeps the geoms that set the nominal value exact
+            friction = params[:, names.index("friction")]
+            relative = self._nominal_geom_friction / self._nominal_friction
+            out["geom_friction"] = friction[:, None] * relative
+            out["pair_friction"] = friction[:, None, None] * (
+                self._nominal_pair_friction / self._nominal_friction
+            )
+        return out
+
+    def write_model_values(self, model: Any, values: Mapping[str, np.ndarray], row: int) -> None:
+        """Write row ``row`` of :meth:`model_values` into ``model`` (this env's model or a copy
+        of it). The caller refreshes the derived constants (``mj_setConst``)."""
+        ids = values["body_ids"]
+        model.body_mass[ids] = values["body_mass"][row]
+        model.body_inertia[ids] = values["body_inertia"][row]
+        if "geom_friction" in values:
+            model.geom_friction[:, 0] = values["geom_friction"][row]
+            model.pair_friction[:, :2] = values["pair_friction"][row]
 
     def _write_params(self, params: dict[str, float]) -> None:
-        self.apply_params(self.model, params)
+        full = {**self._read_params(), **params}
+        values = self.model_values(np.array([[full[n] for n in self.param_names()]]))
+        self.write_model_values(self.model, values, 0)
         # Derived constants (subtree masses, M0, inverse weights, solver statistics); the
         # scratch data keeps the episode's state out of it.
         mujoco.mj_setConst(self.model, self._scratch)

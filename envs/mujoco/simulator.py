@@ -2,8 +2,8 @@ r"""Batched one-step simulation of the perturbed MuJoCo robots, each row under i
 
 A row is a physics state ``(qpos, qvel)``, an action and a parameter vector (body masses,
 friction). Each row's parameters are written into one model of a pool of copies of the env's
-model, exactly as the env writes them (:meth:`PerturbedMujocoEnv.apply_params
-<robust_rl.envs.mujoco.base.PerturbedMujocoEnv.apply_params>` and ``mj_setConst``), and all rows
+model, exactly as the env writes them (:meth:`PerturbedMujocoEnv.model_values
+<robust_rl.envs.mujoco.base.PerturbedMujocoEnv.model_values>` and ``mj_setConst``), and all rows
 are stepped ``frame_skip`` times by MuJoCo's native rollout (``mujoco.rollout``, ``threads``
 threads). Observation, reward and termination are the gymnasium v5 formulas, vectorised, read
 from the env's own settings (weights, healthy ranges, observation options).
@@ -66,8 +66,9 @@ class MujocoSimulator(BatchedSimulator):
         while len(self._models) < len(params):
             self._models.append(copy.copy(self._env.model))
         models = self._models[: len(params)]
-        for model, row in zip(models, params, strict=True):
-            self._env.apply_params(model, dict(zip(self.param_names, row.tolist(), strict=True)))
+        values = self._env.model_values(params)
+        for row, model in enumerate(models):
+            self._env.write_model_values(model, values, row)
             mujoco.mj_setConst(model, self._scratch)
         return models
 
