@@ -31,7 +31,7 @@ from robust_rl.errors import InvalidArgumentError
 if TYPE_CHECKING:
     from robust_rl.envs.tasks import TaskSpec
 
-__all__ = ["ParamSpec", "PerturbableEnv", "split_reset_options"]
+__all__ = ["ParamSpec", "PerturbableEnv", "check_ranges", "split_reset_options"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,44 @@ class ParamSpec:
                 f"{self.name} must be {self.accepted()}, got {value!r}{reason}"
             )
         return x
+
+
+def check_ranges(
+    ranges: Mapping[str, tuple[float, float]], accepted: tuple[str, ...] | None = None
+) -> dict[str, tuple[float, float]]:
+    """Validate parameter ranges ``{name: (low, high)}``: a non-empty mapping of positive finite
+    bounds with ``low <= high`` (and names among ``accepted`` when given).
+
+    :return: the ranges as float pairs.
+    :raises InvalidArgumentError: naming the entry and what is accepted.
+    """
+    over = f" over {', '.join(accepted)}" if accepted else ""
+    if not isinstance(ranges, Mapping) or len(ranges) == 0:
+        raise InvalidArgumentError(
+            f"ranges must be a non-empty mapping {{name: (low, high)}}{over}; got {ranges!r}"
+        )
+    checked: dict[str, tuple[float, float]] = {}
+    for name, bounds in ranges.items():
+        if accepted is not None and name not in accepted:
+            raise InvalidArgumentError(
+                f"ranges: unknown parameter {name!r}; accepted names: {', '.join(accepted)}"
+            )
+        try:
+            low, high = (float(b) for b in bounds)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(
+                f"ranges[{name!r}] must be a pair (low, high) of numbers, got {bounds!r}"
+            ) from None
+        if not (math.isfinite(low) and math.isfinite(high) and low > 0.0 and high > 0.0):
+            raise InvalidArgumentError(
+                f"ranges[{name!r}] bounds must be positive finite numbers, got ({low}, {high})"
+            )
+        if low > high:
+            raise InvalidArgumentError(
+                f"ranges[{name!r}]: low must be <= high, got low={low} > high={high}"
+            )
+        checked[name] = (low, high)
+    return checked
 
 
 def split_reset_options(

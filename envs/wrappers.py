@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -12,6 +11,7 @@ from gymnasium.core import ActType, ObsType
 from gymnasium.envs.registration import load_env_creator
 
 from robust_rl.envs.cartpole import PerturbedCartPoleEnv
+from robust_rl.envs.params import check_ranges
 from robust_rl.envs.tasks import DEFAULT_CARTPOLE_RANGES, get_task
 from robust_rl.errors import InvalidArgumentError
 
@@ -24,38 +24,6 @@ __all__ = [
 
 #: Accepted values of ``DomainRandomization(distribution=...)``.
 _DISTRIBUTIONS = ("uniform", "log-uniform")
-
-
-def _check_ranges(
-    ranges: Mapping[str, tuple[float, float]], accepted: tuple[str, ...]
-) -> dict[str, tuple[float, float]]:
-    if not isinstance(ranges, Mapping) or len(ranges) == 0:
-        raise InvalidArgumentError(
-            f"ranges must be a non-empty mapping {{name: (low, high)}} over {', '.join(accepted)}; "
-            f"got {ranges!r}"
-        )
-    checked: dict[str, tuple[float, float]] = {}
-    for name, bounds in ranges.items():
-        if name not in accepted:
-            raise InvalidArgumentError(
-                f"ranges: unknown parameter {name!r}; accepted names: {', '.join(accepted)}"
-            )
-        try:
-            low, high = (float(b) for b in bounds)
-        except (TypeError, ValueError):
-            raise InvalidArgumentError(
-                f"ranges[{name!r}] must be a pair (low, high) of numbers, got {bounds!r}"
-            ) from None
-        if not (math.isfinite(low) and math.isfinite(high) and low > 0.0 and high > 0.0):
-            raise InvalidArgumentError(
-                f"ranges[{name!r}] bounds must be positive finite numbers, got ({low}, {high})"
-            )
-        if low > high:
-            raise InvalidArgumentError(
-                f"ranges[{name!r}]: low must be <= high, got low={low} > high={high}"
-            )
-        checked[name] = (low, high)
-    return checked
 
 
 class DomainRandomization(
@@ -123,7 +91,7 @@ class DomainRandomization(
                 f"distribution must be one of {', '.join(map(repr, _DISTRIBUTIONS))}, "
                 f"got {distribution!r}"
             )
-        checked = _check_ranges(ranges, tuple(base.get_params()))
+        checked = check_ranges(ranges, tuple(base.get_params()))
         check_params = getattr(base, "check_params", None)
         if callable(check_params):
             for name, (low, high) in checked.items():

@@ -309,7 +309,7 @@ def test_robust_dqn_dynamics_learns_through_the_cli_config_keys():
             {"perturbation": {"dynamics": {"mass": [1, 2]}}},
             "unknown robust_rl/CartPole-v1 parameter",
         ),
-        ({"perturbation": {"dynamics": {"masspole": [2, 1]}}}, "0 < low <= high"),
+        ({"perturbation": {"dynamics": {"masspole": [2, 1]}}}, "low must be <= high"),
         ({"perturbation": {"dynamics": "task", "distribution": "normal"}}, "distribution must be"),
         ({"perturbation": {"dynamcs": "task"}}, "perturbation must be None"),
         ({"perturbation": {"dynamics": "task", "law": 1}}, "unknown key"),

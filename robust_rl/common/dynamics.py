@@ -28,7 +28,6 @@ transition's value wherever the simulator reproduces the env exactly (CartPole: 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -39,6 +38,7 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.vec_env import VecNormalize
 
+from robust_rl.envs.params import check_ranges
 from robust_rl.errors import InvalidArgumentError
 from robust_rl.risk import BOX_DISTRIBUTIONS, BoxSampler, FunctionalEstimator, MLMCEstimate
 
@@ -79,23 +79,7 @@ class DynamicsSet:
             )
         if self.ranges is None:
             return
-        if not isinstance(self.ranges, Mapping) or not self.ranges:
-            raise InvalidArgumentError(
-                f"dynamics ranges must be a non-empty mapping name -> [low, high], got {self.ranges!r}"
-            )
-        checked: dict[str, tuple[float, float]] = {}
-        for name, bounds in self.ranges.items():
-            try:
-                low, high = (float(v) for v in bounds)
-            except (TypeError, ValueError):
-                raise InvalidArgumentError(
-                    f"dynamics range of {name!r} must be [low, high], got {bounds!r}"
-                ) from None
-            if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
-                raise InvalidArgumentError(
-                    f"dynamics range of {name!r} must have finite 0 < low <= high, got {bounds!r}"
-                )
-            checked[str(name)] = (low, high)
+        checked = check_ranges(self.ranges)
         object.__setattr__(self, "ranges", checked)
 
     def to_config(self) -> dict[str, Any]:

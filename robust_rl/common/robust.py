@@ -279,16 +279,7 @@ class RobustAgentMixin:
 
     def _build_dynamics_target(self) -> None:
         assert self._dynamics is not None
-        estimator = FunctionalEstimator(
-            entropic_min(self.eta),
-            estimator=self.estimator,
-            max_level=self.max_level,
-            n_samples=self.n_samples,
-            with_center=True,
-            control_variate=self.control_variate,
-            level_sampling=self.level_sampling,
-            sampler=self._dynamics.sampler(),
-        )
+        estimator = self._make_estimator(entropic_min(self.eta), sampler=self._dynamics.sampler())
         action_space = self.action_space  # type: ignore[attr-defined]
         env_action = (
             self.policy.unscale_action  # type: ignore[attr-defined]
@@ -324,16 +315,26 @@ class RobustAgentMixin:
     def _build_target_estimator(self) -> None:
         radius = self.effective_radius
         assert radius is not None
-        self._target_estimator = FunctionalEstimator(
+        self._target_estimator = self._make_estimator(
             self._robust_functional(),
             radius=th.as_tensor(radius, dtype=th.float32, device=self.device),
             norm=self.norm,
+        )
+
+    def _make_estimator(
+        self, functional: SetFunctional, **perturbation: Any
+    ) -> FunctionalEstimator:
+        """The target's estimator from the agent's settings; ``perturbation``: the ball's
+        ``radius``/``norm`` or a ``sampler``."""
+        return FunctionalEstimator(
+            functional,
             estimator=self.estimator,
             max_level=self.max_level,
             n_samples=self.n_samples,
             with_center=True,
             control_variate=self.control_variate,
             level_sampling=self.level_sampling,
+            **perturbation,
         )
 
     def _measure_observation_scale(self) -> None:
