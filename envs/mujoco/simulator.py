@@ -60,6 +60,21 @@ class MujocoSimulator(BatchedSimulator):
         self._scratch = mujoco.MjData(model)
         self._datas = [mujoco.MjData(model) for _ in range(max(1, threads))]
         self._kind = type(env).__name__
+        self._check_rollout()
+
+    def _check_rollout(self) -> None:
+        """One tiny rollout over a list of models: older ``mujoco`` releases take one model."""
+        init = np.zeros((1, self._nstate))
+        mujoco.mj_getState(self._env.model, self._scratch, init[0], _FULL)
+        try:
+            rollout.rollout(
+                [self._env.model], self._datas, init, np.zeros((1, 1, self._env.model.nu))
+            )
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError(
+                f"the batched MuJoCo simulator needs a mujoco whose rollout takes one model per "
+                f"row (installed: {mujoco.__version__}; {exc}); upgrade mujoco"
+            ) from None
 
     def _pool(self, params: np.ndarray) -> list[Any]:
         """One model per row of ``params``, holding that row's physics."""
