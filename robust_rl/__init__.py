@@ -22,12 +22,21 @@ register_when_gymnasium_loads()
 
 if TYPE_CHECKING:
     from robust_rl import envs, risk
-    from robust_rl.common.dynamics import DynamicsSet
+    from robust_rl.common.dynamics import DynamicsSet, ObservationBall
     from robust_rl.dqn import RobustDQN
     from robust_rl.sac import RobustSAC
     from robust_rl.td3 import RobustTD3
 
-__all__ = ["DynamicsSet", "RobustDQN", "RobustSAC", "RobustTD3", "__version__", "envs", "risk"]
+__all__ = [
+    "DynamicsSet",
+    "ObservationBall",
+    "RobustDQN",
+    "RobustSAC",
+    "RobustTD3",
+    "__version__",
+    "envs",
+    "risk",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -43,10 +52,10 @@ def __getattr__(name: str) -> Any:
         from robust_rl.td3 import RobustTD3
 
         return RobustTD3
-    if name == "DynamicsSet":
-        from robust_rl.common.dynamics import DynamicsSet
+    if name in ("DynamicsSet", "ObservationBall"):
+        from robust_rl.common import dynamics
 
-        return DynamicsSet
+        return getattr(dynamics, name)
     if name in ("envs", "risk"):
         return importlib.import_module(f"robust_rl.{name}")
     raise AttributeError(f"module 'robust_rl' has no attribute {name!r}")

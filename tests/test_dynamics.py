@@ -457,3 +457,30 @@ def test_dynamics_settings_checked_against_the_env_and_kept_on_load(tmp_path):
     model.save(tmp_path / "m.zip")
     with pytest.raises(InvalidArgumentError, match="perturbation cannot be changed"):
         RobustDQN.load(tmp_path / "m.zip", perturbation=None)
+
+
+def test_observation_ball_object_is_the_ball_arguments():
+    """perturbation=ObservationBall(...) (or its config form) is the radius/norm/... arguments in
+    one value: the same agent, bit for bit."""
+    from robust_rl import ObservationBall
+
+    radius = [0.03, 0.03, 0.003, 0.03]
+    by_args = RobustDQN(
+        "MlpPolicy", "robust_rl/CartPole-v1", radius=radius, norm="l2", **DQN_KW
+    ).learn(800)
+    by_object = RobustDQN(
+        "MlpPolicy",
+        "robust_rl/CartPole-v1",
+        perturbation=ObservationBall(radius, norm="l2"),
+        **DQN_KW,
+    ).learn(800)
+    by_config = RobustDQN(
+        "MlpPolicy",
+        "robust_rl/CartPole-v1",
+        perturbation={"ball": {"radius": radius, "norm": "l2"}},
+        **DQN_KW,
+    )
+    assert by_object.norm == by_config.norm == "l2" and by_object.perturbation is None
+    assert _same(by_args, by_object)
+    with pytest.raises(InvalidArgumentError, match=r"perturbation\['ball'\] must be a mapping"):
+        RobustDQN("MlpPolicy", "robust_rl/CartPole-v1", perturbation={"ball": {"eta": 1}})

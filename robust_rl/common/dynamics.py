@@ -45,6 +45,7 @@ from robust_rl.risk import BOX_DISTRIBUTIONS, BoxSampler, FunctionalEstimator, M
 __all__ = [
     "DynamicsSet",
     "DynamicsTarget",
+    "ObservationBall",
     "PhysicsReplayBuffer",
     "PhysicsReplaySamples",
     "ResolvedDynamics",
@@ -127,6 +128,33 @@ class DynamicsSet:
 
 
 @dataclass(frozen=True)
+class ObservationBall:
+    """The observation ball as a perturbation object: the same settings as the agents' ``radius``,
+    ``norm``, ``radius_scale`` and ``unperturbed_keys`` arguments (which it sets), in one value;
+    configs write it ``perturbation: {ball: {radius: ..., norm: ...}}``.
+
+    >>> ObservationBall([0.03, 0.03, 0.003, 0.03]).to_config()["ball"]["radius"]
+    [0.03, 0.03, 0.003, 0.03]
+    """
+
+    radius: Any = 0.01
+    norm: str = "linf"
+    radius_scale: str = "absolute"
+    unperturbed_keys: tuple[str, ...] = ()
+
+    def to_config(self) -> dict[str, Any]:
+        """The YAML/JSON form (what :func:`parse_perturbation` reads back)."""
+        return {
+            "ball": {
+                "radius": self.radius,
+                "norm": self.norm,
+                "radius_scale": self.radius_scale,
+                "unperturbed_keys": list(self.unperturbed_keys),
+            }
+        }
+
+
+@dataclass(frozen=True)
 class ResolvedDynamics:
     """A :class:`DynamicsSet` resolved against a task: one box over every parameter.
 
@@ -152,15 +180,27 @@ class ResolvedDynamics:
         return BoxSampler(self.low, self.high, self.distribution)
 
 
-def parse_perturbation(value: Any) -> DynamicsSet | None:
+def parse_perturbation(value: Any) -> DynamicsSet | ObservationBall | None:
     """A ``perturbation=`` argument as an object: ``None`` (the observation ball given by
-    ``radius`` etc.), a :class:`DynamicsSet`, or its config form ``{"dynamics": "task" |
-    {name: [low, high]}, "distribution": ...}``.
+    ``radius`` etc.), an :class:`ObservationBall`, a :class:`DynamicsSet`, or their config forms
+    ``{"ball": {"radius": ..., "norm": ..., ...}}`` and ``{"dynamics": "task" | {name: [low,
+    high]}, "distribution": ...}``.
 
     :raises InvalidArgumentError: on anything else, naming what is accepted.
     """
-    if value is None or isinstance(value, DynamicsSet):
+    if value is None or isinstance(value, DynamicsSet | ObservationBall):
         return value
+    if isinstance(value, Mapping) and set(value) == {"ball"}:
+        ball = value["ball"]
+        fields = {"radius", "norm", "radius_scale", "unperturbed_keys"}
+        if not isinstance(ball, Mapping) or not set(ball) <= fields:
+            raise InvalidArgumentError(
+                f"perturbation['ball'] must be a mapping over {', '.join(sorted(fields))}, got "
+                f"{ball!r}"
+            )
+        return ObservationBall(
+            **{k: tuple(v) if k == "unperturbed_keys" else v for k, v in ball.items()}
+        )
     if isinstance(value, Mapping) and "dynamics" in value:
         extra = sorted(set(value) - {"dynamics", "distribution"})
         if extra:
@@ -178,8 +218,9 @@ def parse_perturbation(value: Any) -> DynamicsSet | None:
             )
         return DynamicsSet(ranges, value.get("distribution"))
     raise InvalidArgumentError(
-        "perturbation must be None (the observation ball of radius, norm, ...), a DynamicsSet, "
-        f"or {{'dynamics': 'task' | {{name: [low, high]}}, 'distribution': ...}}; got {value!r}"
+        "perturbation must be None (the observation ball of radius, norm, ...), an ObservationBall "
+        "or {'ball': {...}}, a DynamicsSet or {'dynamics': 'task' | {name: [low, high]}, "
+        f"'distribution': ...}}; got {value!r}"
     )
 
 

@@ -56,6 +56,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from robust_rl.common.dynamics import (
     DynamicsSet,
     DynamicsTarget,
+    ObservationBall,
     PhysicsReplayBuffer,
     PhysicsReplaySamples,
     ResolvedDynamics,
@@ -140,7 +141,7 @@ class RobustAgentMixin:
         level_sampling: str,
         radius_scale: str,
         unperturbed_keys: Sequence[str] | None,
-        perturbation: DynamicsSet | Mapping[str, Any] | None = None,
+        perturbation: DynamicsSet | ObservationBall | Mapping[str, Any] | None = None,
         verbose: int = 0,
     ) -> GymEnv | None:
         """Check and store the robust settings; call before the SB3 parent's ``__init__``.
@@ -152,6 +153,11 @@ class RobustAgentMixin:
         :return: ``env``, made from its id if it was a string (so that its spaces can be checked
             here, with clear errors, before SB3's own assertions).
         """
+        parsed = parse_perturbation(perturbation)
+        if isinstance(parsed, ObservationBall):  # the ball's settings in one value
+            radius, norm = parsed.radius, parsed.norm
+            radius_scale, unperturbed_keys = parsed.radius_scale, list(parsed.unperturbed_keys)
+            parsed = None
         self.radius = check_radius(radius)
         self.unperturbed_keys = check_unperturbed_keys(unperturbed_keys)
         if radius_scale not in RADIUS_SCALES:
@@ -179,7 +185,7 @@ class RobustAgentMixin:
         self.control_variate = control_variate
         self.level_sampling = level_sampling
         self.observation_scale: list[float] | None = None
-        self.perturbation = parse_perturbation(perturbation)
+        self.perturbation = parsed
         self._dynamics: ResolvedDynamics | None = None
         if env is not None:
             env = maybe_make_env(env, verbose)

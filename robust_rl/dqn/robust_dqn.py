@@ -18,7 +18,12 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, Schedule
 from stable_baselines3.dqn.policies import DQNPolicy
 
-from robust_rl.common.dynamics import DynamicsSet, PhysicsReplaySamples, concat_samples
+from robust_rl.common.dynamics import (
+    DynamicsSet,
+    ObservationBall,
+    PhysicsReplaySamples,
+    concat_samples,
+)
 from robust_rl.common.observations import RadiusSpec
 from robust_rl.common.robust import RobustAgentMixin
 from robust_rl.errors import InvalidArgumentError
@@ -71,7 +76,9 @@ class RobustDQN(RobustAgentMixin, DQN):
         (CartPole's coordinates have very different scales, so use a per-coordinate radius there,
         or ``radius_scale="std"``), or per Dict entry.
     :param perturbation: ``None`` (default): the observation ball of ``radius``, ``norm``,
-        ``radius_scale`` and ``unperturbed_keys``; a :class:`~robust_rl.DynamicsSet` (or its
+        ``radius_scale`` and ``unperturbed_keys``; an :class:`~robust_rl.ObservationBall` (or
+        ``{"ball": {...}}``): those four settings in one value, replacing the arguments; a
+        :class:`~robust_rl.DynamicsSet` (or its
         config form ``{"dynamics": "task" | {name: [low, high]}, "distribution": ...}``): the
         task's physics set, re-simulated (the ball's arguments are then unused).
     :param target_form: ``"per-action"`` (default; soft-min per action, then max) or
@@ -132,7 +139,7 @@ class RobustDQN(RobustAgentMixin, DQN):
         level_sampling: str = "independent",
         radius_scale: str = "absolute",
         unperturbed_keys: Sequence[str] | None = None,
-        perturbation: DynamicsSet | dict[str, Any] | None = None,
+        perturbation: DynamicsSet | ObservationBall | dict[str, Any] | None = None,
         td_loss: str = "huber",
         target_batches: int | None = None,
         stats_window_size: int = 100,

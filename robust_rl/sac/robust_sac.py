@@ -21,7 +21,7 @@ from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.sac.policies import SACPolicy
 
-from robust_rl.common.dynamics import DynamicsSet
+from robust_rl.common.dynamics import DynamicsSet, ObservationBall
 from robust_rl.common.observations import RadiusSpec, batch_rows
 from robust_rl.common.robust import RobustAgentMixin, Values
 from robust_rl.risk import MLMCEstimate
@@ -105,7 +105,7 @@ class RobustSAC(RobustAgentMixin, SAC):
         level_sampling: str = "independent",
         radius_scale: str = "absolute",
         unperturbed_keys: Sequence[str] | None = None,
-        perturbation: DynamicsSet | dict[str, Any] | None = None,
+        perturbation: DynamicsSet | ObservationBall | dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
