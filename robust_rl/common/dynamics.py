@@ -198,9 +198,10 @@ def parse_perturbation(value: Any) -> DynamicsSet | ObservationBall | None:
                 f"perturbation['ball'] must be a mapping over {', '.join(sorted(fields))}, got "
                 f"{ball!r}"
             )
-        return ObservationBall(
-            **{k: tuple(v) if k == "unperturbed_keys" else v for k, v in ball.items()}
-        )
+        settings: dict[str, Any] = dict(ball)
+        if "unperturbed_keys" in settings:
+            settings["unperturbed_keys"] = tuple(settings["unperturbed_keys"])
+        return ObservationBall(**settings)
     if isinstance(value, Mapping) and "dynamics" in value:
         extra = sorted(set(value) - {"dynamics", "distribution"})
         if extra:
