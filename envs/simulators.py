@@ -158,9 +158,11 @@ class PendulumSimulator(BatchedSimulator):
         # the env clips a float32 action with Python-float bounds: the result stays float32
         a = np.asarray(actions, dtype=np.float32).reshape(len(states), -1)[:, 0]
         u = np.clip(a, -max_torque, max_torque).astype(np.float32)
-        costs = _angle_normalize(th) ** 2 + 0.1 * thdot**2 + 0.001 * (u**2)
-        # 3/(m l²) is a Python float times a float32 scalar there: a float32 product
-        accel = 3 * g / (2 * l) * np.sin(th) + (3.0 / (m * l**2)).astype(np.float32) * u
+        # the env multiplies a float32 scalar by Python floats: float32 under NumPy 2's promotion,
+        # float64 under NumPy 1's; compute in the dtype this NumPy gives
+        mixed = _SCALAR_MIX_DTYPE
+        costs = _angle_normalize(th) ** 2 + 0.1 * thdot**2 + 0.001 * (u**2).astype(mixed)
+        accel = 3 * g / (2 * l) * np.sin(th) + (3.0 / (m * l**2)).astype(mixed) * u.astype(mixed)
         newthdot = np.clip(thdot + accel * self.dt, -self.max_speed, self.max_speed)
         newth = th + newthdot * self.dt
         nxt = np.stack([newth, newthdot], axis=1)
@@ -169,6 +171,10 @@ class PendulumSimulator(BatchedSimulator):
     def observe(self, states: np.ndarray) -> np.ndarray:
         th, thdot = np.asarray(states, dtype=np.float64).T
         return np.stack([np.cos(th), np.sin(th), thdot], axis=1).astype(np.float32)
+
+
+#: dtype of a float32 scalar times a Python float in this NumPy (float32 since NumPy 2)
+_SCALAR_MIX_DTYPE = (np.float32(1.0) * 1.0).dtype
 
 
 def _angle_normalize(x: np.ndarray) -> np.ndarray:
