@@ -159,11 +159,17 @@ class PerturbedMujocoEnv(PerturbableEnv):
         }
         if "friction" in names:
             # friction * (g / nominal) keeps the geoms that set the nominal value exact
+            # and the nominal value writes the nominal arrays exactly
             friction = params[:, names.index("friction")]
+            nominal = (friction == self._nominal_friction)[:, None]
             relative = self._nominal_geom_friction / self._nominal_friction
-            out["geom_friction"] = friction[:, None] * relative
-            out["pair_friction"] = friction[:, None, None] * (
-                self._nominal_pair_friction / self._nominal_friction
+            out["geom_friction"] = np.where(
+                nominal, self._nominal_geom_friction, friction[:, None] * relative
+            )
+            out["pair_friction"] = np.where(
+                nominal[..., None],
+                self._nominal_pair_friction,
+                friction[:, None, None] * (self._nominal_pair_friction / self._nominal_friction),
             )
         return out
 
