@@ -71,7 +71,14 @@ from robust_rl.common.observations import (
     check_unperturbed_keys,
 )
 from robust_rl.errors import InvalidArgumentError
-from robust_rl.risk import FunctionalEstimator, MLMCEstimate, SetFunctional, entropic_min
+from robust_rl.risk import (
+    EstimatorSpec,
+    FunctionalEstimator,
+    MLMCEstimate,
+    SetFunctional,
+    entropic_min,
+)
+from robust_rl.risk._checks import check_norm
 
 __all__ = [
     "RADIUS_SCALES",
@@ -131,14 +138,9 @@ class RobustAgentMixin:
         self,
         env: GymEnv | str | None,
         *,
+        spec: EstimatorSpec,
         radius: RadiusSpec,
-        eta: float,
         norm: str,
-        estimator: str,
-        max_level: int,
-        n_samples: int | None,
-        control_variate: bool | None,
-        level_sampling: str,
         radius_scale: str,
         unperturbed_keys: Sequence[str] | None,
         perturbation: DynamicsSet | ObservationBall | Mapping[str, Any] | None = None,
@@ -165,25 +167,16 @@ class RobustAgentMixin:
                 f"radius_scale must be one of {RADIUS_SCALES}, got {radius_scale!r}"
             )
         self.radius_scale = radius_scale
-        self.eta = eta  # the agent's functional reads it (and checks it)
-        # the core checks norm, estimator, max_level, n_samples, control_variate, level_sampling
-        FunctionalEstimator(
-            self._robust_functional(),
-            radius=0.0,
-            norm=norm,
-            estimator=estimator,
-            max_level=max_level,
-            n_samples=n_samples,
-            control_variate=control_variate,
-            level_sampling=level_sampling,
-        )
-        self.eta = float(eta)
-        self.norm = norm
-        self.estimator = estimator
-        self.max_level = max_level
-        self.n_samples = n_samples
-        self.control_variate = control_variate
-        self.level_sampling = level_sampling
+        if not isinstance(spec, EstimatorSpec):
+            raise InvalidArgumentError(f"spec must be an EstimatorSpec, got {spec!r}")
+        self.norm = check_norm(norm)
+        # saved with the model one by one (SB3 saves attributes); read back by estimator_spec
+        self.eta = spec.eta
+        self.estimator = spec.estimator
+        self.max_level = spec.max_level
+        self.n_samples = spec.n_samples
+        self.control_variate = spec.control_variate
+        self.level_sampling = spec.level_sampling
         self.observation_scale: list[float] | None = None
         self.perturbation = parsed
         self._dynamics: ResolvedDynamics | None = None
@@ -212,6 +205,12 @@ class RobustAgentMixin:
                 f"{name} supports action spaces of type {accepted}, got {action_space}"
             )
         check_observation_space(observation_space, name)
+
+    @property
+    def estimator_spec(self) -> EstimatorSpec:
+        """The target's estimator settings (``eta``, ``estimator``, ``max_level``, ``n_samples``,
+        ``control_variate``, ``level_sampling``) as one checked value."""
+        return EstimatorSpec(**{k: getattr(self, k) for k in EstimatorSpec.keys()})
 
     @property
     def robust_settings(self) -> dict[str, Any]:
@@ -332,15 +331,8 @@ class RobustAgentMixin:
     ) -> FunctionalEstimator:
         """The target's estimator from the agent's settings; ``perturbation``: the ball's
         ``radius``/``norm`` or a ``sampler``."""
-        return FunctionalEstimator(
-            functional,
-            estimator=self.estimator,
-            max_level=self.max_level,
-            n_samples=self.n_samples,
-            with_center=True,
-            control_variate=self.control_variate,
-            level_sampling=self.level_sampling,
-            **perturbation,
+        return FunctionalEstimator.from_spec(
+            self.estimator_spec, functional, with_center=True, **perturbation
         )
 
     def _measure_observation_scale(self) -> None:

@@ -27,7 +27,13 @@ from robust_rl.common.dynamics import (
 from robust_rl.common.observations import RadiusSpec
 from robust_rl.common.robust import RobustAgentMixin
 from robust_rl.errors import InvalidArgumentError
-from robust_rl.risk import MLMCEstimate, SetFunctional, soft_min_of_max, soft_min_then_max
+from robust_rl.risk import (
+    EstimatorSpec,
+    MLMCEstimate,
+    SetFunctional,
+    soft_min_of_max,
+    soft_min_then_max,
+)
 
 __all__ = ["TARGET_FORMS", "TD_LOSSES", "RobustDQN"]
 
@@ -169,14 +175,16 @@ class RobustDQN(RobustAgentMixin, DQN):
         self.target_batches = target_batches
         env = self._init_robust(
             env,
+            spec=EstimatorSpec(
+                eta=eta,
+                estimator=estimator,
+                max_level=max_level,
+                n_samples=n_samples,
+                control_variate=control_variate,
+                level_sampling=level_sampling,
+            ),
             radius=radius,
-            eta=eta,
             norm=norm,
-            estimator=estimator,
-            max_level=max_level,
-            n_samples=n_samples,
-            control_variate=control_variate,
-            level_sampling=level_sampling,
             radius_scale=radius_scale,
             unperturbed_keys=unperturbed_keys,
             perturbation=perturbation,

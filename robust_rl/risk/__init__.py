@@ -30,6 +30,7 @@ from robust_rl.risk.mlmc import (
     estimate_functional,
 )
 from robust_rl.risk.samplers import BOX_DISTRIBUTIONS, BoxSampler, Sampler
+from robust_rl.risk.spec import EstimatorSpec
 
 __all__ = [
     "BOX_DISTRIBUTIONS",
@@ -37,6 +38,7 @@ __all__ = [
     "BoxSampler",
     "EntropicFunctional",
     "EntropicRiskResult",
+    "EstimatorSpec",
     "FunctionalEstimator",
     "GibbsSample",
     "LevelDraw",

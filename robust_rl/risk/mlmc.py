@@ -30,18 +30,15 @@ from robust_rl.errors import InvalidArgumentError
 from robust_rl.risk._checks import (
     as_radius,
     check_clip,
-    check_estimator,
     check_eta,
-    check_level,
     check_norm,
     check_points,
-    check_positive_int,
-    resolve_control_variate,
 )
 from robust_rl.risk.ball import sample_ball, unit_ball_noise
 from robust_rl.risk.functionals import EntropicFunctional, SetFunctional, entropic_max
-from robust_rl.risk.levels import LevelSampler, check_level_sampling
+from robust_rl.risk.levels import LevelSampler
 from robust_rl.risk.samplers import Sampler
+from robust_rl.risk.spec import EstimatorSpec, check_sampling
 
 __all__ = [
     "EntropicRiskResult",
@@ -161,17 +158,13 @@ class FunctionalEstimator:
             raise InvalidArgumentError("radius is required unless a sampler is given")
         self.sampler = sampler
         self.norm = check_norm(norm)
-        self.estimator = check_estimator(estimator)
-        self.max_level = check_level(max_level)
-        if n_samples is not None:
-            if estimator != "saa":
-                raise InvalidArgumentError(
-                    f"n_samples applies to estimator='saa' only, got estimator={estimator!r}"
-                )
-            check_positive_int(n_samples, "n_samples")
+        self.control_variate = check_sampling(
+            estimator, max_level, n_samples, control_variate, level_sampling
+        )
+        self.estimator = estimator
+        self.max_level = max_level
         self.n_samples = n_samples
-        self.control_variate = resolve_control_variate(control_variate, estimator)
-        self.level_sampling = check_level_sampling(level_sampling)
+        self.level_sampling = level_sampling
         self.clip = check_clip(clip)
         self.with_center = bool(with_center) or self.control_variate
         self.radius = 0.0 if radius is None else radius
@@ -190,6 +183,34 @@ class FunctionalEstimator:
         self._segments = isinstance(functional, EntropicFunctional)
         self._plans: OrderedDict[tuple[tuple[int, ...], torch.device, torch.dtype], _Plan] = (
             OrderedDict()
+        )
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: EstimatorSpec,
+        functional: SetFunctional,
+        *,
+        radius: float | Sequence[float] | torch.Tensor | None = None,
+        norm: str = "linf",
+        clip: tuple[float, float] | None = None,
+        with_center: bool = False,
+        sampler: Sampler | None = None,
+    ) -> FunctionalEstimator:
+        """The estimator a :class:`~robust_rl.risk.EstimatorSpec` describes, for ``functional``
+        (usually ``spec.soft_max()`` or ``spec.soft_min()``) over the ball or ``sampler``."""
+        return cls(
+            functional,
+            radius=radius,
+            norm=norm,
+            estimator=spec.estimator,
+            max_level=spec.max_level,
+            n_samples=spec.n_samples,
+            clip=clip,
+            with_center=with_center,
+            control_variate=spec.control_variate,
+            level_sampling=spec.level_sampling,
+            sampler=sampler,
         )
 
     def _radius_for(self, x: torch.Tensor) -> torch.Tensor:

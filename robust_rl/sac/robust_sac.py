@@ -24,7 +24,7 @@ from stable_baselines3.sac.policies import SACPolicy
 from robust_rl.common.dynamics import DynamicsSet, ObservationBall
 from robust_rl.common.observations import RadiusSpec, batch_rows
 from robust_rl.common.robust import RobustAgentMixin, Values
-from robust_rl.risk import MLMCEstimate
+from robust_rl.risk import EstimatorSpec, MLMCEstimate
 
 __all__ = ["RobustSAC"]
 
@@ -116,14 +116,16 @@ class RobustSAC(RobustAgentMixin, SAC):
     ) -> None:
         env = self._init_robust(
             env,
+            spec=EstimatorSpec(
+                eta=eta,
+                estimator=estimator,
+                max_level=max_level,
+                n_samples=n_samples,
+                control_variate=control_variate,
+                level_sampling=level_sampling,
+            ),
             radius=radius,
-            eta=eta,
             norm=norm,
-            estimator=estimator,
-            max_level=max_level,
-            n_samples=n_samples,
-            control_variate=control_variate,
-            level_sampling=level_sampling,
             radius_scale=radius_scale,
             unperturbed_keys=unperturbed_keys,
             perturbation=perturbation,

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robust_rl.risk import EntropicRiskResult, entropic_risk
-from robust_rl.supervised._checks import check_clip, check_inputs
+from robust_rl.risk import EntropicRiskResult, EstimatorSpec, entropic_risk
+from robust_rl.supervised._checks import check_clip, check_inputs, check_norm, check_radius
 
 __all__ = ["EntropicLoss", "entropic_loss", "entropic_loss_result"]
 
@@ -52,6 +52,32 @@ def entropic_loss_result(
     The result has ``value`` (differentiable scalar), ``per_point`` ``(B,)``, ``levels`` ``(B,)``
     and ``n_evaluations`` (number of forward evaluations of the loss).
     """
+    spec = EstimatorSpec(
+        eta=eta,
+        estimator=estimator,
+        max_level=max_level,
+        n_samples=n_samples,
+        control_variate=control_variate,
+    )
+    return spec_loss_result(
+        model, x, y, spec, radius=radius, norm=norm, clip=clip, generator=generator
+    )
+
+
+def spec_loss_result(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    spec: EstimatorSpec,
+    *,
+    radius: float,
+    norm: str = "linf",
+    clip: Sequence[float] | None = None,
+    generator: torch.Generator | None = None,
+) -> EntropicRiskResult:
+    """:func:`entropic_loss_result` with the estimator settings as one
+    :class:`~robust_rl.risk.EstimatorSpec` (as :class:`EntropicLoss` and
+    :func:`~robust_rl.supervised.train.fit` hold them)."""
     box = check_clip(clip)
     check_inputs(x, y, box=box)
 
@@ -63,14 +89,10 @@ def entropic_loss_result(
         x,
         y,
         radius=radius,
-        eta=eta,
         norm=norm,
-        estimator=estimator,
-        max_level=max_level,
-        n_samples=n_samples,
         generator=generator,
         clip=box,
-        control_variate=control_variate,
+        **spec.to_dict(),
     )
 
 
@@ -156,37 +178,40 @@ class EntropicLoss(nn.Module):
         control_variate: bool | None = None,
     ) -> None:
         super().__init__()
-        self.radius = radius
-        self.eta = eta
-        self.norm = norm
-        self.estimator = estimator
-        self.max_level = max_level
-        self.n_samples = n_samples
+        self.radius = check_radius(radius)
+        self.spec = EstimatorSpec(
+            eta=eta,
+            estimator=estimator,
+            max_level=max_level,
+            n_samples=n_samples,
+            control_variate=control_variate,
+        )
+        self.norm = check_norm(norm)
         self.clip = check_clip(clip)
         self.generator = generator
-        self.control_variate = control_variate
         self.last_result: Any = None
 
     def forward(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """:returns: the scalar entropic loss of ``model`` on ``(x, y)``."""
-        self.last_result = entropic_loss_result(
+        self.last_result = spec_loss_result(
             model,
             x,
             y,
+            self.spec,
             radius=self.radius,
-            eta=self.eta,
             norm=self.norm,
-            estimator=self.estimator,
-            max_level=self.max_level,
-            n_samples=self.n_samples,
             clip=self.clip,
             generator=self.generator,
-            control_variate=self.control_variate,
         )
         return self.last_result.value
 
+    @property
+    def eta(self) -> float:
+        """The temperature η of the soft-max (``spec.eta``)."""
+        return self.spec.eta
+
     def extra_repr(self) -> str:
         return (
-            f"radius={self.radius}, eta={self.eta}, norm={self.norm!r}, "
-            f"estimator={self.estimator!r}, max_level={self.max_level}, clip={self.clip}"
+            f"radius={self.radius}, eta={self.spec.eta}, norm={self.norm!r}, "
+            f"estimator={self.spec.estimator!r}, max_level={self.spec.max_level}, clip={self.clip}"
         )

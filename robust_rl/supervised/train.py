@@ -32,6 +32,7 @@ from torch.utils.data import TensorDataset
 
 from robust_rl._io import atomic_write_text
 from robust_rl.errors import InvalidArgumentError, UnknownNameError
+from robust_rl.risk import EstimatorSpec
 from robust_rl.supervised._checks import (
     check_clip,
     check_inputs,
@@ -41,7 +42,7 @@ from robust_rl.supervised._checks import (
 )
 from robust_rl.supervised.attacks import fgm, pgd, random_noise
 from robust_rl.supervised.data import ClassificationData
-from robust_rl.supervised.losses import entropic_loss_result
+from robust_rl.supervised.losses import spec_loss_result
 
 __all__ = [
     "DEFAULT_MAGNITUDES",
@@ -226,7 +227,8 @@ def fit(
         :class:`~torch.utils.data.TensorDataset` or a tuple; x ``(N, *S)`` in ``box``, y ``(N,)``.
     :param method: ``"erm"``, ``"fgm"``, ``"ifgm"`` or ``"entropic"``.
     :param radius: perturbation radius ρ of the adversarial / entropic methods.
-    :param eta: entropic regularisation η > 0 (``"entropic"`` only).
+    :param eta: entropic regularisation η > 0 (``"entropic"`` only; ``math.inf``: the average
+        over the ball, i.e. noise augmentation).
     :param norm: ``"linf"`` or ``"l2"``.
     :param estimator: ``"rt-mlmc"`` or ``"saa"`` (``"entropic"`` only).
     :param max_level: truncation level L of the estimator (``"entropic"`` only).
@@ -260,13 +262,15 @@ def fit(
     _check_int(batch_size, "batch_size", 1)
     _check_int(ifgm_steps, "ifgm_steps", 1)
     check_positive(lr, "lr")
+    spec = None
     if method == "entropic":
-        check_positive(eta, "eta")
-        if estimator not in ("rt-mlmc", "saa"):
-            raise InvalidArgumentError(
-                f"estimator must be one of ['rt-mlmc', 'saa'], got {estimator!r}"
-            )
-        _check_int(max_level, "max_level", 0)
+        spec = EstimatorSpec(
+            eta=eta,
+            estimator=estimator,
+            max_level=max_level,
+            n_samples=n_samples,
+            control_variate=control_variate,
+        )
 
     device = torch.device(device)
     x_all, y_all = _as_tensors(train_data)
@@ -288,7 +292,7 @@ def fit(
         "n_samples": n_samples,
         "sample_clip": list(sample_box) if sample_box else None,
         "control_variate": (
-            control_variate if control_variate is not None else estimator == "rt-mlmc"
+            spec.uses_control_variate if spec is not None else estimator == "rt-mlmc"
         ),
         "ifgm_steps": ifgm_steps,
         "box": list(box_t) if box_t else None,
@@ -312,19 +316,9 @@ def fit(
         if method == "ifgm":
             xa = pgd(model, xb, yb, radius, steps=ifgm_steps, norm=norm, clip=box_t)
             return F.cross_entropy(model(xa), yb), (ifgm_steps + 1) * n
-        res = entropic_loss_result(
-            model,
-            xb,
-            yb,
-            radius=radius,
-            eta=eta,
-            norm=norm,
-            estimator=estimator,
-            max_level=max_level,
-            n_samples=n_samples,
-            clip=sample_box,
-            generator=draw_gen,
-            control_variate=control_variate,
+        assert spec is not None
+        res = spec_loss_result(
+            model, xb, yb, spec, radius=radius, norm=norm, clip=sample_box, generator=draw_gen
         )
         return res.value, int(res.n_evaluations)
 

@@ -24,7 +24,7 @@ from stable_baselines3.td3.policies import TD3Policy
 from robust_rl.common.dynamics import DynamicsSet, ObservationBall
 from robust_rl.common.observations import RadiusSpec, batch_rows
 from robust_rl.common.robust import RobustAgentMixin, Values
-from robust_rl.risk import MLMCEstimate
+from robust_rl.risk import EstimatorSpec, MLMCEstimate
 
 __all__ = ["RobustTD3"]
 
@@ -98,14 +98,16 @@ class RobustTD3(RobustAgentMixin, TD3):
     ) -> None:
         env = self._init_robust(
             env,
+            spec=EstimatorSpec(
+                eta=eta,
+                estimator=estimator,
+                max_level=max_level,
+                n_samples=n_samples,
+                control_variate=control_variate,
+                level_sampling=level_sampling,
+            ),
             radius=radius,
-            eta=eta,
             norm=norm,
-            estimator=estimator,
-            max_level=max_level,
-            n_samples=n_samples,
-            control_variate=control_variate,
-            level_sampling=level_sampling,
             radius_scale=radius_scale,
             unperturbed_keys=unperturbed_keys,
             perturbation=perturbation,
