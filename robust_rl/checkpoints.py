@@ -40,7 +40,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
 from robust_rl._io import atomic_write_bytes
-from robust_rl.errors import InvalidArgumentError, MissingFileError
+from robust_rl.errors import InvalidArgumentError, MissingFileError, UserError
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -201,6 +201,34 @@ def restore_environment(checkpoint: Checkpoint) -> VecEnv | None:
     return None if checkpoint.env is None else cloudpickle.loads(checkpoint.env)
 
 
+#: environment steps between checks that the parameters are finite (between checkpoints)
+_FINITE_CHECK_FREQ = 1_000
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training: a checkpoint was written at ``num_timesteps`` to ``path``."""
+
+    def __init__(self, path: Path, num_timesteps: int) -> None:
+        super().__init__(f"interrupted at step {num_timesteps}; checkpoint {path}")
+        self.path = path
+        self.num_timesteps = num_timesteps
+
+
+class TrainingDivergedError(UserError, FloatingPointError):
+    """The model's parameters became NaN or infinite (a learning rate too large, a bad reward)."""
+
+
+def check_finite(model: BaseAlgorithm) -> None:
+    """Raise :class:`TrainingDivergedError` if any parameter of ``model``'s policy is not finite."""
+    for name, param in model.policy.named_parameters():
+        if not torch.isfinite(param).all():
+            raise TrainingDivergedError(
+                f"training diverged at step {model.num_timesteps}: parameter {name} is not finite "
+                "(NaN or inf; e.g. a learning rate too large); the last checkpoint before it is "
+                "kept and no model was saved"
+            )
+
+
 class CheckpointCallback(BaseCallback):
     """Save a complete checkpoint at the first rollout start after every ``save_freq`` steps.
 
@@ -223,14 +251,25 @@ class CheckpointCallback(BaseCallback):
         self.meta = meta
         self.save_freq = save_freq
         self._last = 0
+        self._last_check = 0
+        #: set by Ctrl-C (robust_rl.training): checkpoint at the next rollout start, then stop
+        self.interrupt_requested = False
 
     def _on_training_start(self) -> None:
         self._last = int(self.model.num_timesteps)
+        self._last_check = self._last
 
     def _on_rollout_start(self) -> None:
-        if self.num_timesteps - self._last >= self.save_freq:
-            self._last = int(self.num_timesteps)
+        due = self.num_timesteps - self._last >= self.save_freq
+        if due or self.interrupt_requested:
+            check_finite(self.model)  # never replace a good checkpoint by a diverged one
+            self._last = self._last_check = int(self.num_timesteps)
             save_checkpoint(self.model, self.meta, self.path)
+            if self.interrupt_requested:
+                raise TrainingInterrupted(self.path, int(self.num_timesteps))
+        elif self.num_timesteps - self._last_check >= _FINITE_CHECK_FREQ:
+            self._last_check = int(self.num_timesteps)
+            check_finite(self.model)
 
     def _on_step(self) -> bool:
         return True

@@ -54,8 +54,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"robust-rl {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"robust-rl {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        path = getattr(exc, "path", None)
+        if path is not None:  # a checkpoint was written (robust_rl.checkpoints)
+            print(
+                f"robust-rl {args.command}: interrupted at step {exc.num_timesteps}; checkpoint "  # type: ignore[attr-defined]
+                f"{path} written: run the same command with --resume to continue",
+                file=sys.stderr,
+            )
+        else:
+            print(f"robust-rl {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -11,13 +11,17 @@ algorithm's constructor arguments (RL-Zoo style) plus ``n_timesteps``, ``policy`
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import io
 import json
 import os
+import signal
+import sys
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,16 +41,20 @@ from stable_baselines3.common.noise import (
 )
 
 import robust_rl.envs  # noqa: F401  (registers the ids)
+from robust_rl._files import FolderLock, read_yaml
 from robust_rl._io import atomic_write_text
 from robust_rl.checkpoints import (
     CheckpointCallback,
     CheckpointMeta,
+    TrainingInterrupted,
+    check_finite,
     load_checkpoint,
     restore_environment,
     restore_rng_state,
 )
+from robust_rl.config_checks import check_device, check_seed, check_values
 from robust_rl.dqn import RobustDQN
-from robust_rl.errors import InvalidArgumentError, MissingFileError, OutputExistsError
+from robust_rl.errors import InvalidArgumentError, OutputExistsError
 from robust_rl.sac import RobustSAC
 from robust_rl.td3 import RobustTD3
 
@@ -106,13 +114,7 @@ def check_env_id(env_id: str) -> str:
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML hyperparameter file (a mapping) with clear errors."""
     p = Path(path)
-    if not p.is_file():
-        raise MissingFileError(f"config file {p} does not exist")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        detail = " ".join(str(exc).split())
-        raise InvalidArgumentError(f"config file {p} is not valid YAML: {detail}") from None
+    data = read_yaml(p, "config file")
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -142,6 +144,7 @@ def validate_config(algo: str, config: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
         raise InvalidArgumentError(f"n_envs must be a positive integer, got {n_envs!r}")
     _check_noise(algo, accepted, config)
+    check_values(ALGOS[algo], config)
     out = dict(config)
     out["n_timesteps"] = n_timesteps
     out["n_envs"] = n_envs
@@ -272,9 +275,45 @@ def train(
     """
     cfg = validate_config(algo, config)
     check_env_id(env_id)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InvalidArgumentError(f"seed must be a non-negative integer, got {seed!r}")
+    check_seed(seed)
+    check_device(device)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InvalidArgumentError(f"out_dir {out} is a file; give a folder")
+    with FolderLock(out, f"training {algo} on {env_id} (seed {seed})"):
+        return _train_locked(
+            algo,
+            env_id,
+            cfg,
+            seed,
+            out,
+            tensorboard_log=tensorboard_log,
+            resume=resume,
+            force=force,
+            progress_bar=progress_bar,
+            checkpoint_freq=checkpoint_freq,
+            callback=callback,
+            device=device,
+            verbose=verbose,
+        )
+
+
+def _train_locked(
+    algo: str,
+    env_id: str,
+    cfg: dict[str, Any],
+    seed: int,
+    out: Path,
+    *,
+    tensorboard_log: str | None,
+    resume: bool,
+    force: bool,
+    progress_bar: bool,
+    checkpoint_freq: int,
+    callback: BaseCallback | None,
+    device: str,
+    verbose: int,
+) -> TrainResult:
     model_path = out / MODEL_FILE
     if model_path.exists() and not force:
         raise OutputExistsError(
@@ -292,11 +331,12 @@ def train(
                 + "; ".join(differ)
                 + " (resume with the checkpoint's settings, or start afresh in another --out)"
             )
-    out.mkdir(parents=True, exist_ok=True)
+    elif checkpoint_path.exists() and not force:
+        raise OutputExistsError(
+            f"{out} holds an unfinished run ({checkpoint_path.name}); pass --resume to continue "
+            "it, --force to start afresh, or choose another --out"
+        )
     run_info = {"algo": algo, "env": env_id, "seed": seed, "config": meta.config}
-    config_path = out / "config.yaml"
-    if not resume and (not config_path.exists() or force):
-        atomic_write_text(config_path, yaml.safe_dump(run_info, sort_keys=False), force=True)
 
     resumed_from = None
     if checkpoint is not None:
@@ -304,6 +344,16 @@ def train(
         resumed_from = int(model.num_timesteps)
     else:
         model = make_model(algo, env_id, cfg, seed, tensorboard_log=tensorboard_log, device=device)
+    # the run really happens: its config and state are written now (never for a refused run)
+    atomic_write_text(out / "config.yaml", yaml.safe_dump(run_info, sort_keys=False), force=True)
+    info_path = out / "train_info.json"
+
+    def write_state(state: str, **extra: Any) -> None:
+        info = {**run_info, "state": state, "num_timesteps": int(model.num_timesteps)}
+        info.update(resumed_from=resumed_from, **extra)
+        atomic_write_text(info_path, json.dumps(info, indent=2), force=True)
+
+    write_state("running")
     model.verbose = verbose
     remaining = cfg["n_timesteps"] - int(model.num_timesteps)
     ckpt = CheckpointCallback(checkpoint_path, meta, save_freq=checkpoint_freq)
@@ -311,23 +361,50 @@ def train(
     if checkpoint is not None and getattr(model, "action_noise", None) is not None:
         first.append(_KeepActionNoise(model.action_noise))
     callbacks = CallbackList(first + ([callback] if callback is not None else []))
-    if remaining > 0:
-        model.learn(
-            remaining,
-            callback=callbacks,
-            progress_bar=progress_bar,
-            reset_num_timesteps=checkpoint is None,
-        )
+    try:
+        with _graceful_interrupt(ckpt):
+            if remaining > 0:
+                model.learn(
+                    remaining,
+                    callback=callbacks,
+                    progress_bar=progress_bar,
+                    reset_num_timesteps=checkpoint is None,
+                )
+            check_finite(model)
+    except TrainingInterrupted as exc:
+        write_state("interrupted", checkpoint=str(exc.path))
+        raise
+    except BaseException as exc:
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        write_state("failed", error=f"{type(exc).__name__}: {message}".rstrip(": "))
+        raise
     _atomic_save(lambda tmp: model.save(tmp), model_path)
-    atomic_write_text(
-        out / "train_info.json",
-        json.dumps(
-            {**run_info, "num_timesteps": int(model.num_timesteps), "resumed_from": resumed_from},
-            indent=2,
-        ),
-        force=True,
-    )
+    write_state("finished")
     return TrainResult(model, model_path, int(model.num_timesteps), resumed_from)
+
+
+@contextlib.contextmanager
+def _graceful_interrupt(ckpt: CheckpointCallback) -> Iterator[None]:
+    """The first Ctrl-C asks for a checkpoint at the next rollout start (where a resumed run is
+    exact) and then stops training; a second one stops at once. Only in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request(signum: int, frame: Any) -> None:
+        if getattr(ckpt, "interrupt_requested", False):
+            raise KeyboardInterrupt
+        ckpt.interrupt_requested = True
+        print(
+            "\nCtrl-C: writing a checkpoint at the next rollout start (Ctrl-C again to stop now)",
+            file=sys.stderr,
+        )
+
+    previous = signal.signal(signal.SIGINT, request)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _KeepActionNoise(BaseCallback):

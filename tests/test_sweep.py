@@ -531,23 +531,35 @@ def test_workers_start_with_spawn(pendulum: tuple[Path, Path], tmp_path: Path) -
 # failures, resume
 
 
-def test_failed_trial_is_isolated(tmp_path: Path, capsys) -> None:
+def test_bad_grid_value_is_refused_before_any_trial(tmp_path: Path, capsys) -> None:
     params = {**TINY_DQN, "learning_rate": [1e-3, -1.0]}
+    file = write_spec(tmp_path / "bad.yaml", cartpole_spec(dqn={"algo": "dqn", "params": params}))
+    out = tmp_path / "out"
+    assert main(["sweep", str(file), "--out", str(out), "--max-parallel", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["robust-rl sweep: error: learning_rate must be a finite number > 0, got -1.0"]
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_failed_trial_is_isolated(tmp_path: Path, capsys) -> None:
+    # valid values each, refused together by SB3's replay buffer when the model is built
+    params = {**TINY_DQN, "optimize_memory_usage": [False, True]}
     file = write_spec(tmp_path / "fail.yaml", cartpole_spec(dqn={"algo": "dqn", "params": params}))
     out = tmp_path / "out"
     assert main(["sweep", str(file), "--out", str(out), "--max-parallel", "1"]) == 1
     stdout = capsys.readouterr().out
-    good, bad = "dqn__learning_rate=0.001__seed0", "dqn__learning_rate=-1__seed0"
-    assert f"[failed ] {bad}: ValueError: Invalid learning rate: -1.0" in stdout
+    good, bad = "dqn__optimize_memory_usage=False__seed0", "dqn__optimize_memory_usage=True__seed0"
+    message = "ValueError: ReplayBuffer does not support optimize_memory_usage"
+    assert f"[failed ] {bad}: {message}" in stdout
     assert "1 of 2 trials failed" in stdout
     assert (out / good / RESULT_FILE).is_file() and not (out / bad / RESULT_FILE).exists()
-    assert f"- {bad}: ValueError: Invalid learning rate: -1.0" in (out / "summary.md").read_text()
+    assert f"- {bad}: {message}" in (out / "summary.md").read_text()
     # again: the finished trial is read back, the failed one is tried again
     results = run_sweep(load_sweep(file), out, max_parallel=1)
     assert [r.status for r in results] == ["skipped", "failed"]
     rows, groups = summarize(results)
     assert [row["status"] for row in rows] == ["skipped", "failed"]
-    assert [g["group"] for g in groups] == ["dqn__learning_rate=0.001"]
+    assert [g["group"] for g in groups] == ["dqn__optimize_memory_usage=False"]
 
 
 def test_unfinished_trial_resumes_from_its_checkpoint(tmp_path: Path) -> None:

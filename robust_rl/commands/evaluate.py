@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from robust_rl._files import FolderLock
 from robust_rl.errors import InvalidArgumentError, OutputExistsError
 from robust_rl.evaluation import (
     ATTACKS,
@@ -105,6 +106,18 @@ def run(args: argparse.Namespace) -> int:
             f"models must have distinct names (file stem or run folder), got {names}"
         )
     kinds = ["suite"] + (["grid"] if args.grid else []) + (["attack"] if args.attack else [])
+    if args.out is None:
+        return _evaluate(args, paths, names, kinds)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InvalidArgumentError(f"--out {out} is a file; give a folder")
+    with FolderLock(out, "robust-rl evaluate"):
+        return _evaluate(args, paths, names, kinds)
+
+
+def _evaluate(
+    args: argparse.Namespace, paths: list[Path], names: list[str], kinds: list[str]
+) -> int:
     if args.out is not None and not args.force:
         for kind in kinds:
             for ext in _OUTPUTS[kind]:

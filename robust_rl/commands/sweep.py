@@ -8,7 +8,9 @@ import platform
 import shlex
 import time
 from dataclasses import replace
+from pathlib import Path
 
+from robust_rl._files import FolderLock
 from robust_rl.errors import InvalidArgumentError
 from robust_rl.sweep import BACKENDS, TrialResult, load_sweep, run_sweep, write_summary
 
@@ -85,24 +87,28 @@ def run(args: argparse.Namespace) -> int:
         spec = replace(spec, search=replace(spec.search, n_trials=args.n_trials))
     budget = ", ".join(f"{k} {n}" for k, n in spec.budget().items())
     print(f"sweep {spec.name} ({spec.search.method}; points per variant: {budget}) -> {args.out}")
-    results = run_sweep(
-        spec,
-        args.out,
-        backend=args.backend,
-        max_parallel=args.max_parallel,
-        address=args.address,
-        on_result=_report,
-    )
-    total = sum(r.wall_time_s for r in results)
-    footer = (
-        f"Command: `{shlex.join(_command(args))}`. "
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores. Wall time of this invocation "
-        f"{(time.perf_counter() - start) / 60:.1f} min; training + evaluation time summed over "
-        f"trials {total / 60:.1f} min (per trial: `wall_time_s` in trials.csv; trials finished "
-        "by an earlier invocation are reused, not rerun)."
-    )
-    for path in write_summary(results, args.out, spec=spec, title=spec.name, footer=footer):
-        print(f"wrote {path}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InvalidArgumentError(f"--out {out} is a file; give a folder")
+    with FolderLock(out, f"robust-rl sweep {args.file}"):
+        results = run_sweep(
+            spec,
+            args.out,
+            backend=args.backend,
+            max_parallel=args.max_parallel,
+            address=args.address,
+            on_result=_report,
+        )
+        total = sum(r.wall_time_s for r in results)
+        footer = (
+            f"Command: `{shlex.join(_command(args))}`. "
+            f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores. Wall time of this invocation "
+            f"{(time.perf_counter() - start) / 60:.1f} min; training + evaluation time summed over "
+            f"trials {total / 60:.1f} min (per trial: `wall_time_s` in trials.csv; trials finished "
+            "by an earlier invocation are reused, not rerun)."
+        )
+        for path in write_summary(results, args.out, spec=spec, title=spec.name, footer=footer):
+            print(f"wrote {path}")
     failed = sum(r.status == "failed" for r in results)
     if failed:
         print(f"{failed} of {len(results)} trials failed (see summary.md)")

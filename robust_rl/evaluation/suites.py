@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from robust_rl.errors import InvalidArgumentError, MissingFileError, UnknownNameError
+from robust_rl.errors import InvalidArgumentError, UnknownNameError
 
 __all__ = [
     "GRID_SEPARATION",
@@ -484,16 +484,10 @@ def load_suite(path: str | os.PathLike[str]) -> Suite:
     :raises FileNotFoundError: the file does not exist.
     :raises ValueError: unreadable YAML, unknown keys, bad MDPs or ranges.
     """
-    import yaml
+    from robust_rl._files import read_yaml
 
     p = Path(path)
-    if not p.is_file():
-        raise MissingFileError(f"suite file {p} does not exist")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InvalidArgumentError(f"suite file {p}: invalid YAML ({first})") from None
+    data = read_yaml(p, "suite file")
     if not isinstance(data, Mapping):
         raise InvalidArgumentError(f"suite file {p}: expected a mapping at the top level")
     known = {"name", "nominal_id", "description", "uncertainty", "test", "validation"}

@@ -1,0 +1,124 @@
+"""Config values and files are refused with one line before any work (robust_rl.config_checks,
+robust_rl._files)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from robust_rl._files import FolderLock, FolderLockedError, read_yaml
+from robust_rl.cli import main
+from robust_rl.config_checks import check_device, check_seed
+from robust_rl.training import load_config, validate_config
+
+BAD_VALUES = [
+    ("dqn", {"learning_rate": math.inf}, "learning_rate must be a finite number, got inf"),
+    ("dqn", {"learning_rate": math.nan}, "learning_rate must be a finite number, got nan"),
+    ("dqn", {"learning_rate": "fast"}, "learning_rate must be a number, got 'fast'"),
+    ("dqn", {"learning_rate": 0.0}, r"learning_rate must be a finite number > 0"),
+    ("sac", {"gamma": -1}, r"gamma must be in \(0, 1\], got -1"),
+    ("sac", {"gamma": 1.5}, r"gamma must be in \(0, 1\]"),
+    ("dqn", {"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
+    ("dqn", {"batch_size": 32.5}, "batch_size must be an integer >= 1"),
+    ("td3", {"train_freq": [1, "hour"]}, r"train_freq must be a positive integer or \[n,"),
+    ("sac", {"gradient_steps": 0}, "gradient_steps must be an integer >= 1 or -1"),
+    ("sac", {"ent_coef": "auto_x"}, "ent_coef must be a number >= 0, 'auto' or"),
+    ("dqn", {"exploration_final_eps": 2.0}, r"exploration_final_eps must be in \[0, 1\]"),
+    ("ppo", {"policy": "TransformerPolicy"}, r"policy must be one of \['CnnPolicy', 'MlpPolicy'"),
+    ("robust-dqn", {"eta": 0}, "eta must be a positive number"),
+    ("robust-sac", {"estimator": "saa", "control_variate": True}, "control_variate applies"),
+    ("robust-td3", {"max_level": 40}, "max_level must be at most 30"),
+]
+
+
+@pytest.mark.parametrize(("algo", "config", "match"), BAD_VALUES)
+def test_bad_values_are_refused_by_name(algo: str, config: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        validate_config(algo, config)
+
+
+def test_good_values_pass() -> None:
+    validate_config("sac", {"ent_coef": "auto_0.1", "gamma": 1.0, "gradient_steps": -1})
+    validate_config("ppo", {"ent_coef": 0.0, "policy": "MlpPolicy", "gae_lambda": 0.95})
+    validate_config("dqn", {"train_freq": [1, "episode"], "learning_starts": 0})
+    validate_config("robust-sac", {"eta": math.inf, "estimator": "saa", "n_samples": 8})
+
+
+def test_seed_and_device() -> None:
+    assert check_seed(2**32 - 1) == 2**32 - 1
+    for bad in (-1, 2**32, 1.0, True):
+        with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 4294967295\]"):
+            check_seed(bad)
+    assert check_device("cpu") == "cpu" and check_device("auto") == "auto"
+    with pytest.raises(ValueError, match="device must be auto, cpu, cuda, cuda:N or mps"):
+        check_device("gpu0")
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            check_device("cuda")
+
+
+def test_yaml_files_repeated_keys_binary_and_folders(tmp_path: Path) -> None:
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("eta: 1.0\nlearning_rate: 1.0e-3\neta: 3.0\n")
+    with pytest.raises(ValueError, match=r"key 'eta' is repeated at line 3 \(first at line 1\)"):
+        load_config(dup)
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("variants:\n  a: {algo: dqn}\n  a: {algo: sac}\n")
+    with pytest.raises(ValueError, match="key 'a' is repeated at line 3"):
+        read_yaml(nested, "sweep file")
+    binary = tmp_path / "model.yaml"
+    binary.write_bytes(b"PK\x03\x04\xff\xfe\x00\x01")
+    with pytest.raises(ValueError, match="is not a UTF-8 text"):
+        load_config(binary)
+    with pytest.raises(ValueError, match="is a folder; give a YAML file"):
+        load_config(tmp_path)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert read_yaml(empty, "config file") is None
+    with pytest.raises(FileNotFoundError, match=r"config file .*missing.yaml does not exist"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_the_cli_prints_one_line(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("learning_rate: .inf\nn_timesteps: 100\n")
+    out = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            "--algo",
+            "dqn",
+            "--env",
+            "CartPole-v1",
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["robust-rl train: error: learning_rate must be a finite number, got inf"]
+    assert not out.exists()
+    config.write_text("n_timesteps: 100\n")
+    for flag, value, message in [
+        ("--seed", str(2**32), r"seed must be an integer in [0, 4294967295], got 4294967296"),
+        ("--device", "gpu0", "device must be auto, cpu, cuda, cuda:N or mps, got 'gpu0'"),
+    ]:
+        args = ["train", "--algo", "dqn", "--env", "CartPole-v1", "--config", str(config)]
+        assert main([*args, "--out", str(out), flag, value]) == 2
+        assert capsys.readouterr().err.strip() == f"robust-rl train: error: {message}"
+        assert not out.exists()
+
+
+def test_folder_lock_refuses_a_second_writer(tmp_path: Path) -> None:
+    with FolderLock(tmp_path / "out", "robust-rl train"):
+        with pytest.raises(FolderLockedError, match=r"out is being written by .*robust-rl train"):
+            with FolderLock(tmp_path / "out", "robust-rl sweep"):
+                pass
+    with FolderLock(tmp_path / "out", "robust-rl sweep"):  # released on exit
+        pass
