@@ -61,7 +61,7 @@ class ParamSpec:
     def check(self, value: Any) -> float:
         """Return ``value`` as a float; raise :class:`InvalidArgumentError` naming the parameter."""
         try:
-            x = float(value)
+            x = math.nan if isinstance(value, bool | str) else float(value)
         except (TypeError, ValueError):
             x = math.nan
         if not (math.isfinite(x) and x > 0.0) or (self.upper is not None and x > self.upper):

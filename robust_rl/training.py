@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib
 import inspect
 import io
 import json
@@ -101,8 +102,18 @@ CHECKPOINT_FILE = "checkpoint.pkl"
 
 def check_env_id(env_id: str) -> str:
     """Raise ``ValueError`` naming ``env_id`` if gymnasium does not know it."""
+    if not isinstance(env_id, str) or not env_id:
+        raise InvalidArgumentError(f"env id must be a non-empty string, got {env_id!r}")
+    module, sep, _ = env_id.rpartition(":")
+    if sep:  # gymnasium's "module:Env-v0": the module registers the id when imported
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise InvalidArgumentError(
+                f"env id {env_id!r}: cannot import module {module!r} ({exc})"
+            ) from None
     try:
-        gym.spec(env_id)
+        gym.spec(env_id.rpartition(":")[2])
     except gym.error.Error:
         known = ", ".join(sorted(k for k in gym.registry if k.startswith("robust_rl/")))
         raise InvalidArgumentError(
@@ -218,6 +229,9 @@ def load_model(path: str | os.PathLike[str], device: str = "auto") -> BaseAlgori
 def _atomic_save(save, target: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
     os.close(fd)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates 0600; a model is written as any other output
     try:
         save(tmp)
         os.replace(tmp, target)

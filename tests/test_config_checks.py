@@ -122,3 +122,56 @@ def test_folder_lock_refuses_a_second_writer(tmp_path: Path) -> None:
                 pass
     with FolderLock(tmp_path / "out", "robust-rl sweep"):  # released on exit
         pass
+
+
+def test_a_validation_mdp_that_is_physically_a_test_mdp_is_refused(tmp_path: Path) -> None:
+    from robust_rl.evaluation.suites import load_suite
+
+    suite = tmp_path / "s.yaml"
+    base = (
+        "name: s\nnominal_id: robust_rl/CartPole-v1\n"
+        "uncertainty: {masspole: [0.05, 1.0], length: [0.25, 1.0]}\n"
+        "test: {nominal: {}, heavy: {masspole: 0.9, length: 0.5}}\n"
+    )
+    # the nominal pole is 0.1 kg and 0.5 m long: written differently, the same physics
+    for validation in ("{v: {masspole: 0.1}}", "{v: {masspole: 0.9}}"):
+        suite.write_text(base + f"validation: {validation}\n")
+        with pytest.raises(ValueError, match=r"validation MDP 'v' .* is physically test MDP"):
+            load_suite(suite)
+    suite.write_text(base + "validation: {v: {masspole: 0.7013}}\n")
+    assert [m.name for m in load_suite(suite).validation] == ["v"]
+
+
+def test_small_items(tmp_path: Path) -> None:
+    import gymnasium as gym
+    import torch
+
+    from robust_rl.evaluation.models import load_model
+    from robust_rl.risk import entropic_risk
+    from robust_rl.training import check_env_id
+
+    env = gym.make("robust_rl/CartPole-v1")
+    for bad in (True, "1.0"):
+        with pytest.raises(ValueError, match="masspole must be a positive finite number"):
+            env.unwrapped.set_params(masspole=bad)
+    x = torch.zeros(3, 2)
+    for value in (math.nan, math.inf):
+        with pytest.raises(ValueError, match=r"loss_fn returned \d+ NaN or infinite loss"):
+            entropic_risk(lambda z, v=value: torch.full((z.shape[0],), v), x, radius=0.1, eta=1.0)
+    assert check_env_id("gymnasium.envs.classic_control:CartPole-v1").endswith("CartPole-v1")
+    with pytest.raises(ValueError, match="cannot import module 'no_such_module_xyz'"):
+        check_env_id("no_such_module_xyz:CartPole-v1")
+    with pytest.raises(ValueError, match=r"is a folder; give the model.s \.zip file"):
+        load_model(tmp_path)
+
+
+def test_model_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    import os
+
+    from robust_rl.training import train
+
+    config = {"n_timesteps": 64, "learning_starts": 32, "buffer_size": 100, "batch_size": 8}
+    result = train("dqn", "CartPole-v1", config, 0, tmp_path / "run")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert result.model_path.stat().st_mode & 0o777 == 0o666 & ~mask

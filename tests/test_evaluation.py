@@ -236,7 +236,7 @@ def test_suite_refuses_validation_on_a_grid_or_equal_to_a_test_mdp() -> None:
         Suite(
             "s", "robust_rl/CartPole-v1", test, unc, validation=(MDP("mid", {"masspole": 1.025}),)
         )
-    with pytest.raises(InvalidArgumentError, match="equals test MDP 'heavy'"):
+    with pytest.raises(InvalidArgumentError, match="is physically test MDP 'heavy'"):
         Suite("s", "robust_rl/CartPole-v1", test, unc, validation=(MDP("v", {"masspole": 2.0}),))
     with pytest.raises(InvalidArgumentError, match="repeated MDP names"):
         Suite("s", "robust_rl/CartPole-v1", (MDP("a"), MDP("a", {"masspole": 1.0})), unc)

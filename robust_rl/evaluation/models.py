@@ -122,6 +122,8 @@ _register_robust_agents()
 
 def _read_data(p: Path) -> Mapping[str, Any]:
     """The stored attributes (the zip's ``data`` member) without loading the parameters."""
+    if p.is_dir():
+        raise InvalidArgumentError(f"model file {p} is a folder; give the model's .zip file")
     if not p.is_file():
         raise MissingFileError(f"model file {p} does not exist")
     if not zipfile.is_zipfile(p):

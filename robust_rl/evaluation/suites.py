@@ -117,6 +117,34 @@ class MDP:
         return (MDP, (self.name, dict(self.params)))
 
 
+def _nominal_params(nominal_id: str) -> Mapping[str, float]:
+    """The nominal physics of a registered task or of one of its named variants (empty for an
+    id that is not a task of :mod:`robust_rl.envs`)."""
+    from robust_rl.envs.tasks import TASKS
+
+    for task in TASKS:
+        if task.id == nominal_id:
+            return dict(task.nominal)
+        if nominal_id in task.variants:
+            return {**task.nominal, **task.variants[nominal_id]}
+    return {}
+
+
+def _same_physics(
+    a: Mapping[str, float], b: Mapping[str, float], nominal: Mapping[str, float]
+) -> bool:
+    """Whether two MDPs' parameters describe the same physics once unset values take the nominal
+    ones (a parameter the nominal does not list must be set equally in both)."""
+    keys = set(a) | set(b)
+    for k in keys:
+        va, vb = a.get(k, nominal.get(k)), b.get(k, nominal.get(k))
+        if va is None or vb is None:
+            return False
+        if not math.isclose(float(va), float(vb), rel_tol=1e-12, abs_tol=0.0):
+            return False
+    return True
+
+
 def on_inclusive_grid(
     value: float,
     low: float,
@@ -235,11 +263,13 @@ class Suite:
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise InvalidArgumentError(f"{where}: repeated MDP names {dup}")
+        nominal = _nominal_params(self.nominal_id)
         for m in validation:
             for t in test:
-                if dict(m.params) == dict(t.params):
+                if _same_physics(m.params, t.params, nominal):
                     raise InvalidArgumentError(
-                        f"{where}: validation MDP {m.name!r} equals test MDP {t.name!r}"
+                        f"{where}: validation MDP {m.name!r} {dict(m.params)} is physically test "
+                        f"MDP {t.name!r} {dict(t.params)} (nominal values filled in)"
                     )
             if not any(
                 k in unc and not on_inclusive_grid(v, *unc[k], self.max_grid_points)

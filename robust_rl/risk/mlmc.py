@@ -649,6 +649,12 @@ def entropic_risk(
             raise InvalidArgumentError(
                 f"loss_fn must return per-draw losses of shape ({z.shape[0]},), got {shape}"
             )
+        if not torch.isfinite(losses).all():
+            bad = int((~torch.isfinite(losses)).sum())
+            raise InvalidArgumentError(
+                f"loss_fn returned {bad} NaN or infinite loss(es) of {losses.shape[0]}; the "
+                "entropic risk needs finite losses"
+            )
         return losses
 
     est = estimate_functional(
