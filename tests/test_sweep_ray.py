@@ -210,6 +210,55 @@ def test_wrong_address_fails_within_seconds(tmp_path: Path, capsys, monkeypatch)
     assert f":{port})': no Ray cluster reachable at" in err
 
 
+@pytest.mark.parametrize("listener", ["closes", "silent", "http"])
+def test_a_listener_that_is_not_ray_fails_within_seconds(
+    listener: str, tmp_path: Path, capsys
+) -> None:
+    """Sweeps and the parallel evaluation alike: one line, in seconds, not Ray's minutes."""
+    import threading
+
+    pytest.importorskip("ray", reason="ray is not installed (pip install 'robust-rl[ray]')")
+    from robust_rl.evaluation._parallel import _run_ray
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            if listener == "closes":
+                conn.close()
+            elif listener == "http":
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+                conn.close()
+            else:
+                held.append(conn)  # accepts and never answers
+
+    threading.Thread(target=serve, daemon=True).start()
+    file = tmp_path / "tiny.yaml"
+    file.write_text(yaml.safe_dump(PENDULUM, sort_keys=False))
+    address = f"127.0.0.1:{port}"
+    try:
+        start = time.perf_counter()
+        argv = ["sweep", str(file), "--out", str(tmp_path / "o"), "--backend", "ray"]
+        assert main([*argv, "--address", address]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "but it is not a Ray cluster" in err
+        with pytest.raises(ValueError, match="but it is not a Ray cluster"):
+            _run_ray({}, [], 1, address)
+        assert time.perf_counter() - start < 10
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+
+
 def test_ray_backend_without_ray_exits_2(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     file = tmp_path / "tiny.yaml"

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from robust_rl._ray import WORKER_ENV, import_ray, join_cluster
 from robust_rl.errors import InvalidArgumentError
 from robust_rl.evaluation.rollouts import ModelLike, evaluate_returns, resolve_model
 
@@ -32,7 +33,6 @@ __all__ = ["Backend", "RolloutTask", "run_tasks"]
 Backend = Literal["local", "ray"]
 
 #: environment of every worker: one thread per process
-WORKER_ENV: dict[str, str] = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 @dataclass(frozen=True)
@@ -207,18 +207,15 @@ def _run_ray(
     n_workers: int,
     address: str | None,
 ) -> list[np.ndarray]:
-    try:
-        import ray
-    except ImportError:
-        raise InvalidArgumentError(
-            "backend='ray' needs Ray: pip install 'robust-rl[ray]'"
-        ) from None
+    ray = import_ray()
     started = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        kwargs["runtime_env"] = {"env_vars": WORKER_ENV}
         if address is None:
-            kwargs["num_cpus"] = n_workers
-        ray.init(address=address, runtime_env={"env_vars": WORKER_ENV}, **kwargs)
+            ray.init(num_cpus=n_workers, **kwargs)
+        else:
+            join_cluster(ray, address, **kwargs)
         started = True
     try:
 

@@ -31,133 +31,21 @@ filesystem that the driver and every worker see at the same absolute path: worke
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import sys
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit
 
-from robust_rl.errors import InvalidArgumentError
+from robust_rl._ray import (
+    CONNECT_TIMEOUT_S,
+    GCS_WAIT_S,
+    WORKER_ENV,
+    check_reachable,
+    import_ray,
+    join_cluster,
+)
 from robust_rl.sweep.backends import Outcome, check_max_parallel
 
 __all__ = ["CONNECT_TIMEOUT_S", "GCS_WAIT_S", "WORKER_ENV", "RayBackend", "check_reachable"]
-
-#: environment variables of every task: one thread per task (each reserves one CPU)
-WORKER_ENV: dict[str, str] = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-#: seconds to wait for a TCP connection to the cluster's address
-CONNECT_TIMEOUT_S = 3.0
-#: seconds Ray may wait for the cluster's GCS to accept this driver
-GCS_WAIT_S = 5
-
-_AUTH_HINT = (
-    "a cluster with token authentication needs RAY_AUTH_MODE=token and its token in "
-    "RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token"
-)
-
-
-def _import_ray() -> ModuleType:
-    try:
-        import ray
-    except ImportError:
-        raise InvalidArgumentError(
-            "--backend ray needs Ray: pip install 'robust-rl[ray]'"
-        ) from None
-    return ray
-
-
-def _resolve_auto() -> str:
-    """The address ``auto`` stands for (``RAY_ADDRESS``, else the cluster this node last
-    started), as Ray resolves it; raises naming ``--address`` if there is none."""
-    from ray._private.services import canonicalize_bootstrap_address
-
-    try:
-        found = canonicalize_bootstrap_address("auto", None)
-    except Exception as exc:  # Ray's own "no cluster" errors
-        found, detail = None, " ".join(str(exc).split())
-    else:
-        detail = "RAY_ADDRESS is unset and no cluster was started on this node"
-    if not found:
-        raise InvalidArgumentError(
-            f"--address 'auto': no Ray cluster found ({detail}); start one with "
-            "`ray start --head` or pass its HOST:PORT"
-        )
-    return str(found)
-
-
-def _host_port(address: str) -> tuple[str, int] | None:
-    """``(host, port)`` of ``HOST:PORT`` or ``ray://HOST:PORT``; None for ``local``."""
-    if address == "local":
-        return None
-    parts = urlsplit(address if "://" in address else f"tcp://{address}")
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if not parts.hostname or port is None:
-        raise InvalidArgumentError(
-            f"--address {address!r}: expected HOST:PORT (the GCS port `ray start --head` "
-            "printed, 6379 by default), ray://HOST:10001 or auto"
-        )
-    return parts.hostname, port
-
-
-def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Raise :class:`~robust_rl.errors.InvalidArgumentError` (one line) unless something
-    accepts TCP connections at ``address`` within ``timeout`` seconds.
-
-    :param address: ``HOST:PORT``, ``ray://HOST:PORT`` or ``auto`` (the address Ray would pick:
-        ``RAY_ADDRESS``, else the cluster last started on this node).
-    :param timeout: seconds to wait.
-    """
-    shown = address
-    if address == "auto":
-        address = _resolve_auto()
-        shown = f"auto ({address})"
-    target = _host_port(address)
-    if target is None:
-        return
-    try:
-        with socket.create_connection(target, timeout=timeout):
-            pass
-    except OSError as exc:
-        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
-        raise InvalidArgumentError(
-            f"--address {shown!r}: no Ray cluster reachable at {target[0]}:{target[1]} "
-            f"({reason}); start one with `ray start --head` and pass the address it prints"
-        ) from None
-
-
-@contextmanager
-def _stderr_captured(into: list[str]) -> Iterator[None]:
-    """Collect what is written to file descriptor 2 (Ray's C++ core logs there) meanwhile."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            into.append(tmp.read().decode(errors="replace"))
-
-
-def _refused(address: str, exc: BaseException, log: str) -> str:
-    """One line: why the cluster at ``address`` did not accept this driver."""
-    reasons = [line.split(": ", 1)[1] for line in log.splitlines() if "GCS server: " in line]
-    reason = reasons[-1].split("GCS server: ", 1)[-1] if reasons else " ".join(str(exc).split())
-    if "Unauthenticated" in log or "InvalidAuthToken" in log:
-        return (
-            f"--address {address!r}: the Ray cluster refused this driver's authentication "
-            f"token ({reason}); {_AUTH_HINT}"
-        )
-    return f"--address {address!r}: the Ray cluster refused this driver ({reason}); {_AUTH_HINT}"
 
 
 class RayBackend:
@@ -176,7 +64,7 @@ class RayBackend:
         self._pending: dict[Any, int] = {}
         self._next = 0
         self._remote: dict[Callable[..., Any], Any] = {}
-        ray = _import_ray()
+        ray = import_ray()
         if address is not None:
             check_reachable(address)
         self._ray = ray
@@ -195,20 +83,7 @@ class RayBackend:
                 logging_level=logging.WARNING,
             )
         else:
-            key = "RAY_gcs_server_port_wait_time_s"
-            previous = os.environ.get(key)
-            os.environ.setdefault(key, str(GCS_WAIT_S))
-            log: list[str] = []
-            try:
-                with _stderr_captured(log):
-                    ray.init(address=self.address, logging_level=logging.WARNING)
-            except (ConnectionError, TimeoutError, RuntimeError) as exc:
-                raise InvalidArgumentError(_refused(self.address, exc, log[0])) from None
-            finally:
-                if previous is None:
-                    os.environ.pop(key, None)
-            if log[0]:  # connected: let Ray's messages through
-                sys.stderr.write(log[0])
+            join_cluster(ray, self.address)
         self._started = True
         return ray
 
