@@ -104,3 +104,26 @@ def test_supervised_loss_and_fit_check_the_spec_first_and_take_eta_inf() -> None
     assert torch.isfinite(value) and value.requires_grad
     result = fit(model, (x, y), method="entropic", eta=math.inf, epochs=1, batch_size=5)
     assert math.isfinite(result.history[-1].loss)
+
+
+def test_settings_that_cannot_fit_in_memory_are_refused_before_allocating() -> None:
+    import time
+
+    from robust_rl.risk.spec import physical_memory, required_bytes
+
+    total = physical_memory()
+    if total is None:
+        pytest.skip("the OS does not report its physical memory")
+    # the smallest level whose RT-MLMC tables exceed this machine's memory
+    level = next(L for L in range(31) if required_bytes("rt-mlmc", L, None, 1, 1) > total)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=rf"max_level={level} .* GiB .*lower max_level"):
+        EstimatorSpec(max_level=level)
+    with pytest.raises(ValueError, match=r"max_level=30 .*lower max_level or n_samples"):
+        RobustDQN("MlpPolicy", "CartPole-v1", estimator="saa", max_level=30)
+    assert time.perf_counter() - start < 5
+    # SAA with 2^20 draws per point fits one point but not a replay batch of 10^4 points
+    EstimatorSpec(estimator="saa", max_level=20)
+    points = 1 + total // required_bytes("saa", 20, None, 1, 4)
+    with pytest.raises(ValueError, match=rf"for {points} point\(s\) of size 4"):
+        EstimatorSpec(estimator="saa", max_level=20).check_memory(points, 4)

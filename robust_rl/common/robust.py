@@ -237,6 +237,9 @@ class RobustAgentMixin:
             if not hasattr(self, name):  # a model saved before the setting existed
                 setattr(self, name, value)
         self._check_spaces(self.observation_space, self.action_space)  # type: ignore[attr-defined]
+        self.estimator_spec.check_memory(
+            int(getattr(self, "batch_size", 1)), spaces.flatdim(self.observation_space)
+        )
         self._robust_perturbation = ObservationPerturbation(
             self.observation_space, self.radius, self.unperturbed_keys
         )

@@ -25,6 +25,7 @@ estimated by ``"saa"`` (``2^L`` draws per point, or ``n_samples``; bias ``O(2^{-
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -40,7 +41,7 @@ from robust_rl.risk._checks import (
 from robust_rl.risk.functionals import EntropicFunctional, entropic_max, entropic_min
 from robust_rl.risk.levels import check_level_sampling, expected_evaluations
 
-__all__ = ["EstimatorSpec", "check_sampling"]
+__all__ = ["EstimatorSpec", "check_memory", "check_sampling", "required_bytes"]
 
 
 def check_sampling(
@@ -65,7 +66,50 @@ def check_sampling(
         check_positive_int(n_samples, "n_samples")
     resolved = resolve_control_variate(control_variate, estimator)
     check_level_sampling(level_sampling)
+    check_memory(estimator, max_level, n_samples, points=1, point_size=1)
     return resolved
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory of this machine (None where the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover  (not POSIX)
+        return None
+
+
+def required_bytes(
+    estimator: str, max_level: int, n_samples: int | None, points: int, point_size: int
+) -> int:
+    """Memory one estimate needs at least: RT-MLMC's level tables (three row patterns of
+    ``2^L`` entries per level, int64, and a temporary of the same size) plus the draws and their
+    values in float32 (SAA: ``points × n`` draws; RT-MLMC: the expected number)."""
+    top = 2**max_level
+    if estimator == "saa":
+        draws = points * (n_samples if n_samples is not None else top)
+        tables = 0
+    else:
+        draws = math.ceil(points * expected_evaluations(max_level))
+        tables = 4 * (max_level + 1) * top * 8
+    return tables + draws * (point_size + 1) * 4
+
+
+def check_memory(
+    estimator: str, max_level: int, n_samples: int | None, points: int, point_size: int
+) -> None:
+    """Refuse settings whose estimate cannot fit in this machine's memory (before allocating)."""
+    total = physical_memory()
+    if total is None:
+        return
+    need = required_bytes(estimator, max_level, n_samples, points, point_size)
+    if need > total:
+        gib = 2**30
+        raise InvalidArgumentError(
+            f"max_level={max_level} with estimator={estimator!r} needs at least {need / gib:.1f} "
+            f"GiB for {points} point(s) of size {point_size} (2**{max_level} draws at the top "
+            f"level), more than this machine's {total / gib:.1f} GiB; lower max_level"
+            + (" or n_samples" if estimator == "saa" else "")
+        )
 
 
 @dataclass(frozen=True)
@@ -122,6 +166,11 @@ class EstimatorSpec:
     def to_dict(self) -> dict[str, Any]:
         """Plain data, as :meth:`from_dict` reads it."""
         return asdict(self)
+
+    def check_memory(self, points: int, point_size: int) -> None:
+        """Refuse the spec for batches of ``points`` points of ``point_size`` numbers each if
+        one estimate cannot fit in this machine's memory."""
+        check_memory(self.estimator, self.max_level, self.n_samples, points, point_size)
 
     @property
     def uses_control_variate(self) -> bool:
