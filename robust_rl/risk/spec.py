@@ -19,7 +19,7 @@ estimated by ``"saa"`` (``2^L`` draws per point, or ``n_samples``; bias ``O(2^{-
 >>> spec.draws_per_point, spec.uses_control_variate
 (8.0, False)
 >>> EstimatorSpec.from_dict({"eta": 2, "max_level": 2}).expected_draws_per_point
-1.5714285714285714
+1.7142857142857142
 """
 
 from __future__ import annotations
