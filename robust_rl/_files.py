@@ -4,9 +4,10 @@
   with one line naming the file (and the line of the repeated key); YAML's safe loader builds
   plain data only, nothing from the file is executed.
 * :class:`FolderLock`: an OS file lock (``fcntl.flock``) on ``FOLDER/.robust-rl.lock`` held while
-  a command writes the folder; a second writer is refused with one line naming the holder. The
-  OS releases the lock when its process ends, however it ends, so a crashed run leaves no stale
-  lock (the file stays, unlocked). Where ``fcntl`` is missing (Windows) no lock is taken.
+  a command writes the folder (re-entrant within a process); a second writer is refused with one
+  line naming the holder. The file is removed on release; the OS releases the lock when its
+  process ends, however it ends, so a crashed run leaves no stale lock (the file stays, unlocked,
+  and the next writer takes it). Where ``fcntl`` is missing (Windows) no lock is taken.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from robust_rl.errors import InvalidArgumentError, MissingFileError, UserError
 __all__ = ["FolderLock", "FolderLockedError", "read_yaml"]
 
 LOCK_FILE = ".robust-rl.lock"
+#: folders whose lock this process holds -> how many FolderLock blocks hold it (re-entrant)
+_HELD: dict[str, int] = {}
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -99,25 +102,41 @@ class FolderLock:
         self.folder = Path(folder)
         self.command = command
         self._fh: Any = None
+        self._key: str | None = None
+        self._created = False
 
     def __enter__(self) -> FolderLock:
         try:
             import fcntl
         except ImportError:  # pragma: no cover  (Windows: no advisory locks here)
             return self
+        created = not self.folder.exists()
         self.folder.mkdir(parents=True, exist_ok=True)
+        key = str(self.folder.resolve())
+        if key in _HELD:  # this process holds it already (a command around a library call)
+            _HELD[key] += 1
+            self._key = key
+            return self
         path = self.folder / LOCK_FILE
-        fh = open(path, "a+")
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
+        while True:
+            fh = open(path, "a+")
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                fh.close()
+                raise FolderLockedError(
+                    f"{self.folder} is being written by {holder}; wait for it to finish or "
+                    "choose another output folder"
+                ) from None
+            try:  # the holder before us may have removed the file meanwhile: lock the new one
+                same = os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             fh.close()
-            raise FolderLockedError(
-                f"{self.folder} is being written by {holder}; wait for it to finish or choose "
-                "another output folder"
-            ) from None
         fh.seek(0)
         fh.truncate()
         info = {"command": self.command, "pid": os.getpid(), "host": socket.gethostname()}
@@ -125,6 +144,9 @@ class FolderLock:
         fh.write(json.dumps(info))
         fh.flush()
         self._fh = fh
+        self._key = key
+        self._created = created
+        _HELD[key] = 1
         return self
 
     def __exit__(
@@ -133,6 +155,18 @@ class FolderLock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._fh is not None:
-            self._fh.close()  # closing the file releases the lock
-            self._fh = None
+        key = self._key
+        if key is None:
+            return
+        self._key = None
+        _HELD[key] -= 1
+        if _HELD[key] == 0:
+            del _HELD[key]
+            if self._fh is not None:
+                # no trace: the lock file goes (a waiting locker checks it locked the file that
+                # is still there), and so does a folder created for the lock alone
+                (self.folder / LOCK_FILE).unlink(missing_ok=True)
+                if self._created and not any(self.folder.iterdir()):
+                    self.folder.rmdir()
+                self._fh.close()  # closing the file releases the lock
+                self._fh = None

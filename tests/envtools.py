@@ -3,6 +3,11 @@ checks every registered id must pass."""
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -45,3 +50,25 @@ def check_seeding(env_id: str, n_actions: int) -> None:
     np.testing.assert_array_equal(a, b)
     c = rollout(gym.make(env_id), seed=124, actions=actions)
     assert not np.array_equal(a[0], c[0])
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(folder: Path | str, command: str) -> Iterator[None]:
+    """Another process holds ``folder``'s :class:`robust_rl._files.FolderLock` meanwhile."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; from robust_rl._files import FolderLock\n"
+            f"with FolderLock({str(folder)!r}, {command!r}):\n"
+            "    print('held', flush=True); time.sleep(120)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from envtools import lock_held_elsewhere
 
 from robust_rl._files import FolderLock, FolderLockedError, read_yaml
 from robust_rl.cli import main
@@ -115,13 +116,17 @@ def test_the_cli_prints_one_line(tmp_path: Path, capsys) -> None:
         assert not out.exists()
 
 
-def test_folder_lock_refuses_a_second_writer(tmp_path: Path) -> None:
-    with FolderLock(tmp_path / "out", "robust-rl train"):
+def test_folder_lock_refuses_a_writer_of_another_process(tmp_path: Path) -> None:
+    with lock_held_elsewhere(tmp_path / "out", "robust-rl train"):
         with pytest.raises(FolderLockedError, match=r"out is being written by .*robust-rl train"):
             with FolderLock(tmp_path / "out", "robust-rl sweep"):
                 pass
-    with FolderLock(tmp_path / "out", "robust-rl sweep"):  # released on exit
+    with FolderLock(tmp_path / "out", "robust-rl sweep"):  # released when its holder ended
         pass
+    assert list((tmp_path / "out").iterdir()) == []  # the lock file is removed on release
+    with FolderLock(tmp_path / "new", "robust-rl evaluate"):
+        assert (tmp_path / "new" / ".robust-rl.lock").is_file()
+    assert not (tmp_path / "new").exists()  # created for the lock alone: removed again
 
 
 def test_a_validation_mdp_that_is_physically_a_test_mdp_is_refused(tmp_path: Path) -> None:
@@ -175,3 +180,15 @@ def test_model_files_get_the_usual_permissions(tmp_path: Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert result.model_path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_folder_lock_is_reentrant_here_and_exclusive_across_processes(tmp_path: Path) -> None:
+    from robust_rl.sweep import run_sweep
+
+    out = tmp_path / "sweep"
+    with FolderLock(out, "robust-rl sweep"), FolderLock(out, "run_sweep"):
+        pass  # the command and the library call it makes, in one process
+    with lock_held_elsewhere(out, "another sweep"):
+        with pytest.raises(FolderLockedError, match=r"sweep is being written by .*another sweep"):
+            run_sweep([], out)
+    assert run_sweep([], out) == []  # the OS released the killed holder's lock

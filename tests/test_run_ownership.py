@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from envtools import lock_held_elsewhere
 from stable_baselines3.common.callbacks import BaseCallback
 
-from robust_rl._files import FolderLock, FolderLockedError
+from robust_rl._files import FolderLockedError
 from robust_rl.checkpoints import TrainingDivergedError, TrainingInterrupted, load_checkpoint
 from robust_rl.errors import OutputExistsError
 from robust_rl.training import train
@@ -80,7 +81,7 @@ def test_a_refused_run_writes_nothing(tmp_path: Path) -> None:
 
 def test_a_second_writer_is_refused_with_the_holder(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    with FolderLock(out, "robust-rl sweep"):
+    with lock_held_elsewhere(out, "robust-rl sweep"):
         with pytest.raises(FolderLockedError, match=r"run is being written by .*robust-rl sweep"):
             train("dqn", ENV, CFG, 0, out)
     assert not (out / "config.yaml").exists()

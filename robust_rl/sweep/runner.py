@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from robust_rl._files import FolderLock
 from robust_rl.errors import InvalidArgumentError
 from robust_rl.sweep.backends import check_max_parallel, open_backend
 from robust_rl.sweep.spec import SweepSpec, Trial, expand_sweep
@@ -109,6 +110,19 @@ def run_sweep(
     :param n_trials: Optuna only: points per variant, overriding ``search.n_trials``.
     :return: the results (grid: in trial order; Optuna: by variant and Optuna trial number).
     """
+    with FolderLock(out_dir, "a sweep (robust_rl.sweep.run_sweep)"):
+        return _run_sweep(sweep, out_dir, backend, max_parallel, address, on_result, n_trials)
+
+
+def _run_sweep(
+    sweep: SweepSpec | Sequence[Trial],
+    out_dir: str | os.PathLike[str],
+    backend: str,
+    max_parallel: int,
+    address: str | None,
+    on_result: Callable[[TrialResult], None] | None,
+    n_trials: int | None,
+) -> list[TrialResult]:
     if isinstance(sweep, SweepSpec) and sweep.search.method == "optuna":
         from robust_rl.sweep.search import run_search
 
