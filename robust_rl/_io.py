@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from robust_rl.errors import OutputExistsError
 
 __all__ = [
+    "atomic_publish",
     "atomic_write_bytes",
     "atomic_write_text",
     "check_writable",
@@ -109,3 +111,41 @@ def save_figure(
 ) -> Path:
     """Render a matplotlib figure to PNG and write it atomically (see :func:`atomic_write_bytes`)."""
     return atomic_write_bytes(path, figure_png(fig, dpi), force=force)
+
+
+def atomic_publish(
+    files: list[tuple[Path, bytes]], *, force: bool = False, remove: Iterable[Path] = ()
+) -> list[Path]:
+    """Write several files as one set: all are written to temporary files beside their
+    destinations first (and synced), then renamed into place, then ``remove`` is deleted.
+
+    A failure while writing (a full disk, a read-only folder) leaves every destination as it was
+    and no temporary file behind; renames and deletions need no space.
+
+    :param files: ``(destination, bytes)`` pairs; parent folders are created.
+    :param force: replace existing destinations (else :class:`FileExistsError` before writing).
+    :param remove: files of the previous set that the new one does not have (deleted last).
+    :return: the destinations.
+    """
+    for path, _ in files:
+        check_writable(path, force)
+    temps: list[tuple[str, Path]] = []
+    try:
+        for path, data in files:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            temps.append((tmp, path))
+            os.chmod(tmp, 0o666 & ~_umask())
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for tmp, path in temps:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    for stale in remove:
+        Path(stale).unlink(missing_ok=True)
+    return [path for path, _ in files]

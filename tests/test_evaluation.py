@@ -445,6 +445,42 @@ def test_save_results_writes_figures_and_never_clobbers(
         save_results([res, res], tmp_path / "x")
 
 
+def test_save_results_publishes_the_whole_set_or_nothing(
+    tmp_path: Path, small_grid: EvaluationResults, monkeypatch
+) -> None:
+    import os
+
+    import robust_rl._io as io_module
+
+    save_results(small_grid, tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    hand = _hand_results()
+    renamed = EvaluationResults(tuple(hand.rows), name="grid")  # grid and attack rows: 2 figures
+    calls = {"n": 0}
+    real_fsync = os.fsync
+
+    def full_disk(fd: int) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:  # the third file of the set does not fit
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(io_module.os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        save_results(renamed, tmp_path, force=True)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # old set, no temps
+    monkeypatch.setattr(io_module.os, "fsync", real_fsync)
+    save_results(renamed, tmp_path, force=True)
+    # the new set, and not the earlier run's grid.png beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "grid.csv",
+        "grid.json",
+        "grid.md",
+        "grid_attack.png",
+        "grid_grid.png",
+    ]
+
+
 @pytest.mark.slow
 def test_grid_on_ray_equals_local(tmp_path: Path) -> None:
     """Ray backend (a private local Ray with two CPUs) gives the local result."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robust_rl._io import atomic_write_bytes, atomic_write_text, check_writable, figure_png
+from robust_rl._io import atomic_publish, check_writable, figure_png
 from robust_rl.errors import InvalidArgumentError
 from robust_rl.evaluation.results import EvaluationResults
 
@@ -160,9 +160,11 @@ def save_results(
     """Write ``{name}.json``, ``{name}.csv``, ``{name}.md`` and the figures of each result.
 
     Figures: ``{name}.png`` for results with grid or attack rows (``{name}_grid.png`` and
-    ``{name}_attack.png`` when both). Every file is written atomically; all destinations are
-    checked before the first is written, so an existing file stops the call before anything
-    changes.
+    ``{name}_attack.png`` when both). The files are published as one set
+    (:func:`robust_rl._io.atomic_publish`): all destinations are checked before anything is
+    written, everything is written to temporary files before any destination changes, and with
+    ``force`` an earlier run's figures under the same names that this set lacks are removed, so
+    a failure leaves the old set and a success the new one, never a mix.
 
     :param results: one result or several (with distinct names).
     :param out_dir: destination folder, created if needed.
@@ -188,13 +190,17 @@ def save_results(
     planned = [p for r in items for p in _planned(r, out)]
     for path, _ in planned:
         check_writable(path, force)
-    written = []
+    files: list[tuple[Path, bytes]] = []
     for path, render in planned:
         data = render()
-        if data is None:
-            continue
-        if isinstance(data, bytes):
-            written.append(atomic_write_bytes(path, data, force=force))
-        else:
-            written.append(atomic_write_text(path, data, force=force))
-    return written
+        if data is not None:
+            files.append((path, data if isinstance(data, bytes) else data.encode("utf-8")))
+    # figures of an earlier run under the same names that this set does not have
+    names = {path for path, _ in files}
+    stale = [
+        out / f"{r.name}{suffix}.png"
+        for r in items
+        for suffix in ("", "_grid", "_attack")
+        if out / f"{r.name}{suffix}.png" not in names and (out / f"{r.name}{suffix}.png").exists()
+    ]
+    return atomic_publish(files, force=force, remove=stale if force else ())
