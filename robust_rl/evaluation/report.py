@@ -196,11 +196,11 @@ def save_results(
         if data is not None:
             files.append((path, data if isinstance(data, bytes) else data.encode("utf-8")))
     # figures of an earlier run under the same names that this set does not have
-    names = {path for path, _ in files}
+    new_paths = {path for path, _ in files}
     stale = [
         out / f"{r.name}{suffix}.png"
         for r in items
         for suffix in ("", "_grid", "_attack")
-        if out / f"{r.name}{suffix}.png" not in names and (out / f"{r.name}{suffix}.png").exists()
+        if out / f"{r.name}{suffix}.png" not in new_paths and (out / f"{r.name}{suffix}.png").exists()
     ]
     return atomic_publish(files, force=force, remove=stale if force else ())
