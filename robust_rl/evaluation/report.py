@@ -201,6 +201,7 @@ def save_results(
         out / f"{r.name}{suffix}.png"
         for r in items
         for suffix in ("", "_grid", "_attack")
-        if out / f"{r.name}{suffix}.png" not in new_paths and (out / f"{r.name}{suffix}.png").exists()
+        if out / f"{r.name}{suffix}.png" not in new_paths
+        and (out / f"{r.name}{suffix}.png").exists()
     ]
     return atomic_publish(files, force=force, remove=stale if force else ())
