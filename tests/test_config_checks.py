@@ -192,3 +192,31 @@ def test_folder_lock_is_reentrant_here_and_exclusive_across_processes(tmp_path: 
         with pytest.raises(FolderLockedError, match=r"sweep is being written by .*another sweep"):
             run_sweep([], out)
     assert run_sweep([], out) == []  # the OS released the killed holder's lock
+
+
+def test_epsilons_and_sweep_seeds_are_checked_before_any_work(tmp_path: Path, capsys) -> None:
+    import yaml
+
+    model = tmp_path / "m.zip"
+    model.write_bytes(b"not read: the radii are refused first")
+    argv = ["evaluate", str(model), "--suite", "cartpole", "--attack", "random"]
+    assert main([*argv, "--epsilon", "0.1", "-1"]) == 2
+    assert "epsilons must be" in capsys.readouterr().err
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(
+        yaml.safe_dump(
+            {
+                "env": "CartPole-v1",
+                "seeds": [0, 2**32],
+                "evaluation": {"suite": "cartpole"},
+                "variants": {"dqn": {"algo": "dqn"}},
+            }
+        )
+    )
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1
+        and r"seeds must be a non-empty list of integers in [0, 4294967295]" in err
+    )
+    assert not (tmp_path / "o").exists()

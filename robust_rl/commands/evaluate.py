@@ -106,6 +106,10 @@ def run(args: argparse.Namespace) -> int:
             f"models must have distinct names (file stem or run folder), got {names}"
         )
     kinds = ["suite"] + (["grid"] if args.grid else []) + (["attack"] if args.attack else [])
+    if args.attack:  # before the suite runs, not after
+        from robust_rl.evaluation.attack_eval import check_epsilons
+
+        check_epsilons(args.epsilon)
     if args.grid and args.backend == "ray" and args.address is not None:
         from robust_rl._ray import check_reachable
 

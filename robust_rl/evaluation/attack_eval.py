@@ -124,6 +124,16 @@ def observation_scale(
     return np.concatenate(rec.seen).std(axis=0)
 
 
+def check_epsilons(epsilons: Sequence[float]) -> list[float]:
+    """Attack radii: a non-empty list of distinct finite numbers ``>= 0``."""
+    if isinstance(epsilons, (int, float)) or len(epsilons) == 0:
+        raise InvalidArgumentError(f"epsilons must be a non-empty list of radii, got {epsilons!r}")
+    eps = [check_nonnegative_float("epsilons", e) for e in epsilons]
+    if len(set(eps)) != len(eps):
+        raise InvalidArgumentError(f"epsilons must be distinct, got {list(epsilons)}")
+    return eps
+
+
 def evaluate_attacks(
     models: Mapping[str, ModelLike],
     suite: str | os.PathLike[str] | Suite = "cartpole",
@@ -176,11 +186,7 @@ def evaluate_attacks(
     n_episodes = check_positive_int("n_episodes", n_episodes)
     seed = check_seed(seed)
     steps = check_positive_int("steps", steps)
-    if isinstance(epsilons, (int, float)) or len(epsilons) == 0:
-        raise InvalidArgumentError(f"epsilons must be a non-empty list of radii, got {epsilons!r}")
-    eps = [check_nonnegative_float("epsilons", e) for e in epsilons]
-    if len(set(eps)) != len(eps):
-        raise InvalidArgumentError(f"epsilons must be distinct, got {list(epsilons)}")
+    eps = check_epsilons(epsilons)
     s = get_suite(suite)
     m = _pick_mdp(s, split, mdp)
     if isinstance(scale, str) and scale == "random":  # model-independent: measured once

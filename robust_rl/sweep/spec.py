@@ -71,6 +71,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from robust_rl.config_checks import SEED_MAX
 from robust_rl.errors import InvalidArgumentError
 from robust_rl.training import ALGOS, check_env_id, load_config, validate_config
 
@@ -726,10 +727,10 @@ def parse_sweep(
     env = _check_type("env", data.get("env", ""), str, "a gymnasium id")
     seeds = _check_type("seeds", data.get("seeds", [0]), list, "a non-empty list of integers")
     if not seeds or not all(
-        isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds
+        isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_MAX for s in seeds
     ):
         raise InvalidArgumentError(
-            f"sweep: seeds must be a non-empty list of non-negative integers, got {seeds!r}"
+            f"sweep: seeds must be a non-empty list of integers in [0, {SEED_MAX}], got {seeds!r}"
         )
     if len(set(seeds)) != len(seeds):
         raise InvalidArgumentError(f"sweep: seeds must be distinct, got {seeds!r}")
