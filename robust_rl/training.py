@@ -292,8 +292,9 @@ def train(
     check_seed(seed)
     check_device(device)
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InvalidArgumentError(f"out_dir {out} is a file; give a folder")
+    for name, folder in (("out_dir", out), ("tensorboard_log", tensorboard_log)):
+        if folder is not None:
+            _check_folder(name, Path(folder))
     with FolderLock(out, f"training {algo} on {env_id} (seed {seed})"):
         return _train_locked(
             algo,
@@ -419,6 +420,16 @@ def _graceful_interrupt(ckpt: CheckpointCallback) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _check_folder(name: str, folder: Path) -> None:
+    """Refuse an output folder that is a file or lies inside one (before any work)."""
+    for p in (folder, *folder.parents):
+        if p.exists():
+            if not p.is_dir():
+                where = "is a file" if p == folder else f"lies inside the file {p}"
+                raise InvalidArgumentError(f"{name} {folder} {where}; give a folder")
+            return
 
 
 class _KeepActionNoise(BaseCallback):

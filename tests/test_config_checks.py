@@ -220,3 +220,23 @@ def test_epsilons_and_sweep_seeds_are_checked_before_any_work(tmp_path: Path, ca
         and r"seeds must be a non-empty list of integers in [0, 4294967295]" in err
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_a_model_of_another_task_and_a_tensorboard_file_are_one_line(
+    tmp_path: Path, capsys
+) -> None:
+    from robust_rl.training import train
+
+    config = {"n_timesteps": 64, "learning_starts": 32, "buffer_size": 100, "batch_size": 8}
+    model = train("dqn", "robust_rl/CartPole-v1", config, 0, tmp_path / "run").model_path
+    assert main(["evaluate", str(model), "--suite", "pendulum", "--episodes", "1"]) == 2
+    assert capsys.readouterr().err == (
+        "robust-rl evaluate: error: model 'run' was trained on another task: its observation "
+        "space is Box(shape (4,)), robust_rl/Pendulum-v1's is Box(shape (3,)); evaluate it on a "
+        "suite of its own task\n"
+    )
+    file = tmp_path / "file"
+    file.write_text("")
+    with pytest.raises(ValueError, match=r"tensorboard_log .*x lies inside the file .*file"):
+        train("dqn", "CartPole-v1", config, 0, tmp_path / "run2", tensorboard_log=str(file / "x"))
+    assert not (tmp_path / "run2").exists()

@@ -19,10 +19,12 @@ from robust_rl.evaluation import (
     evaluate_attacks,
     evaluate_grid,
     evaluate_suite,
+    get_suite,
     load_model,
     save_results,
     suite_names,
 )
+from robust_rl.evaluation.models import check_model_env
 
 __all__ = ["add_parser", "model_name", "run"]
 
@@ -133,6 +135,9 @@ def _evaluate(
                 if path.exists():
                     raise OutputExistsError(f"{path} already exists; pass --force to overwrite it")
     models = {n: load_model(p, device="cpu") for n, p in zip(names, paths, strict=True)}
+    nominal_id = get_suite(args.suite).nominal_id
+    for n, model in models.items():
+        check_model_env(model, nominal_id, f"model {n!r}")
     results = [
         evaluate_suite(
             models, args.suite, n_episodes=args.episodes, seed=args.seed, split=args.split

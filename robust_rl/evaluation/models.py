@@ -199,3 +199,36 @@ def load_model(path: str | os.PathLike[str], device: str = "auto") -> BaseAlgori
         raise InvalidArgumentError(
             f"model file {path} could not be loaded as {entry.cls.__name__} ({exc})"
         ) from None
+
+
+def check_model_env(model: Any, env_id: str, name: str = "model") -> None:
+    """Refuse, with one line, a model whose observation or action space is not the env's (a
+    model trained on another task than the suite's)."""
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    try:
+        pairs = (
+            ("observation", model.observation_space, env.observation_space),
+            ("action", model.action_space, env.action_space),
+        )
+        for kind, mine, theirs in pairs:
+            if (
+                type(mine) is not type(theirs)
+                or getattr(mine, "shape", None) != getattr(theirs, "shape", None)
+                or getattr(mine, "n", None) != getattr(theirs, "n", None)
+            ):
+                raise InvalidArgumentError(
+                    f"{name} was trained on another task: its {kind} space is "
+                    f"{_brief(mine)}, {env_id}'s is {_brief(theirs)}; evaluate it on a suite of "
+                    "its own task"
+                )
+    finally:
+        env.close()
+
+
+def _brief(space: Any) -> str:
+    """A space in a few words: its type and shape (or number of actions)."""
+    n = getattr(space, "n", None)
+    detail = f"n={n}" if n is not None else f"shape {getattr(space, 'shape', None)}"
+    return f"{type(space).__name__}({detail})"
