@@ -18,6 +18,7 @@ __all__ = [
     "figure_png",
     "reserve_path",
     "save_figure",
+    "temp_beside",
 ]
 
 
@@ -58,13 +59,9 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool
     """
     p = check_writable(path, force)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    fd, tmp = temp_beside(p)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual permissions
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        _write_synced(fd, data)
         if force:
             os.replace(tmp, p)
         else:
@@ -82,6 +79,27 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool
         if os.path.exists(tmp):
             os.unlink(tmp)
     return p
+
+
+def temp_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """A new temporary file in ``path``'s folder (``.name.XXXX<suffix>``), with the permissions
+    any other output gets (``mkstemp`` creates it 0600): ``(fd, path)``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    return fd, tmp
+
+
+def _write_synced(fd: int, data: bytes) -> None:
+    """Write ``data`` to the open descriptor ``fd``, flush it to disk and close it."""
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _umask() -> int:
@@ -133,13 +151,9 @@ def atomic_publish(
     try:
         for path, data in files:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            fd, tmp = temp_beside(path)
             temps.append((tmp, path))
-            os.chmod(tmp, 0o666 & ~_umask())
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+            _write_synced(fd, data)
         for tmp, path in temps:
             os.replace(tmp, path)
     finally:

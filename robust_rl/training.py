@@ -20,7 +20,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from stable_baselines3.common.noise import (
 
 import robust_rl.envs  # noqa: F401  (registers the ids)
 from robust_rl._files import FolderLock, read_yaml
-from robust_rl._io import atomic_write_text
+from robust_rl._io import atomic_write_text, temp_beside
 from robust_rl.checkpoints import (
     CheckpointCallback,
     CheckpointMeta,
@@ -227,11 +226,8 @@ def load_model(path: str | os.PathLike[str], device: str = "auto") -> BaseAlgori
 
 
 def _atomic_save(save, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
+    fd, tmp = temp_beside(target, suffix=target.suffix)  # SB3 keeps a path ending in .zip
     os.close(fd)
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates 0600; a model is written as any other output
     try:
         save(tmp)
         os.replace(tmp, target)
@@ -296,106 +292,77 @@ def train(
         if folder is not None:
             _check_folder(name, Path(folder))
     with FolderLock(out, f"training {algo} on {env_id} (seed {seed})"):
-        return _train_locked(
-            algo,
-            env_id,
-            cfg,
-            seed,
-            out,
-            tensorboard_log=tensorboard_log,
-            resume=resume,
-            force=force,
-            progress_bar=progress_bar,
-            checkpoint_freq=checkpoint_freq,
-            callback=callback,
-            device=device,
-            verbose=verbose,
-        )
-
-
-def _train_locked(
-    algo: str,
-    env_id: str,
-    cfg: dict[str, Any],
-    seed: int,
-    out: Path,
-    *,
-    tensorboard_log: str | None,
-    resume: bool,
-    force: bool,
-    progress_bar: bool,
-    checkpoint_freq: int,
-    callback: BaseCallback | None,
-    device: str,
-    verbose: int,
-) -> TrainResult:
-    model_path = out / MODEL_FILE
-    if model_path.exists() and not force:
-        raise OutputExistsError(
-            f"{model_path} already exists; pass --force to overwrite it or choose another --out"
-        )
-    meta = CheckpointMeta(algo=algo, env_id=env_id, seed=seed, config=_as_plain(cfg))
-    checkpoint_path = out / CHECKPOINT_FILE
-    checkpoint = None
-    if resume:
-        checkpoint = load_checkpoint(checkpoint_path)
-        differ = checkpoint.meta.mismatches(algo, env_id, seed, meta.config)
-        if differ:
-            raise InvalidArgumentError(
-                f"--resume: {checkpoint_path} belongs to another run; it differs in "
-                + "; ".join(differ)
-                + " (resume with the checkpoint's settings, or start afresh in another --out)"
+        model_path = out / MODEL_FILE
+        if model_path.exists() and not force:
+            raise OutputExistsError(
+                f"{model_path} already exists; pass --force to overwrite it or choose another --out"
             )
-    elif checkpoint_path.exists() and not force:
-        raise OutputExistsError(
-            f"{out} holds an unfinished run ({checkpoint_path.name}); pass --resume to continue "
-            "it, --force to start afresh, or choose another --out"
-        )
-    run_info = {"algo": algo, "env": env_id, "seed": seed, "config": meta.config}
-
-    resumed_from = None
-    if checkpoint is not None:
-        model = _restore_model(checkpoint, cfg, tensorboard_log, device)
-        resumed_from = int(model.num_timesteps)
-    else:
-        model = make_model(algo, env_id, cfg, seed, tensorboard_log=tensorboard_log, device=device)
-    # the run really happens: its config and state are written now (never for a refused run)
-    atomic_write_text(out / "config.yaml", yaml.safe_dump(run_info, sort_keys=False), force=True)
-    info_path = out / "train_info.json"
-
-    def write_state(state: str, **extra: Any) -> None:
-        info = {**run_info, "state": state, "num_timesteps": int(model.num_timesteps)}
-        info.update(resumed_from=resumed_from, **extra)
-        atomic_write_text(info_path, json.dumps(info, indent=2), force=True)
-
-    write_state("running")
-    model.verbose = verbose
-    remaining = cfg["n_timesteps"] - int(model.num_timesteps)
-    ckpt = CheckpointCallback(checkpoint_path, meta, save_freq=checkpoint_freq)
-    first: list[BaseCallback] = [ckpt]
-    if checkpoint is not None and getattr(model, "action_noise", None) is not None:
-        first.append(_KeepActionNoise(model.action_noise))
-    callbacks = CallbackList(first + ([callback] if callback is not None else []))
-    try:
-        with _graceful_interrupt(ckpt):
-            if remaining > 0:
-                model.learn(
-                    remaining,
-                    callback=callbacks,
-                    progress_bar=progress_bar,
-                    reset_num_timesteps=checkpoint is None,
+        meta = CheckpointMeta(algo=algo, env_id=env_id, seed=seed, config=_as_plain(cfg))
+        checkpoint_path = out / CHECKPOINT_FILE
+        checkpoint = None
+        if resume:
+            checkpoint = load_checkpoint(checkpoint_path)
+            differ = checkpoint.meta.mismatches(algo, env_id, seed, meta.config)
+            if differ:
+                raise InvalidArgumentError(
+                    f"--resume: {checkpoint_path} belongs to another run; it differs in "
+                    + "; ".join(differ)
+                    + " (resume with the checkpoint's settings, or start afresh in another --out)"
                 )
-            check_finite(model)
-    except TrainingInterrupted as exc:
-        write_state("interrupted", checkpoint=str(exc.path))
-        raise
-    except BaseException as exc:
-        message = str(exc).splitlines()[0] if str(exc) else ""
-        write_state("failed", error=f"{type(exc).__name__}: {message}".rstrip(": "))
-        raise
-    _atomic_save(lambda tmp: model.save(tmp), model_path)
-    write_state("finished")
-    return TrainResult(model, model_path, int(model.num_timesteps), resumed_from)
+        elif checkpoint_path.exists() and not force:
+            raise OutputExistsError(
+                f"{out} holds an unfinished run ({checkpoint_path.name}); pass --resume to continue "
+                "it, --force to start afresh, or choose another --out"
+            )
+        run_info = {"algo": algo, "env": env_id, "seed": seed, "config": meta.config}
+
+        resumed_from = None
+        if checkpoint is not None:
+            model = _restore_model(checkpoint, cfg, tensorboard_log, device)
+            resumed_from = int(model.num_timesteps)
+        else:
+            model = make_model(
+                algo, env_id, cfg, seed, tensorboard_log=tensorboard_log, device=device
+            )
+        # the run really happens: its config and state are written now (never for a refused run)
+        atomic_write_text(
+            out / "config.yaml", yaml.safe_dump(run_info, sort_keys=False), force=True
+        )
+        info_path = out / "train_info.json"
+
+        def write_state(state: str, **extra: Any) -> None:
+            info = {**run_info, "state": state, "num_timesteps": int(model.num_timesteps)}
+            info.update(resumed_from=resumed_from, **extra)
+            atomic_write_text(info_path, json.dumps(info, indent=2), force=True)
+
+        write_state("running")
+        model.verbose = verbose
+        remaining = cfg["n_timesteps"] - int(model.num_timesteps)
+        ckpt = CheckpointCallback(checkpoint_path, meta, save_freq=checkpoint_freq)
+        first: list[BaseCallback] = [ckpt]
+        if checkpoint is not None and getattr(model, "action_noise", None) is not None:
+            first.append(_KeepActionNoise(model.action_noise))
+        callbacks = CallbackList(first + ([callback] if callback is not None else []))
+        try:
+            with _graceful_interrupt(ckpt):
+                if remaining > 0:
+                    model.learn(
+                        remaining,
+                        callback=callbacks,
+                        progress_bar=progress_bar,
+                        reset_num_timesteps=checkpoint is None,
+                    )
+                check_finite(model)
+        except TrainingInterrupted as exc:
+            write_state("interrupted", checkpoint=str(exc.path))
+            raise
+        except BaseException as exc:
+            message = str(exc).splitlines()[0] if str(exc) else ""
+            write_state("failed", error=f"{type(exc).__name__}: {message}".rstrip(": "))
+            raise
+        _atomic_save(lambda tmp: model.save(tmp), model_path)
+        write_state("finished")
+        return TrainResult(model, model_path, int(model.num_timesteps), resumed_from)
 
 
 @contextlib.contextmanager

@@ -12,22 +12,14 @@ import pytest
 import torch
 from envtools import lock_held_elsewhere
 from stable_baselines3.common.callbacks import BaseCallback
+from test_training_cli import TINY
 
 from robust_rl._files import FolderLockedError
 from robust_rl.checkpoints import TrainingDivergedError, TrainingInterrupted, load_checkpoint
 from robust_rl.errors import OutputExistsError
 from robust_rl.training import train
 
-CFG = dict(
-    n_timesteps=900,
-    n_envs=2,
-    learning_starts=100,
-    train_freq=16,
-    gradient_steps=2,
-    batch_size=16,
-    buffer_size=1000,
-    policy_kwargs={"net_arch": [16]},
-)
+CFG = {**TINY, "n_timesteps": 900, "n_envs": 2}
 ENV = "robust_rl/CartPole-v1"
 
 
