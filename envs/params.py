@@ -224,12 +224,12 @@ class PerturbableEnv:
         Together with the action and the parameters it determines the next step; it is what
         :mod:`robust_rl.envs.simulators` takes.
         """
-        return np.array(self.state, dtype=np.float64)  # type: ignore[attr-defined]
+        return np.array(self.state, dtype=np.float64)
 
     def set_physics_state(self, state: Any) -> None:
         """Put the simulator into ``state`` (what :meth:`get_physics_state` returns), e.g. to
         step from a chosen state; the episode's step count and parameters are unchanged."""
-        self.state = np.array(state, dtype=self._STATE_DTYPE)  # type: ignore[attr-defined,var-annotated]
+        self.state: Any = np.array(state, dtype=self._STATE_DTYPE)
 
     #: dtype the env keeps its classic-control ``state`` in
     _STATE_DTYPE: ClassVar[type] = np.float64
@@ -251,7 +251,7 @@ class PerturbableEnv:
 
     def _physics_step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         """The simulation step itself: the gymnasium class's ``step`` unless overridden."""
-        return super().step(action)  # type: ignore[misc,no-any-return]
+        return super().step(action)  # type: ignore[misc]
 
     @classmethod
     def task(cls) -> TaskSpec:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, cast
 
 import gymnasium as gym
 import numpy as np
@@ -24,6 +24,14 @@ __all__ = [
 
 #: Accepted values of ``DomainRandomization(distribution=...)``.
 _DISTRIBUTIONS = ("uniform", "log-uniform")
+
+
+class _HasParams(Protocol):
+    """What :class:`DomainRandomization` needs of the unwrapped environment."""
+
+    def set_params(self, **params: float) -> None: ...
+
+    def get_params(self) -> dict[str, float]: ...
 
 
 class DomainRandomization(
@@ -91,7 +99,7 @@ class DomainRandomization(
                 f"distribution must be one of {', '.join(map(repr, _DISTRIBUTIONS))}, "
                 f"got {distribution!r}"
             )
-        checked = check_ranges(ranges, tuple(base.get_params()))
+        checked = check_ranges(ranges, tuple(cast(_HasParams, base).get_params()))
         check_params = getattr(base, "check_params", None)
         if callable(check_params):
             for name, (low, high) in checked.items():
@@ -131,9 +139,10 @@ class DomainRandomization(
             parameters of the episode.
         """
         obs, info = self.env.reset(seed=seed, options=options)
-        self.env.unwrapped.set_params(**self.sample_params())
+        base = cast(_HasParams, self.env.unwrapped)
+        base.set_params(**self.sample_params())
         info = dict(info)
-        info["params"] = self.env.unwrapped.get_params()
+        info["params"] = base.get_params()
         info["physics"] = dict(info["params"])
         return obs, info
 
@@ -180,7 +189,7 @@ def make_domain_randomized(
     :raises MujocoNotInstalledError: for a MuJoCo task when ``mujoco`` is not installed.
     """
     spec = get_task(task)
-    env = load_env_creator(spec.entry_point)(**env_kwargs)
+    env = cast("gym.Env[Any, Any]", load_env_creator(spec.entry_point)(**env_kwargs))
     return DomainRandomization(
         env,
         spec.uncertainty_set if ranges is None else ranges,

@@ -12,11 +12,37 @@ imported only when a robust agent is first used.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-from robust_rl._registration import register_when_gymnasium_loads
+# In a source checkout ``robust_rl.envs`` is the top-level ``envs/`` folder (pyproject.toml maps
+# it). When Python takes this package from the checkout itself (started in the repository root
+# beside a regular install), no installer's mapping applies: a finder maps that one name there.
+_here = os.path.dirname(os.path.abspath(__file__))
+_checkout_envs = os.path.join(os.path.dirname(_here), "envs")
+if not os.path.isdir(os.path.join(_here, "envs")) and os.path.isfile(
+    os.path.join(_checkout_envs, "__init__.py")
+):
+    import importlib.abc
+    import importlib.util
+    import sys
+
+    class _CheckoutEnvsFinder(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+            if fullname != "robust_rl.envs":
+                return None
+            return importlib.util.spec_from_file_location(
+                fullname,
+                os.path.join(_checkout_envs, "__init__.py"),
+                submodule_search_locations=[_checkout_envs],
+            )
+
+    if not any(type(f).__name__ == "_CheckoutEnvsFinder" for f in sys.meta_path):
+        sys.meta_path.append(_CheckoutEnvsFinder())
+
+from robust_rl._registration import register_when_gymnasium_loads  # noqa: E402
 
 register_when_gymnasium_loads()
 

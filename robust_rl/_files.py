@@ -24,7 +24,7 @@ import yaml
 
 from robust_rl.errors import InvalidArgumentError, MissingFileError, UserError
 
-__all__ = ["FolderLock", "FolderLockedError", "read_yaml"]
+__all__ = ["FolderLock", "FolderLockedError", "check_output_folder", "read_yaml"]
 
 LOCK_FILE = ".robust-rl.lock"
 #: folders whose lock this process holds -> how many FolderLock blocks hold it (re-entrant)
@@ -38,7 +38,7 @@ class _StrictLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=True)
         try:
             first = seen.get(key)
         except TypeError:  # unhashable key: the base constructor reports it
@@ -54,7 +54,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 
 _StrictLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
+    _construct_mapping,
 )
 
 
@@ -170,3 +170,20 @@ class FolderLock:
                     self.folder.rmdir()
                 self._fh.close()  # closing the file releases the lock
                 self._fh = None
+
+
+def check_output_folder(name: str, folder: Path) -> None:
+    """Refuse an output folder that is a file, lies inside one, or cannot be written (a
+    read-only file system, no permission), before any work."""
+    for p in (folder, *folder.parents):
+        if p.exists():
+            if not p.is_dir():
+                where = "is a file" if p == folder else f"lies inside the file {p}"
+                raise InvalidArgumentError(f"{name} {folder} {where}; give a folder")
+            if not os.access(p, os.W_OK | os.X_OK):
+                where = "" if p == folder else f" (its folder {p} is not)"
+                raise InvalidArgumentError(
+                    f"{name} {folder} is not writable{where}: a read-only file system or no "
+                    "permission; give a folder you can write to"
+                )
+            return

@@ -29,10 +29,25 @@ __all__ = [
     "check_reachable",
     "import_ray",
     "join_cluster",
+    "task_env",
 ]
 
 #: environment variables of every task: one thread per task (each reserves one CPU)
 WORKER_ENV: dict[str, str] = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def task_env() -> dict[str, str]:
+    """The environment variables of a Ray task: :data:`WORKER_ENV`, plus the checkpoint signing
+    key file when ``ROBUST_RL_KEY_FILE`` names one (shared storage), so that a trial resumed on
+    another node can verify the checkpoint its first node wrote."""
+    from robust_rl.checkpoints import KEY_FILE_ENV
+
+    env = dict(WORKER_ENV)
+    if os.environ.get(KEY_FILE_ENV):
+        env[KEY_FILE_ENV] = os.environ[KEY_FILE_ENV]
+    return env
+
+
 #: seconds to wait for a TCP connection to the cluster's address
 CONNECT_TIMEOUT_S = 3.0
 #: seconds Ray may wait for the cluster's GCS to accept this driver

@@ -14,6 +14,13 @@ intact) that holds everything the next environment step depends on:
 * what the checkpoint belongs to (:class:`CheckpointMeta`: algorithm, env id, seed, config), so
   that a resume with another algorithm or config is refused instead of silently mixing runs.
 
+A checkpoint holds pickles (the environments are arbitrary Python objects), and reading a pickle
+can run code, so a checkpoint is signed: HMAC-SHA256 of its contents under a key kept outside
+every run folder (:func:`signing_key_path`; created on first use, readable by its owner only).
+:func:`load_checkpoint` verifies the signature before it unpickles anything, and refuses a file
+signed with another key (a checkpoint from another machine, user or a crafted one) or an unsigned
+one unless ``trust=True`` (``robust-rl train --resume --trust``).
+
 Checkpoints are taken at the start of a rollout (after the previous gradient steps), where
 resuming with ``learn(..., reset_num_timesteps=False)`` re-enters SB3's loop in the same state.
 If the environments cannot be pickled (e.g. a simulator handle without pickle support), the
@@ -23,10 +30,13 @@ new episodes: :attr:`CheckpointMeta.exact_env` says which case applies.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import os
 import pickle
 import random
+import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,17 +54,66 @@ from robust_rl.errors import InvalidArgumentError, MissingFileError, UserError
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "KEY_FILE_ENV",
     "Checkpoint",
     "CheckpointCallback",
     "CheckpointMeta",
+    "UntrustedCheckpointError",
     "capture_rng_state",
     "load_checkpoint",
     "restore_rng_state",
     "save_checkpoint",
+    "signing_key_path",
 ]
 
 #: version of the checkpoint layout; a file with another version is refused
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+
+#: first bytes of a signed checkpoint, followed by the 32-byte signature and the pickle
+_MAGIC = b"robust_rl checkpoint 2\n"
+
+#: environment variable naming the signing key file (default: see :func:`signing_key_path`)
+KEY_FILE_ENV = "ROBUST_RL_KEY_FILE"
+
+
+def signing_key_path() -> Path:
+    """The file holding this user's checkpoint signing key: ``$ROBUST_RL_KEY_FILE`` if set,
+    else ``robust_rl/checkpoint.key`` under ``$XDG_CONFIG_HOME`` (default ``~/.config``).
+    Machines that resume each other's checkpoints (a Ray cluster on shared storage) share it
+    by pointing ``ROBUST_RL_KEY_FILE`` at one copy."""
+    explicit = os.environ.get(KEY_FILE_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "robust_rl" / "checkpoint.key"
+
+
+def _signing_key() -> bytes:
+    """The signing key, created (32 random bytes, mode 0600) if it does not exist yet."""
+    path = signing_key_path()
+    try:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # created meanwhile by another process
+                pass
+            else:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(secrets.token_bytes(32))
+        key = path.read_bytes()
+    except OSError as exc:
+        raise UserError(
+            f"cannot read or create the checkpoint signing key {path} ({exc.strerror}); set "
+            f"{KEY_FILE_ENV} to a file in a writable folder"
+        ) from None
+    if len(key) < 16:
+        raise UserError(f"checkpoint signing key {path} is too short; delete it to make a new one")
+    return key
+
+
+def _signature(payload: bytes) -> bytes:
+    return hmac.new(_signing_key(), payload, hashlib.sha256).digest()
 
 
 @dataclass(frozen=True)
@@ -163,24 +222,51 @@ def save_checkpoint(
         "rng": capture_rng_state(),
         "action_space": cloudpickle.dumps(model.action_space),
     }
-    atomic_write_bytes(path, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL), force=True)
+    body = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    atomic_write_bytes(path, _MAGIC + _signature(body) + body, force=True)
     return meta
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint`.
+class UntrustedCheckpointError(InvalidArgumentError):
+    """A checkpoint not signed with this user's key (reading it could run code)."""
 
+
+def load_checkpoint(path: str | os.PathLike[str], trust: bool = False) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint`, after checking its signature.
+
+    :param trust: read a checkpoint whose signature does not match this user's key (one from
+        another machine or user, or from an earlier version). Reading it runs whatever its pickles
+        name: only for files from a source you trust.
     :raises MissingFileError: no file at ``path``.
+    :raises UntrustedCheckpointError: the signature is missing or wrong and ``trust`` is false.
     :raises InvalidArgumentError: the file is not a checkpoint of this format.
     """
     p = Path(path)
     if not p.is_file():
         raise MissingFileError(f"no checkpoint at {p}")
+    raw = p.read_bytes()
+    signed = raw.startswith(_MAGIC)
+    start = len(_MAGIC) + 32 if signed else 0
+    body = raw[start:]
+    if not trust:
+        if not signed:
+            raise UntrustedCheckpointError(
+                f"{p} is not a signed robust_rl checkpoint (an earlier version's, or not a "
+                "checkpoint); reading it could run code: resume it only if you trust it "
+                "(--trust), or start afresh"
+            )
+        if not hmac.compare_digest(raw[len(_MAGIC) : start], _signature(body)):
+            raise UntrustedCheckpointError(
+                f"{p} was not signed with this user's key ({signing_key_path()}): it comes from "
+                "another machine or user, or was altered, and reading it could run code; resume "
+                "it only if you trust it (--trust)"
+            )
     try:
-        payload = pickle.loads(p.read_bytes())
+        payload = pickle.loads(body)
     except Exception as exc:
         raise InvalidArgumentError(f"{p} is not a readable robust_rl checkpoint ({exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+    # format 1 is format 2's payload, unsigned
+    if not isinstance(payload, dict) or payload.get("format") not in (1, CHECKPOINT_FORMAT):
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise InvalidArgumentError(
             f"{p} is not a robust_rl checkpoint of format {CHECKPOINT_FORMAT} (found {found!r}); "

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cloudpickle
 import gymnasium as gym
@@ -41,7 +41,7 @@ from stable_baselines3.common.noise import (
 )
 
 import robust_rl.envs  # noqa: F401  (registers the ids)
-from robust_rl._files import FolderLock, read_yaml
+from robust_rl._files import FolderLock, check_output_folder, read_yaml
 from robust_rl._io import atomic_write_text, temp_beside
 from robust_rl.checkpoints import (
     CheckpointCallback,
@@ -89,7 +89,7 @@ ALGOS: dict[str, type[BaseAlgorithm]] = {
 #: RL Zoo's names for the exploration noise of off-policy agents, built into ``action_noise``)
 CONFIG_KEYS: tuple[str, ...] = ("n_timesteps", "policy", "n_envs", "noise_type", "noise_std")
 #: ``noise_type`` values -> SB3 action noise class
-NOISE_TYPES: dict[str, type[ActionNoise]] = {
+NOISE_TYPES: dict[str, type[NormalActionNoise] | type[OrnsteinUhlenbeckActionNoise]] = {
     "normal": NormalActionNoise,
     "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise,
 }
@@ -199,7 +199,7 @@ def make_model(
     env = make_vec_env(env_id, n_envs=cfg["n_envs"], seed=seed)
     # SB3 edits some arguments in place (A2C adds optimizer_class to policy_kwargs): pass a copy
     kwargs = copy.deepcopy({k: v for k, v in cfg.items() if k not in CONFIG_KEYS})
-    noise = action_noise(cfg, int(np.prod(env.action_space.shape)))
+    noise = action_noise(cfg, int(np.prod(cast("tuple[int, ...]", env.action_space.shape))))
     if noise is not None:
         kwargs["action_noise"] = noise
     return ALGOS[algo](
@@ -212,9 +212,12 @@ def make_model(
     )
 
 
-def load_model(path: str | os.PathLike[str], device: str = "auto") -> BaseAlgorithm:
+def load_model(
+    path: str | os.PathLike[str], device: str = "auto", trust: bool = False
+) -> BaseAlgorithm:
     """Load a saved SB3 model (DQN, RobustDQN, PPO, A2C, SAC, TD3, ...), choosing the class from
-    the file's contents; see :func:`robust_rl.evaluation.models.load_model`.
+    the file's contents, without running code from the file unless ``trust``; see
+    :func:`robust_rl.evaluation.models.load_model`.
 
     :raises FileNotFoundError: the file does not exist.
     :raises ValueError: the file is not a readable SB3 model.
@@ -222,7 +225,7 @@ def load_model(path: str | os.PathLike[str], device: str = "auto") -> BaseAlgori
     """
     from robust_rl.evaluation.models import load_model as _load_model
 
-    return _load_model(path, device=device)
+    return _load_model(path, device=device, trust=trust)
 
 
 def _atomic_save(save, target: Path) -> None:
@@ -262,6 +265,7 @@ def train(
     tensorboard_log: str | None = None,
     resume: bool = False,
     force: bool = False,
+    trust: bool = False,
     progress_bar: bool = False,
     checkpoint_freq: int = 10_000,
     callback: BaseCallback | None = None,
@@ -279,7 +283,11 @@ def train(
     :param resume: continue from ``out_dir/checkpoint.pkl`` (:mod:`robust_rl.checkpoints`): the
         model, optimizer, replay buffer, environments and random states, so that on CPU the
         resumed run equals the uninterrupted one. A checkpoint of another algorithm, env, seed
-        or config is refused (:class:`~robust_rl.errors.InvalidArgumentError`).
+        or config is refused (:class:`~robust_rl.errors.InvalidArgumentError`), and so is one not
+        signed with this user's key (:func:`robust_rl.checkpoints.load_checkpoint`).
+    :param force: start afresh over an existing model or an unfinished run.
+    :param trust: resume from a checkpoint that is not signed with this user's key (reading it
+        runs whatever its pickles name: only for a file you trust).
     :param checkpoint_freq: environment steps between checkpoints (taken at rollout starts).
     :param callback: an extra SB3 callback (e.g. intermediate evaluations for pruning).
     """
@@ -290,7 +298,7 @@ def train(
     out = Path(out_dir)
     for name, folder in (("out_dir", out), ("tensorboard_log", tensorboard_log)):
         if folder is not None:
-            _check_folder(name, Path(folder))
+            check_output_folder(name, Path(folder))
     with FolderLock(out, f"training {algo} on {env_id} (seed {seed})"):
         model_path = out / MODEL_FILE
         if model_path.exists() and not force:
@@ -301,7 +309,7 @@ def train(
         checkpoint_path = out / CHECKPOINT_FILE
         checkpoint = None
         if resume:
-            checkpoint = load_checkpoint(checkpoint_path)
+            checkpoint = load_checkpoint(checkpoint_path, trust=trust)
             differ = checkpoint.meta.mismatches(algo, env_id, seed, meta.config)
             if differ:
                 raise InvalidArgumentError(
@@ -340,8 +348,8 @@ def train(
         remaining = cfg["n_timesteps"] - int(model.num_timesteps)
         ckpt = CheckpointCallback(checkpoint_path, meta, save_freq=checkpoint_freq)
         first: list[BaseCallback] = [ckpt]
-        if checkpoint is not None and getattr(model, "action_noise", None) is not None:
-            first.append(_KeepActionNoise(model.action_noise))
+        if checkpoint is not None and (noise := getattr(model, "action_noise", None)) is not None:
+            first.append(_KeepActionNoise(noise))
         callbacks = CallbackList(first + ([callback] if callback is not None else []))
         try:
             with _graceful_interrupt(ckpt):
@@ -389,16 +397,6 @@ def _graceful_interrupt(ckpt: CheckpointCallback) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _check_folder(name: str, folder: Path) -> None:
-    """Refuse an output folder that is a file or lies inside one (before any work)."""
-    for p in (folder, *folder.parents):
-        if p.exists():
-            if not p.is_dir():
-                where = "is a file" if p == folder else f"lies inside the file {p}"
-                raise InvalidArgumentError(f"{name} {folder} {where}; give a folder")
-            return
-
-
 class _KeepActionNoise(BaseCallback):
     """SB3's ``learn`` resets the exploration noise; a resumed run continues the checkpoint's
     (an Ornstein-Uhlenbeck process has a state), so put it back when training starts."""
@@ -431,12 +429,14 @@ def _restore_model(
         force_reset=not exact,
     )
     if checkpoint.replay_buffer is not None and hasattr(model, "load_replay_buffer"):
-        model.load_replay_buffer(io.BytesIO(checkpoint.replay_buffer))  # type: ignore[attr-defined]
+        model.load_replay_buffer(io.BytesIO(checkpoint.replay_buffer))
     # SB3's load reseeds the action space and the environments (set_random_seed) and building
     # the networks draws from the global generators: put every generator back as it was
     model.action_space = cloudpickle.loads(checkpoint.action_space)
     if exact:
-        model.set_env(restore_environment(checkpoint), force_reset=False)
+        restored = restore_environment(checkpoint)
+        assert restored is not None  # exact: the checkpoint holds the environments
+        model.set_env(restored, force_reset=False)
     restore_rng_state(checkpoint.rng)
     return model
 

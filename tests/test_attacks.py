@@ -8,6 +8,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
+from robust_rl.configs import CONFIG_DIR
 from robust_rl.errors import InvalidArgumentError, UnknownNameError
 from robust_rl.evaluation import (
     AttackedPredictor,
@@ -371,7 +372,7 @@ def test_trained_dqn_return_drops_under_pgd(tmp_path) -> None:
     first of seeds 0..4 whose clean return is at least 400 is attacked."""
     from robust_rl.training import load_config, train
 
-    cfg = load_config("experiments/configs/dqn_cartpole.yaml")
+    cfg = load_config(CONFIG_DIR / "dqn_cartpole.yaml")
     torch.set_num_threads(1)
     cleans = []
     for seed in range(5):

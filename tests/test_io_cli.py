@@ -37,10 +37,11 @@ def test_reserve_path(tmp_path):
 def test_cli_help_and_version(capsys):
     assert main([]) == 0
     assert "robust-rl" in capsys.readouterr().out
-    with pytest.raises(SystemExit) as exc:
-        main(["--version"])
-    assert exc.value.code == 0
-    assert robust_rl.__version__ in capsys.readouterr().out
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"robust-rl {robust_rl.__version__}\n"
+    with pytest.raises(SystemExit) as exc:  # after other flags, argparse answers
+        main(["train", "--version"])
+    assert exc.value.code == 2
 
 
 def test_console_script_help_runs():

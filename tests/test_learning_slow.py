@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from robust_rl.configs import CONFIG_DIR
 from robust_rl.envs import CARTPOLE_SUITE
 from robust_rl.evaluation import evaluate_returns
 from robust_rl.training import load_config, make_model
 
-CONFIGS = Path(__file__).resolve().parent.parent / "experiments" / "configs"
+CONFIGS = CONFIG_DIR
 
 
 @pytest.mark.slow

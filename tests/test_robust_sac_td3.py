@@ -16,6 +16,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 
 from robust_rl import RobustSAC, RobustTD3
 from robust_rl.common import UnsupportedSpaceError
+from robust_rl.configs import CONFIG_DIR
 from robust_rl.errors import InvalidArgumentError, UserError
 
 PAIRS = [(SAC, RobustSAC), (TD3, RobustTD3)]
@@ -243,8 +244,8 @@ def test_cli_trains_robust_sac_and_td3_from_shipped_configs(tmp_path):
 
     assert ALGOS["robust-sac"] is RobustSAC and ALGOS["robust-td3"] is RobustTD3
     for algo in ("sac", "td3"):
-        plain = load_config(f"experiments/configs/{algo}_pendulum.yaml")
-        robust = load_config(f"experiments/configs/robust_{algo}_pendulum.yaml")
+        plain = load_config(CONFIG_DIR / f"{algo}_pendulum.yaml")
+        robust = load_config(CONFIG_DIR / f"robust_{algo}_pendulum.yaml")
         # the robust config is the plain one plus the robust keys
         assert {k: v for k, v in robust.items() if k in plain} == plain
         assert set(robust) - set(plain) <= {"radius", "radius_scale", "eta", "norm",

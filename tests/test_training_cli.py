@@ -11,13 +11,16 @@ import torch
 import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 
+import robust_rl
 from robust_rl.checkpoints import load_checkpoint
 from robust_rl.cli import main
+from robust_rl.configs import CONFIG_DIR
 from robust_rl.dqn import RobustDQN
 from robust_rl.errors import InvalidArgumentError, MissingFileError
 from robust_rl.training import load_config, load_model, make_model, train, validate_config
 
-CONFIGS = Path(__file__).resolve().parent.parent / "experiments" / "configs"
+CONFIGS = CONFIG_DIR
+ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(
     n_timesteps=400,
     learning_starts=100,
@@ -57,8 +60,9 @@ def test_shipped_configs_are_valid_and_use_rl_zoo_defaults():
         k: v for k, v in dqn.items() if k not in searched
     }
     assert len(robust["radius"]) == 4 and 0 < robust["eta"] < 1
-    best = CONFIGS.parent / "results" / "sweep_radius_eta_v2" / "best" / "robust-dqn.yaml"
-    assert load_config(best) == load_config(CONFIGS / "robust_dqn_cartpole.yaml")
+    best = ROOT / "experiments" / "results" / "sweep_radius_eta_v2" / "best" / "robust-dqn.yaml"
+    if best.exists():  # a source checkout (a source distribution ships no results)
+        assert load_config(best) == load_config(CONFIGS / "robust_dqn_cartpole.yaml")
     first = validate_config(
         "robust-dqn", load_config(CONFIGS / "robust_dqn_cartpole_first_sweep.yaml")
     )
@@ -203,8 +207,12 @@ def test_resume_refuses_a_missing_or_foreign_checkpoint(tmp_path):
         train("robust-dqn", "robust_rl/CartPole-v1", cfg, 0, tmp_path / "a", resume=True)
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "checkpoint.pkl").write_bytes(b"not a pickle")
-    with pytest.raises(InvalidArgumentError, match="not a readable robust_rl checkpoint"):
+    with pytest.raises(InvalidArgumentError, match="not a signed robust_rl checkpoint"):
         train("robust-dqn", "robust_rl/CartPole-v1", cfg, 0, tmp_path / "b", resume=True)
+    with pytest.raises(InvalidArgumentError, match="not a readable robust_rl checkpoint"):
+        train(
+            "robust-dqn", "robust_rl/CartPole-v1", cfg, 0, tmp_path / "b", resume=True, trust=True
+        )
 
 
 def test_evaluate_command_writes_tables_and_refuses_to_overwrite(tmp_path, capsys):
@@ -273,7 +281,7 @@ def test_evaluate_command_writes_tables_and_refuses_to_overwrite(tmp_path, capsy
                 "--out",
                 "OUT",
             ],
-            "config file nope.yaml does not exist",
+            "--config nope.yaml: no such file and no shipped config",
         ),
     ],
 )
@@ -375,3 +383,41 @@ def test_resume_with_exploration_noise_equals_uninterrupted_run(tmp_path):
     assert np.array_equal(
         whole.model.action_noise.noise_prev, resumed.model.action_noise.noise_prev
     )
+
+
+def test_train_without_config_uses_the_shipped_one_and_config_takes_shipped_names(tmp_path, capsys):
+    from robust_rl.configs import default_config, resolve_config, task_slug
+
+    assert task_slug("robust_rl/InvertedPendulum-v5") == "inverted_pendulum"
+    assert default_config("robust-dqn", "robust_rl/CartPole-v1") == CONFIGS / (
+        "robust_dqn_cartpole.yaml"
+    )
+    assert resolve_config("sac_pendulum", "x", "y") == CONFIGS / "sac_pendulum.yaml"
+    assert resolve_config("sac_pendulum.yaml", "x", "y") == CONFIGS / "sac_pendulum.yaml"
+    base = ["train", "--env", "robust_rl/CartPole-v1", "--no-progress-bar"]
+    out = tmp_path / "run"
+    assert main([*base, "--algo", "dqn", "--out", str(out), "--timesteps", "64"]) == 0
+    written = yaml.safe_load((out / "config.yaml").read_text())["config"]
+    shipped = validate_config("dqn", load_config(CONFIGS / "dqn_cartpole.yaml"))
+    assert {k: v for k, v in written.items() if k != "n_timesteps"} == {
+        k: v for k, v in shipped.items() if k != "n_timesteps"
+    }
+    capsys.readouterr()
+    assert main([*base, "--algo", "robust-sac", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no built-in config for --algo robust-sac" in err
+    assert "robust_sac_pendulum" in err and not (tmp_path / "b").exists()
+    assert main([*base, "--algo", "dqn", "--config", "nope", "--out", str(tmp_path / "c")]) == 2
+    assert "no such file and no shipped config of that name" in capsys.readouterr().err
+
+
+def test_version_answers_without_the_heavy_imports():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from robust_rl.cli import main; rc = main(['--version']); "
+        "print(sorted(m for m in ('torch', 'stable_baselines3', 'gymnasium') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == [f"robust-rl {robust_rl.__version__}", "[]"]

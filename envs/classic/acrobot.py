@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import numpy as np
 from gymnasium.envs.classic_control.acrobot import AcrobotEnv
@@ -102,32 +103,32 @@ class PerturbedAcrobotEnv(PerturbableEnv, AcrobotEnv):
 
     # Gymnasium's names, read by its renderer; read-only views of the parameters.
     @property
-    def LINK_MASS_1(self) -> float:
+    def LINK_MASS_1(self) -> float:  # type: ignore[override]
         """Mass of the upper link (kg)."""
         return self._params["link_mass_1"]
 
     @property
-    def LINK_MASS_2(self) -> float:
+    def LINK_MASS_2(self) -> float:  # type: ignore[override]
         """Mass of the lower link (kg)."""
         return self._params["link_mass_2"]
 
     @property
-    def LINK_LENGTH_1(self) -> float:
+    def LINK_LENGTH_1(self) -> float:  # type: ignore[override]
         """Length of the upper link (m)."""
         return self._params["link_length_1"]
 
     @property
-    def LINK_LENGTH_2(self) -> float:
+    def LINK_LENGTH_2(self) -> float:  # type: ignore[override]
         """Length of the lower link (m)."""
         return self._params["link_length_2"]
 
     @property
-    def LINK_COM_POS_1(self) -> float:
+    def LINK_COM_POS_1(self) -> float:  # type: ignore[override]
         """Distance from the pivot to the upper link's centre of mass, ``l_1 / 2`` (m)."""
         return self._params["link_length_1"] / 2.0
 
     @property
-    def LINK_COM_POS_2(self) -> float:
+    def LINK_COM_POS_2(self) -> float:  # type: ignore[override]
         """Distance from the elbow to the lower link's centre of mass, ``l_2 / 2`` (m)."""
         return self._params["link_length_2"] / 2.0
 
@@ -142,7 +143,7 @@ class PerturbedAcrobotEnv(PerturbableEnv, AcrobotEnv):
         return _MOI_FACTOR * self._params["link_mass_2"] * self._params["link_length_2"] ** 2
 
     @property
-    def LINK_MOI(self) -> float:
+    def LINK_MOI(self) -> float:  # type: ignore[override]
         """Gymnasium's single moment of inertia; defined only while both links have the same."""
         if self.LINK_MOI_1 != self.LINK_MOI_2:
             raise AttributeError(
@@ -159,7 +160,8 @@ class PerturbedAcrobotEnv(PerturbableEnv, AcrobotEnv):
 
     def tip_height(self) -> float:
         """Height of the free end above the pivot (m) in the current state."""
-        th1, th2 = float(self.state[0]), float(self.state[1])
+        state = cast(np.ndarray, self.state)  # set by reset; gymnasium only types it None
+        th1, th2 = float(state[0]), float(state[1])
         return -self.LINK_LENGTH_1 * np.cos(th1) - self.LINK_LENGTH_2 * np.cos(th1 + th2)
 
     def _terminal(self) -> bool:

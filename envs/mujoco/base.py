@@ -81,7 +81,7 @@ class PerturbedMujocoEnv(PerturbableEnv):
         :param env_kwargs: keyword arguments of the gymnasium environment.
         """
         checked = self.check_params({k: v for k, v in params.items() if v is not None})
-        super().__init__(**env_kwargs)  # type: ignore[call-arg]
+        super().__init__(**env_kwargs)
         EzPickle.__init__(self, **dict(params), **env_kwargs)
         model = self.model
         robot = self.ROBOT
@@ -124,14 +124,14 @@ class PerturbedMujocoEnv(PerturbableEnv):
 
     def get_physics_state(self) -> np.ndarray:
         """``(qpos, qvel)`` of the simulator, concatenated, as float64."""
-        data = self.data  # type: ignore[attr-defined]
+        data = self.data
         return np.concatenate([data.qpos, data.qvel]).astype(np.float64)
 
     def set_physics_state(self, state: np.ndarray) -> None:
         """Restore ``(qpos, qvel)`` (what :meth:`get_physics_state` returns)."""
-        data = self.data  # type: ignore[attr-defined]
+        data = self.data
         nq = data.qpos.shape[0]
-        self.set_state(state[:nq], state[nq:])  # type: ignore[attr-defined]
+        self.set_state(state[:nq], state[nq:])
 
     def _read_params(self) -> dict[str, float]:
         values = {name: float(self.model.body_mass[i]) for name, i in self._body_ids.items()}

@@ -44,12 +44,12 @@ class MujocoSimulator(BatchedSimulator):
         env: Any = gym.make(task_id).unwrapped
         self._env = env
         self.task_id = task_id
-        self.param_names = tuple(env.param_names())  # type: ignore[misc]
+        self.param_names = tuple(env.param_names())
         model = env.model
         if model.na:
             raise InvalidArgumentError(f"{task_id}: models with actuator states are not supported")
         self._nq, self._nv = int(model.nq), int(model.nv)
-        self.state_dim = self._nq + self._nv  # type: ignore[misc]
+        self.state_dim = self._nq + self._nv
         self._nstate = int(mujoco.mj_stateSize(model, _FULL))
         if self._nstate != 1 + self.state_dim:
             raise InvalidArgumentError(f"{task_id}: unexpected MuJoCo state layout")

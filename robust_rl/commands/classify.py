@@ -295,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
     config = {
         "command": "robust-rl " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "robust-rl",
         "dataset": args.dataset,
-        "model": model.arch_name,  # type: ignore[attr-defined]
+        "model": model.arch_name,
         "fit": result.config,
         "eval_magnitudes": grids,
         "pgd_steps": args.pgd_steps,

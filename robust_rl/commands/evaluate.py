@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from robust_rl._files import FolderLock
+from robust_rl._files import FolderLock, check_output_folder
 from robust_rl.errors import InvalidArgumentError, OutputExistsError
 from robust_rl.evaluation import (
     ATTACKS,
@@ -65,10 +65,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--grid", action="store_true", help="also evaluate the grid")
     g.add_argument("--points", type=int, default=5, help="grid points per axis (default 5)")
     g.add_argument("--axes", nargs="+", default=None, help="parameters to vary (default: all)")
-    g.add_argument("--grid-episodes", type=int, default=10, help="episodes per grid point")
-    g.add_argument("--workers", type=int, default=1, help="worker processes for the grid")
-    g.add_argument("--backend", choices=("local", "ray"), default="local")
+    g.add_argument(
+        "--grid-episodes", type=int, default=10, help="episodes per grid point (default 10)"
+    )
+    g.add_argument(
+        "--workers", type=int, default=1, help="worker processes for the grid (default 1)"
+    )
+    g.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="run the grid's workers here or on a Ray cluster (default local)",
+    )
     g.add_argument("--address", default=None, help="Ray cluster address (--backend ray)")
+    g.add_argument(
+        "--no-lockstep",
+        action="store_true",
+        help="suite and grid: step each MDP's episodes in their own envs (the reference path) "
+        "instead of all (MDP, episode) rows together on the task's batched simulator (the "
+        "default for classic-control tasks with --backend local; --workers is then not used)",
+    )
     a = p.add_argument_group("observation attacks")
     a.add_argument("--attack", choices=ATTACKS, default=None, help="attack to evaluate")
     a.add_argument(
@@ -82,7 +98,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--epsilon-scale",
         choices=("absolute", "std", "random"),
         default="absolute",
-        help="radius in observation units; times each coordinate's std on the model's clean "
+        help="(default absolute) radius in observation units; times each coordinate's std on the model's clean "
         "episodes (std); or times its std under uniformly random actions, the same for every "
         "model (random)",
     )
@@ -90,6 +106,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--attack-steps", type=int, default=10, help="PGD steps (default 10)")
     p.add_argument("--out", default=None, help="folder for the JSON/CSV/Markdown/PNG files")
     p.add_argument("--force", action="store_true", help="overwrite existing result files")
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="load the models with SB3's own loader, which runs the code their pickled fields "
+        "name; by default nothing from a model file is run and a file that needs code is refused",
+    )
     p.set_defaults(handler=run)
 
 
@@ -119,8 +141,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         return _evaluate(args, paths, names, kinds)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InvalidArgumentError(f"--out {out} is a file; give a folder")
+    check_output_folder("--out", out)
     with FolderLock(out, "robust-rl evaluate"):
         return _evaluate(args, paths, names, kinds)
 
@@ -134,19 +155,26 @@ def _evaluate(
                 path = Path(args.out) / f"{kind}.{ext}"
                 if path.exists():
                     raise OutputExistsError(f"{path} already exists; pass --force to overwrite it")
-    models = {n: load_model(p, device="cpu") for n, p in zip(names, paths, strict=True)}
+    models = {
+        n: load_model(p, device="cpu", trust=args.trust) for n, p in zip(names, paths, strict=True)
+    }
     nominal_id = get_suite(args.suite).nominal_id
     for n, model in models.items():
         check_model_env(model, nominal_id, f"model {n!r}")
     results = [
         evaluate_suite(
-            models, args.suite, n_episodes=args.episodes, seed=args.seed, split=args.split
+            models,
+            args.suite,
+            n_episodes=args.episodes,
+            seed=args.seed,
+            split=args.split,
+            lockstep=False if args.no_lockstep else None,
         )
     ]
     if args.grid:
         grid_models = (
             models
-            if args.workers == 1 and args.backend == "local"
+            if args.backend == "local"
             else dict(zip(names, [str(p) for p in paths], strict=True))
         )
         results.append(
@@ -160,6 +188,7 @@ def _evaluate(
                 n_workers=args.workers,
                 backend=args.backend,
                 address=args.address,
+                lockstep=False if args.no_lockstep else None,
             )
         )
     if args.attack:

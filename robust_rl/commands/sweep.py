@@ -29,7 +29,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("file", help="sweep YAML file")
     p.add_argument("--out", required=True, help="output folder (one sub-folder per trial)")
-    p.add_argument("--backend", default="local", choices=BACKENDS)
+    p.add_argument(
+        "--backend",
+        default="local",
+        choices=BACKENDS,
+        help="run trials as local processes or as Ray tasks (default local)",
+    )
     p.add_argument(
         "--address",
         default=None,

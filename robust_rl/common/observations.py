@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -222,7 +222,7 @@ class ObservationPerturbation:
                     "entry, or list the entries to leave alone in unperturbed_keys"
                 )
         self.keys = tuple(keys)
-        self._shapes = {k: tuple(space.spaces[k].shape) for k in keys}
+        self._shapes = {k: tuple(cast(spaces.Box, space.spaces[k]).shape) for k in keys}
         return [
             _expand(
                 radius[k] if isinstance(radius, dict) else radius,

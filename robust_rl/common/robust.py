@@ -42,6 +42,7 @@ target and
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
@@ -243,6 +244,9 @@ class RobustAgentMixin:
         self._robust_perturbation = ObservationPerturbation(
             self.observation_space, self.radius, self.unperturbed_keys
         )
+        if self._dynamics is not None and self._dynamics.requested is None:
+            # saved before the resolved set recorded its request: it was resolved from this one
+            self._dynamics = dataclasses.replace(self._dynamics, requested=self.perturbation)
         if self._dynamics is not None and self._dynamics.requested != self.perturbation:
             raise InvalidArgumentError(
                 "perturbation cannot be changed when a model is loaded (its set was resolved on "
@@ -499,7 +503,7 @@ class RobustAgentMixin:
         super().save(path, exclude=exclude, include=include)  # type: ignore[misc]
 
     @classmethod
-    def load(  # type: ignore[override]
+    def load(
         cls: type[SelfRobust],
         path: str | pathlib.Path | Any,
         env: GymEnv | None = None,
@@ -532,7 +536,7 @@ def _resolve_on_env(perturbation: DynamicsSet, env: GymEnv) -> ResolvedDynamics:
     def call(name: str, *args: Any) -> Any:
         if isinstance(env, VecEnv):
             return env.env_method(name, *args, indices=[0])[0]
-        return env.get_wrapper_attr(name)(*args)  # type: ignore[union-attr]
+        return env.get_wrapper_attr(name)(*args)
 
     has_task = env.has_attr("task") if isinstance(env, VecEnv) else _has_wrapper_attr(env, "task")
     if not has_task:

@@ -7,7 +7,7 @@ https://arxiv.org/abs/2408.09672 (robust Q-learning: method.md §4 of this proje
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch as th
@@ -173,7 +173,7 @@ class RobustDQN(RobustAgentMixin, DQN):
                 f"target_batches must be a positive integer or None (automatic), got {target_batches!r}"
             )
         self.target_batches = target_batches
-        env = self._init_robust(
+        robust_env = self._init_robust(
             env,
             spec=EstimatorSpec(
                 eta=eta,
@@ -192,7 +192,7 @@ class RobustDQN(RobustAgentMixin, DQN):
         )
         super().__init__(
             policy,
-            env,  # type: ignore[arg-type]
+            robust_env,  # type: ignore[arg-type]
             learning_rate=learning_rate,
             buffer_size=buffer_size,
             learning_starts=learning_starts,
@@ -263,7 +263,7 @@ class RobustDQN(RobustAgentMixin, DQN):
         chunk = self._target_chunk(batch_size)
         for first in range(0, gradient_steps, chunk):
             batches = [
-                self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+                self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
                 for _ in range(min(chunk, gradient_steps - first))
             ]
             with th.no_grad():
@@ -298,7 +298,9 @@ class RobustDQN(RobustAgentMixin, DQN):
         (at most 2^20 observation entries) when it is None."""
         if self.target_batches is not None:
             return self.target_batches
-        entries = sum(int(np.prod(s.shape)) for s in _subspaces(self.observation_space))
+        # SB3's DQN accepts only observation spaces with a shape (Box, Discrete, Dict of them...)
+        shapes = [cast("tuple[int, ...]", s.shape) for s in _subspaces(self.observation_space)]
+        entries = sum(int(np.prod(shape)) for shape in shapes)
         points = min(_AUTO_TARGET_POINTS, _AUTO_TARGET_ENTRIES // max(entries, 1))
         return max(1, points // batch_size)
 
@@ -334,8 +336,8 @@ def _concat(
     if len(observations) == 1:
         return observations[0]
     if isinstance(observations[0], dict):
-        return {k: th.cat([o[k] for o in observations]) for k in observations[0]}  # type: ignore[index]
-    return th.cat(observations)  # type: ignore[arg-type]
+        return {k: th.cat([o[k] for o in observations]) for k in observations[0]}
+    return th.cat(observations)
 
 
 def _subspaces(space: spaces.Space) -> list[spaces.Space]:

@@ -16,15 +16,16 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from robust_rl._ray import WORKER_ENV, import_ray, join_cluster
+from robust_rl._ray import WORKER_ENV, import_ray, join_cluster, task_env
 from robust_rl.errors import InvalidArgumentError
+from robust_rl.evaluation.lockstep import lockstep_returns, lockstep_supported
 from robust_rl.evaluation.rollouts import ModelLike, evaluate_returns, resolve_model
 
 __all__ = ["Backend", "RolloutTask", "run_tasks"]
@@ -132,6 +133,7 @@ def run_tasks(
     n_workers: int = 1,
     backend: Backend = "local",
     address: str | None = None,
+    lockstep: bool | None = None,
 ) -> list[np.ndarray]:
     """Returns of every task, in task order.
 
@@ -142,6 +144,12 @@ def run_tasks(
     :param backend: ``"local"`` or ``"ray"``.
     :param address: Ray cluster address (``"auto"``, ``"HOST:6379"``); ``None`` starts a
         private local Ray with ``n_workers`` CPUs and shuts it down afterwards.
+    :param lockstep: run the tasks of each model together on the task's batched simulator, in
+        this process (:mod:`robust_rl.evaluation.lockstep`: one ``predict`` per step on every
+        unfinished (MDP, episode) row; the same returns as the scalar path, asserted in the
+        tests). ``None``: whenever every task is on one env id with a classic-control simulator
+        and the backend is ``"local"`` (``n_workers`` is then not used); ``False``: one env
+        per episode (the reference path, and the only one for the MuJoCo robots and Ray).
     :raises ValueError: bad ``n_workers`` or ``backend``; Ray not installed.
     """
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
@@ -152,6 +160,14 @@ def run_tasks(
         raise InvalidArgumentError("address is only used with backend='ray'")
     if not tasks:
         return []
+    env_ids = {t.env_id for t in tasks}
+    if lockstep is None:
+        lockstep = backend == "local" and len(env_ids) == 1 and lockstep_supported(*env_ids)
+    if lockstep:
+        if backend != "local":
+            raise InvalidArgumentError("lockstep runs in this process: use backend='local'")
+        live = {name: resolve_model(m, f"models[{name!r}]") for name, m in models.items()}
+        return _run_lockstep(live, tasks)
     if backend == "local" and n_workers == 1:
         live = {name: resolve_model(m, f"models[{name!r}]") for name, m in models.items()}
         return [_run_one(t, live[t.model]) for t in tasks]
@@ -160,6 +176,28 @@ def run_tasks(
             return _run_ray(payloads, tasks, n_workers, address)
         live = {name: resolve_model(m, f"models[{name!r}]") for name, m in models.items()}
         return _run_processes(live, payloads, tasks, n_workers)
+
+
+def _run_lockstep(live: Mapping[str, Any], tasks: Sequence[RolloutTask]) -> list[np.ndarray]:
+    """Tasks that differ only in their MDP's parameters run as one lockstep batch."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, t in enumerate(tasks):
+        key = (t.model, t.env_id, t.n_episodes, t.seed, t.deterministic, t.max_episode_steps)
+        groups.setdefault(key, []).append(i)
+    out: list[np.ndarray | None] = [None] * len(tasks)
+    for (name, env_id, n_episodes, seed, deterministic, cap), members in groups.items():
+        results = lockstep_returns(
+            live[name],
+            env_id,
+            [tasks[i].params for i in members],
+            n_episodes,
+            seed,
+            deterministic=deterministic,
+            max_episode_steps=cap,
+        )
+        for i, returns in zip(members, results, strict=True):
+            out[i] = returns
+    return [r for r in out if r is not None]
 
 
 def _run_processes(
@@ -192,7 +230,7 @@ def _run_processes(
             if nxt < len(tasks):
                 results[nxt] = _run_one(tasks[nxt], live[tasks[nxt].model])
                 nxt += 1
-                done = [f for f in pending if f.done()]
+                done: Collection[Future[np.ndarray]] = [f for f in pending if f.done()]
             else:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
@@ -211,7 +249,7 @@ def _run_ray(
     started = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        kwargs["runtime_env"] = {"env_vars": WORKER_ENV}
+        kwargs["runtime_env"] = {"env_vars": task_env()}
         if address is None:
             ray.init(num_cpus=n_workers, **kwargs)
         else:

@@ -47,6 +47,7 @@ def evaluate_grid(
     n_workers: int = 1,
     backend: Backend = "local",
     address: str | None = None,
+    lockstep: bool | None = None,
 ) -> EvaluationResults:
     """Evaluate every model at every point of the grid over ``suite``'s uncertainty set.
 
@@ -68,6 +69,9 @@ def evaluate_grid(
     :param address: Ray address (``"auto"``, ``"HOST:6379"``, ``"ray://HOST:10001"``); ``None``
         starts a private Ray with ``n_workers`` CPUs (shut down afterwards). A Ray already
         initialised in this process is used as it is.
+    :param lockstep: step every (point, episode) of a model together on the task's batched
+        simulator (see :func:`robust_rl.evaluation._parallel.run_tasks`); ``None``: whenever
+        the task has one and the backend is ``"local"``; ``False``: the scalar path.
     :return: results (``name="grid"``, ``axes`` set) with one ``kind="grid"`` row per (model,
         point); ``row.params`` holds the point.
     :raises ValueError: bad counts, ``points`` or ``axes``; unknown env id.
@@ -90,7 +94,9 @@ def evaluate_grid(
         for name in models
         for p in pts
     ]
-    returns = run_tasks(models, tasks, n_workers=n_workers, backend=backend, address=address)
+    returns = run_tasks(
+        models, tasks, n_workers=n_workers, backend=backend, address=address, lockstep=lockstep
+    )
     rows = [
         EvaluationRow(
             model=t.model,

@@ -12,7 +12,10 @@ an algorithm.
 
 from __future__ import annotations
 
+import base64
 import importlib
+import io
+import json
 import os
 import zipfile
 from collections.abc import Mapping
@@ -20,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
+from stable_baselines3.common import utils as sb3_utils
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.save_util import json_to_data
@@ -29,7 +34,8 @@ from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import TD3Policy
 
 from robust_rl.dqn import RobustDQN
-from robust_rl.errors import InvalidArgumentError, MissingFileError, UnknownNameError
+from robust_rl.errors import InvalidArgumentError, MissingFileError, UnknownNameError, UserError
+from robust_rl.safe_pickle import UnsafePickleError, safe_loads
 
 __all__ = [
     "MODEL_CLASSES",
@@ -120,45 +126,107 @@ def _register_robust_agents() -> None:
 _register_robust_agents()
 
 
-def _read_data(p: Path) -> Mapping[str, Any]:
-    """The stored attributes (the zip's ``data`` member) without loading the parameters."""
+#: attributes that older SB3 versions pickle as functions (code): the safe loader replaces
+#: them by constants (they only matter for further training, never for ``predict``)
+_SCHEDULES = ("learning_rate", "lr_schedule", "exploration_schedule", "clip_range", "clip_range_vf")
+
+
+def _not_readable(p: Path, why: str) -> InvalidArgumentError:
+    return InvalidArgumentError(f"model file {p} is not a readable Stable-Baselines3 model ({why})")
+
+
+def _read_data(p: Path, trust: bool = False) -> dict[str, Any]:
+    """The stored attributes (the zip's ``data`` member) without loading the parameters.
+
+    With ``trust`` false, pickled attributes are read by :func:`robust_rl.safe_pickle.safe_loads`
+    (nothing in the file is run); a schedule pickled as a function is replaced by a constant
+    (listed in ``data["_unrestored"]``) and any other attribute that needs code is refused.
+    """
     if p.is_dir():
         raise InvalidArgumentError(f"model file {p} is a folder; give the model's .zip file")
     if not p.is_file():
         raise MissingFileError(f"model file {p} does not exist")
     if not zipfile.is_zipfile(p):
-        raise InvalidArgumentError(
-            f"model file {p} is not a readable Stable-Baselines3 model (not a zip file)"
-        )
+        raise _not_readable(p, "not a zip file")
     try:
         with zipfile.ZipFile(p) as archive:
             if "data" not in archive.namelist():
-                raise InvalidArgumentError(
-                    f"model file {p} is not a readable Stable-Baselines3 model (no data member)"
-                )
-            data = json_to_data(archive.read("data").decode())
-    except InvalidArgumentError:
+                raise _not_readable(p, "no data member")
+            text = archive.read("data").decode()
+        if trust:
+            data = json_to_data(text)
+        else:
+            raw = json.loads(text)
+            if not isinstance(raw, dict):
+                raise _not_readable(p, "its data member is not a mapping")
+            data = _restore_safely(p, raw)
+    except UserError:
         raise
     except Exception as exc:  # json errors, pickle errors ...
-        raise InvalidArgumentError(
-            f"model file {p} is not a readable Stable-Baselines3 model ({exc})"
-        ) from None
+        raise _not_readable(p, str(exc)) from None
     if not isinstance(data, dict) or "policy_class" not in data:
-        raise InvalidArgumentError(
-            f"model file {p} is not a readable Stable-Baselines3 model (no data member)"
-        )
+        raise _not_readable(p, "no policy class")
     return data
 
 
-def read_model_class(path: str | os.PathLike[str]) -> ModelClass:
-    """The registry entry of the algorithm that saved ``path`` (the file is not fully loaded).
+def _restore_safely(p: Path, raw: Mapping[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    unrestored: list[str] = []
+    for key, item in raw.items():
+        if not (isinstance(item, dict) and ":serialized:" in item):
+            data[key] = item
+            continue
+        try:
+            data[key] = safe_loads(base64.b64decode(str(item[":serialized:"]).encode()))
+        except UnsafePickleError as exc:
+            if key not in _SCHEDULES:
+                raise InvalidArgumentError(
+                    f"model file {p}: its attribute {key!r} can only be read by running code "
+                    f"from the file ({exc.module}.{exc.name}); load it only if you trust its "
+                    "source (robust-rl evaluate --trust, load_model(..., trust=True))"
+                ) from None
+            unrestored.append(key)
+    for key in unrestored:
+        start = data.get("learning_rate") if key in ("learning_rate", "lr_schedule") else 0.0
+        value = float(start) if isinstance(start, (int, float)) else 0.0
+        data[key] = value if key == "learning_rate" else _constant_schedule(value)
+    data["_unrestored"] = tuple(unrestored)
+    return data
+
+
+def _constant_schedule(value: float) -> Any:
+    """SB3's constant schedule (an object since SB3 2.7; a function before)."""
+    constant = getattr(sb3_utils, "ConstantSchedule", None)
+    return constant(value) if constant is not None else sb3_utils.constant_fn(value)
+
+
+def _check_weights(p: Path) -> None:
+    """Refuse a model whose ``.pth`` members hold anything but tensors and plain containers
+    (``torch.load(weights_only=True)``), whatever the installed SB3 does."""
+    try:
+        with zipfile.ZipFile(p) as archive:
+            for name in archive.namelist():
+                if name.endswith(".pth"):
+                    with archive.open(name) as member:
+                        torch.load(io.BytesIO(member.read()), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise InvalidArgumentError(
+            f"model file {p}: its weights are not plain tensors ({type(exc).__name__}); load it "
+            "only if you trust its source (robust-rl evaluate --trust, load_model(..., "
+            "trust=True))"
+        ) from None
+
+
+def read_model_class(path: str | os.PathLike[str], trust: bool = False) -> ModelClass:
+    """The registry entry of the algorithm that saved ``path`` (the file is not fully loaded;
+    with ``trust`` false nothing in it is run, see :func:`load_model`).
 
     :raises FileNotFoundError: the file does not exist.
     :raises ValueError: not an SB3 model file, or two algorithms match equally well.
     :raises KeyError: an SB3 model of an algorithm not in :data:`MODEL_CLASSES`.
     """
     p = Path(path)
-    data = _read_data(p)
+    data = _read_data(p, trust)
     policy = data["policy_class"]
     if not isinstance(policy, type):
         raise InvalidArgumentError(
@@ -183,22 +251,46 @@ def read_model_class(path: str | os.PathLike[str]) -> ModelClass:
     return top[0]
 
 
-def load_model(path: str | os.PathLike[str], device: str = "auto") -> BaseAlgorithm:
+def load_model(
+    path: str | os.PathLike[str], device: str = "auto", trust: bool = False
+) -> BaseAlgorithm:
     """Load a saved SB3 model, choosing its class from the file (see :func:`read_model_class`).
+
+    An SB3 zip keeps some attributes as pickles, and a pickle can run code while it is read. By
+    default nothing from the file is run: pickled attributes are read with
+    :func:`robust_rl.safe_pickle.safe_loads` (data types, spaces, SB3's policy, buffer, noise and
+    schedule classes, this package's perturbations), the weights with
+    ``torch.load(weights_only=True)``; a file that needs anything else is refused with one line.
+    A schedule that older SB3 versions pickle as a function is replaced by a constant (named in
+    ``model.unrestored_attributes``): the policy acts exactly as saved, but training such a model
+    further needs ``trust=True``.
 
     :param path: the ``.zip`` written by ``model.save``.
     :param device: torch device for the loaded model.
+    :param trust: read the file with SB3's own loader (cloudpickle: runs whatever the file
+        names). Only for files from a source you trust.
     :raises FileNotFoundError: the file does not exist.
-    :raises ValueError: not a readable SB3 model.
+    :raises ValueError: not a readable SB3 model, or (without ``trust``) one that needs code.
     :raises KeyError: an SB3 model of an unknown algorithm.
     """
-    entry = read_model_class(path)
+    p = Path(path)
+    entry = read_model_class(p, trust)
+    custom_objects: dict[str, Any] | None = None
+    unrestored: tuple[str, ...] = ()
+    if not trust:
+        _check_weights(p)
+        data = _read_data(p)
+        unrestored = data.pop("_unrestored")
+        # every attribute given: SB3 unpickles nothing
+        custom_objects = data
     try:
-        return entry.cls.load(Path(path), device=device)
+        model = entry.cls.load(p, device=device, custom_objects=custom_objects)
     except Exception as exc:
         raise InvalidArgumentError(
             f"model file {path} could not be loaded as {entry.cls.__name__} ({exc})"
         ) from None
+    model.unrestored_attributes = unrestored  # type: ignore[attr-defined]
+    return model
 
 
 def check_model_env(model: Any, env_id: str, name: str = "model") -> None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from robust_rl._io import atomic_publish, check_writable, figure_png
 from robust_rl.errors import InvalidArgumentError
-from robust_rl.evaluation.results import EvaluationResults
+from robust_rl.evaluation.results import EvaluationResults, RowKind
 
 __all__ = ["attack_png", "grid_png", "save_results"]
 
@@ -144,10 +145,14 @@ def _planned(
         (out / f"{r.name}.csv", r.to_csv),
         (out / f"{r.name}.md", r.to_markdown),
     ]
-    figures = [(k, f) for k, f in (("grid", grid_png), ("attack", attack_png)) if r.select(kind=k)]  # type: ignore[arg-type]
+    renderers: tuple[tuple[RowKind, Callable[[EvaluationResults], bytes | None]], ...] = (
+        ("grid", grid_png),
+        ("attack", attack_png),
+    )
+    figures = [(k, f) for k, f in renderers if r.select(kind=k)]
     for k, f in figures:
         suffix = "" if len(figures) == 1 else f"_{k}"
-        plan.append((out / f"{r.name}{suffix}.png", lambda f=f: f(r)))
+        plan.append((out / f"{r.name}{suffix}.png", partial(f, r)))
     return plan
 
 

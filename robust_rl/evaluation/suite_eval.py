@@ -27,6 +27,7 @@ def evaluate_suite(
     n_workers: int = 1,
     backend: Backend = "local",
     address: str | None = None,
+    lockstep: bool | None = None,
 ) -> EvaluationResults:
     """Evaluate every model on every MDP of one split of a suite.
 
@@ -44,6 +45,9 @@ def evaluate_suite(
     :param backend: ``"local"`` (processes) or ``"ray"``.
     :param address: Ray address (``backend="ray"`` only), see
         :func:`robust_rl.evaluation.evaluate_grid`.
+    :param lockstep: step every (MDP, episode) of a model together on the task's batched
+        simulator (see :func:`robust_rl.evaluation._parallel.run_tasks`); ``None``: whenever
+        the task has one and the backend is ``"local"``; ``False``: the scalar path.
     :return: results (``name="suite"``) with one ``kind="suite"`` row per (model, MDP), in
         the order models × MDPs, each row carrying ``split``, ``params`` and ``seed``.
     :raises ValueError: empty ``models``, unknown split, bad counts, unknown env id.
@@ -68,7 +72,9 @@ def evaluate_suite(
         for name in models
         for m in mdps
     ]
-    returns = run_tasks(models, tasks, n_workers=n_workers, backend=backend, address=address)
+    returns = run_tasks(
+        models, tasks, n_workers=n_workers, backend=backend, address=address, lockstep=lockstep
+    )
     rows = [
         EvaluationRow(
             model=t.model,

@@ -474,12 +474,12 @@ class _Layouts:
         else:
             rows = np.arange(n_draws)
             second = (rows - starts[row_slot]) >= self.first_half[levels][row_slot]
-            member_row = [rows, rows]
-            member_set = [row_slot, row_slot + batch * (1 + second)]
+            row_parts = [rows, rows]
+            set_parts = [row_slot, row_slot + batch * (1 + second)]
             if self.with_center:
-                member_row.append(centres)
-                member_set.append(3 * batch + slots)
-            member_row, member_set = np.concatenate(member_row), np.concatenate(member_set)
+                row_parts.append(centres)
+                set_parts.append(3 * batch + slots)
+            member_row, member_set = np.concatenate(row_parts), np.concatenate(set_parts)
         if self.with_center:
             row_slot = np.concatenate([row_slot, slots])
         return RTLayout(

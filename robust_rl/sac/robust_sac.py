@@ -8,13 +8,14 @@ T. Haarnoja et al., https://arxiv.org/abs/1801.01290.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch as th
 import torch.nn.functional as F
 from stable_baselines3 import SAC
 from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
@@ -114,7 +115,7 @@ class RobustSAC(RobustAgentMixin, SAC):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        env = self._init_robust(
+        robust_env = self._init_robust(
             env,
             spec=EstimatorSpec(
                 eta=eta,
@@ -133,7 +134,7 @@ class RobustSAC(RobustAgentMixin, SAC):
         )
         super().__init__(
             policy,
-            env,  # type: ignore[arg-type]
+            robust_env,  # type: ignore[arg-type]
             learning_rate=learning_rate,
             buffer_size=buffer_size,
             learning_starts=learning_starts,
@@ -209,7 +210,9 @@ class RobustSAC(RobustAgentMixin, SAC):
         if xi is None:
             return self.actor.action_log_prob(obs)
         mean, log_std, _ = self.actor.get_action_dist_params(obs)
-        dist = self.actor.action_dist.proba_distribution(mean, log_std)
+        # no gSDE here: a squashed Gaussian (SB3 annotates action_dist as the gSDE distribution)
+        squashed = cast(SquashedDiagGaussianDistribution, self.actor.action_dist)
+        dist = squashed.proba_distribution(mean, log_std)
         gaussian = dist.distribution.loc + xi * dist.distribution.scale
         actions = th.tanh(gaussian)
         return actions, dist.log_prob(actions, gaussian)
@@ -226,7 +229,7 @@ class RobustSAC(RobustAgentMixin, SAC):
         ent_coef_losses, ent_coefs = [], []
         actor_losses, critic_losses = [], []
         for gradient_step in range(gradient_steps):
-            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
             if self.use_sde:
                 self.actor.reset_noise()

@@ -57,7 +57,7 @@ def save_classifier(
     payload = {
         "format": FORMAT,
         "arch": name,
-        "kwargs": model.config(),  # type: ignore[operator]
+        "kwargs": model.config(),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "metadata": dict(metadata or {}),
     }

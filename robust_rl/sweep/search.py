@@ -33,7 +33,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -227,7 +227,7 @@ def run_search(
         inflight: dict[int, tuple[str, Any, list[Trial]]] = {}
         sizes = {v.name: _space_size(v) for v in spec.variants}
 
-        def ask_new(v: VariantSpec) -> Any | None:
+        def ask_new(v: VariantSpec) -> optuna.trial.Trial | None:
             """A point not run before (a repeat is told its known outcome and costs no budget)."""
             study = studies[v.name]
             for _ in range(_MAX_REPEATS):
@@ -257,6 +257,7 @@ def run_search(
             )
             for v in order:
                 study = studies[v.name]
+                trial: optuna.trial.Trial | None
                 if resume[v.name]:
                     frozen = resume[v.name].pop(0)
                     trial = optuna.trial.Trial(study, frozen._trial_id)
@@ -349,7 +350,7 @@ def _tell(study: Any, trial: Any, trials: Sequence[Trial], results: Sequence[Tri
         if any(s is None for s in scores) or len(scores) != len(trials):
             study.tell(trial, state=TrialState.FAIL)
         else:
-            study.tell(trial, float(np.mean(scores)))
+            study.tell(trial, float(np.mean(cast("list[float]", scores))))
 
 
 def _all_results(

@@ -69,7 +69,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Literal
 
 from robust_rl.config_checks import SEED_MAX
 from robust_rl.errors import InvalidArgumentError
@@ -104,7 +105,7 @@ _VARIANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 # small checks
 
 
-def _check_type(name: str, value: Any, kind: type | tuple[type, ...], what: str) -> Any:
+def _check_type(name: str, value: Any, kind: type | UnionType | tuple[type, ...], what: str) -> Any:
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise InvalidArgumentError(f"sweep: {name} must be {what}, got {value!r}")
     return value
@@ -157,8 +158,8 @@ class EvaluationSpec:
     """
 
     suite: str
-    tune_split: str = "validation"
-    report_split: str = "test"
+    tune_split: Literal["validation", "test"] = "validation"
+    report_split: Literal["validation", "test"] = "test"
     tune_episodes: int = 20
     tune_seed: int = 20_000
     episodes: int = 50

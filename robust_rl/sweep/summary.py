@@ -102,11 +102,7 @@ def summarize(
             arr = np.asarray(vals, dtype=float)
             agg[key], agg[key + "_std"] = float(arr.mean()), float(arr.std())
         groups.append(agg)
-    groups.sort(
-        key=lambda g: (
-            -(g.get("validation_mean") if g.get("validation_mean") is not None else -np.inf)
-        )
-    )
+    groups.sort(key=lambda g: -(v if (v := g.get("validation_mean")) is not None else -np.inf))
     return rows, groups
 
 

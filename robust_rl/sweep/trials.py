@@ -107,11 +107,12 @@ def _rebuild(
     error: str | None,
 ) -> TrialResult:
     """Inverse of :meth:`TrialResult.__reduce__`."""
+    results = None
     if evaluation is not None:
         from robust_rl.evaluation import EvaluationResults
 
-        evaluation = EvaluationResults.from_dict(evaluation)
-    return TrialResult(trial, status, evaluation, intermediate, wall_time_s, error)
+        results = EvaluationResults.from_dict(evaluation)
+    return TrialResult(trial, status, results, intermediate, wall_time_s, error)
 
 
 def _as_json(value: Any) -> Any:

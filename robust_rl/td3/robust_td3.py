@@ -96,7 +96,7 @@ class RobustTD3(RobustAgentMixin, TD3):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        env = self._init_robust(
+        robust_env = self._init_robust(
             env,
             spec=EstimatorSpec(
                 eta=eta,
@@ -115,7 +115,7 @@ class RobustTD3(RobustAgentMixin, TD3):
         )
         super().__init__(
             policy,
-            env,  # type: ignore[arg-type]
+            robust_env,  # type: ignore[arg-type]
             learning_rate=learning_rate,
             buffer_size=buffer_size,
             learning_starts=learning_starts,
@@ -189,7 +189,7 @@ class RobustTD3(RobustAgentMixin, TD3):
         actor_losses, critic_losses = [], []
         for _ in range(gradient_steps):
             self._n_updates += 1
-            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
             with th.no_grad():
                 values = self._next_smoothed_values(replay_data.rewards.shape[0])

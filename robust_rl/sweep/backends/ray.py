@@ -42,6 +42,7 @@ from robust_rl._ray import (
     check_reachable,
     import_ray,
     join_cluster,
+    task_env,
 )
 from robust_rl.sweep.backends import Outcome, check_max_parallel
 
@@ -92,7 +93,7 @@ class RayBackend:
         ray = self._connect()
         if fn not in self._remote:
             self._remote[fn] = ray.remote(num_cpus=1)(fn).options(
-                runtime_env={"env_vars": WORKER_ENV}
+                runtime_env={"env_vars": task_env()}
             )
         task = self._next
         self._next += 1

@@ -1,0 +1,133 @@
+"""Speed of a robustness grid: the lockstep path against the scalar reference path.
+
+For each task, one saved model is evaluated on a ``points × points`` grid over the first two axes
+of the task's suite with ``--episodes`` episodes per point, by ``evaluate_grid(...,
+lockstep=False)`` (one gymnasium env per episode, ``predict`` per grid point) and by the default
+lockstep path (every (point, episode) row stepped together on the task's batched simulator). The
+two are interleaved over ``--rounds`` rounds so that machine noise hits both alike; the ratio uses
+the median env-steps/s of each. The returns of the two paths are compared (maximum absolute
+difference; exact equality for CartPole).
+
+Writes ``OUT/evaluation_speed.md`` and ``OUT/evaluation_speed.csv``.
+
+    python experiments/bench_evaluation.py --model cartpole=PATH --model pendulum=PATH \\
+        --out experiments/results/bench_evaluation
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from robust_rl._io import atomic_write_text
+from robust_rl.evaluation import evaluate_grid, load_model
+from robust_rl.evaluation.suites import get_suite
+
+
+def _grid(model, suite: str, points: int, episodes: int, lockstep: bool):
+    axes = list(get_suite(suite).uncertainty)[:2]
+    t0 = time.perf_counter()
+    res = evaluate_grid(
+        {"m": model}, suite, n_episodes=episodes, points=points, axes=axes, lockstep=lockstep
+    )
+    seconds = time.perf_counter() - t0
+    returns = np.concatenate([np.asarray(r.returns) for r in res.rows])
+    return seconds, returns
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", action="append", required=True, help="SUITE=PATH (repeatable)")
+    p.add_argument("--points", type=int, default=10, help="grid points per axis (default 10)")
+    p.add_argument("--episodes", type=int, default=20, help="episodes per point (default 20)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    p.add_argument("--out", required=True, help="output folder")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    rows = []
+    for item in args.model:
+        suite, _, path = item.partition("=")
+        model = load_model(path, device="cpu")
+        times: dict[bool, list[float]] = {False: [], True: []}
+        returns: dict[bool, np.ndarray] = {}
+        for _ in range(args.rounds):
+            for lockstep in (False, True):
+                seconds, ret = _grid(model, suite, args.points, args.episodes, lockstep)
+                times[lockstep].append(seconds)
+                returns[lockstep] = ret
+        env_steps = _env_steps(suite, returns[True])
+        med = {k: statistics.median(v) for k, v in times.items()}
+        rows.append(
+            {
+                "suite": suite,
+                "model": path,
+                "grid": f"{args.points}x{args.points}x{args.episodes}",
+                "env_steps": env_steps,
+                "scalar_s": med[False],
+                "lockstep_s": med[True],
+                "scalar_steps_per_s": env_steps / med[False],
+                "lockstep_steps_per_s": env_steps / med[True],
+                "speedup": med[False] / med[True],
+                "max_abs_return_diff": float(np.max(np.abs(returns[True] - returns[False]))),
+                "identical": bool(np.array_equal(returns[True], returns[False])),
+            }
+        )
+        print(rows[-1], flush=True)
+    load_after = Path("/proc/loadavg").read_text().split()[:3]
+    out = Path(args.out)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / "evaluation_speed.csv", buf.getvalue(), force=True)
+    lines = [
+        "# Robustness grid: lockstep against the scalar path",
+        "",
+        "| suite | grid | env-steps | scalar (s) | lockstep (s) | scalar steps/s | lockstep "
+        "steps/s | speed-up | max abs return diff | identical |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['suite']} | {r['grid']} | {r['env_steps']:,} | {r['scalar_s']:.1f} | "
+            f"{r['lockstep_s']:.2f} | {r['scalar_steps_per_s']:,.0f} | "
+            f"{r['lockstep_steps_per_s']:,.0f} | {r['speedup']:.1f}× | "
+            f"{r['max_abs_return_diff']:.2g} | {r['identical']} |"
+        )
+    lines += [
+        "",
+        f"Medians of {args.rounds} interleaved rounds, one torch thread, one process. Machine: "
+        f"{platform.platform()}, {os.cpu_count()} CPU cores, Python {sys.version.split()[0]}; "
+        f"load average before {' '.join(load_before)}, after {' '.join(load_after)}.",
+        "",
+        "    python experiments/bench_evaluation.py "
+        + " ".join(sys.argv[1:] if argv is None else argv),
+        "",
+    ]
+    atomic_write_text(out / "evaluation_speed.md", "\n".join(lines), force=True)
+    return 0
+
+
+def _env_steps(suite: str, returns: np.ndarray) -> int:
+    """Environment steps of the grid: CartPole's return is its length; Pendulum's episodes all
+    last 200 steps."""
+    if suite == "cartpole":
+        return int(returns.sum())
+    if suite == "pendulum":
+        return 200 * len(returns)
+    raise SystemExit(f"--model: suite {suite!r} is not one this benchmark counts steps for")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

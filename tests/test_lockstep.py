@@ -1,0 +1,112 @@
+"""The lockstep grid path equals the scalar reference path (same seeds, same returns)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robust_rl.errors import InvalidArgumentError
+from robust_rl.evaluation import evaluate_grid
+from robust_rl.evaluation.lockstep import lockstep_returns, lockstep_supported
+from robust_rl.evaluation.rollouts import evaluate_returns
+from robust_rl.evaluation.suites import get_suite, grid_points
+
+
+class Controller:
+    """A deterministic hand-written policy per task (long episodes, terminations inside the
+    time limit at some grid points), acting on each observation alone."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def predict(self, obs, deterministic=True):
+        obs = np.asarray(obs, dtype=np.float64)
+        if self.kind == "cartpole":  # balance on angle and angular velocity
+            return (obs[:, 2] + 0.5 * obs[:, 3] > 0).astype(np.int64), None
+        if self.kind == "pendulum":  # swing up by energy, then a PD hold
+            cos, sin, w = obs.T
+            torque = np.where(cos > 0.9, -8.0 * np.arctan2(sin, cos) - 1.5 * w, 2.0 * np.sign(w))
+            return np.clip(torque, -2.0, 2.0).astype(np.float32)[:, None], None
+        if self.kind == "mountain-car":  # push along the velocity
+            return np.where(obs[:, 1] >= 0, 2, 0).astype(np.int64), None
+        if self.kind == "mountain-car-continuous":
+            return np.where(obs[:, 1] >= 0, 1.0, -1.0).astype(np.float32)[:, None], None
+        if self.kind == "acrobot":  # torque with the first joint's velocity
+            return np.where(obs[:, 4] >= 0, 2, 0).astype(np.int64), None
+        raise AssertionError(self.kind)
+
+
+CASES = [
+    ("robust_rl/CartPole-v1", "cartpole", "cartpole"),
+    ("robust_rl/Pendulum-v1", "pendulum", "pendulum"),
+    ("robust_rl/MountainCar-v0", "mountaincar", "mountain-car"),
+    ("robust_rl/MountainCarContinuous-v0", "mountaincar-continuous", "mountain-car-continuous"),
+    ("robust_rl/Acrobot-v1", "acrobot", "acrobot"),
+]
+
+
+@pytest.mark.parametrize(("env_id", "suite", "kind"), CASES)
+def test_lockstep_equals_the_scalar_path(env_id, suite, kind):
+    assert lockstep_supported(env_id)
+    model = Controller(kind)
+    points = grid_points(get_suite(suite), 2, None)[:6]
+    fast = lockstep_returns(model, env_id, points, 3, 7, chunk_size=5)
+    for point, got in zip(points, fast, strict=True):
+        ref = evaluate_returns(model, env_id, 3, 7, params=point)
+        if kind == "pendulum":
+            # Pendulum's cost squares a float32 scalar in the env, an array here (see module doc)
+            np.testing.assert_allclose(got, ref, rtol=1e-12, atol=0)
+        else:
+            np.testing.assert_array_equal(got, ref)
+
+
+def test_cartpole_controller_runs_long_episodes_and_terminates_at_some_points():
+    model = Controller("cartpole")
+    points = grid_points(get_suite("cartpole"), 3, None)
+    returns = np.concatenate(lockstep_returns(model, "robust_rl/CartPole-v1", points, 2, 0))
+    assert returns.max() == 500.0 and returns.min() < 500.0
+
+
+def test_the_cap_and_the_chunking_do_not_change_returns():
+    model = Controller("cartpole")
+    points = grid_points(get_suite("cartpole"), 2, None)
+    whole = lockstep_returns(model, "robust_rl/CartPole-v1", points, 4, 0)
+    chunked = lockstep_returns(model, "robust_rl/CartPole-v1", points, 4, 0, chunk_size=3)
+    for a, b in zip(whole, chunked, strict=True):
+        np.testing.assert_array_equal(a, b)
+    capped = lockstep_returns(model, "robust_rl/CartPole-v1", points, 4, 0, max_episode_steps=50)
+    assert max(float(r.max()) for r in capped) <= 50.0
+    ref = evaluate_returns(
+        model, "robust_rl/CartPole-v1", 4, 0, params=points[0], max_episode_steps=50
+    )
+    np.testing.assert_array_equal(capped[0], ref)
+
+
+def test_evaluate_grid_uses_lockstep_with_the_same_rows():
+    from stable_baselines3 import DQN
+
+    model = DQN("MlpPolicy", "robust_rl/CartPole-v1", seed=0, learning_starts=0)
+    models = {"dqn": model, "controller": Controller("cartpole")}
+    a = evaluate_grid(models, "cartpole", n_episodes=3, points=2)  # lockstep (default)
+    b = evaluate_grid(models, "cartpole", n_episodes=3, points=2, lockstep=False)
+    assert [(r.model, r.mdp, r.params, r.returns) for r in a.rows] == [
+        (r.model, r.mdp, r.params, r.returns) for r in b.rows
+    ]
+
+
+def test_unsupported_ids_are_refused_by_name():
+    assert not lockstep_supported("CartPole-v1")  # gymnasium's own: no parameters here
+    assert not lockstep_supported("robust_rl/CartPoleDomainRandomized-v1")  # wrapped
+    with pytest.raises(InvalidArgumentError, match="has no classic-control batched simulator"):
+        lockstep_returns(Controller("cartpole"), "CartPole-v1", [{}], 1, 0)
+
+
+def test_evaluate_suite_uses_lockstep_with_the_same_rows():
+    from robust_rl.evaluation import evaluate_suite
+
+    models = {"controller": Controller("pendulum")}
+    a = evaluate_suite(models, "pendulum", n_episodes=2)
+    b = evaluate_suite(models, "pendulum", n_episodes=2, lockstep=False)
+    assert [(r.model, r.mdp) for r in a.rows] == [(r.model, r.mdp) for r in b.rows]
+    for ra, rb in zip(a.rows, b.rows, strict=True):
+        np.testing.assert_allclose(ra.returns, rb.returns, rtol=1e-12, atol=0)
