@@ -66,18 +66,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "RobustDQN":
-        from robust_rl.dqn import RobustDQN
+    from robust_rl.agents import AGENTS  # the agents this package defines, imported on first use
 
-        return RobustDQN
-    if name == "RobustSAC":
-        from robust_rl.sac import RobustSAC
-
-        return RobustSAC
-    if name == "RobustTD3":
-        from robust_rl.td3 import RobustTD3
-
-        return RobustTD3
+    for spec in AGENTS.values():
+        if spec.module.startswith("robust_rl.") and spec.class_name == name:
+            return spec.load()
     if name in ("DynamicsSet", "ObservationBall"):
         from robust_rl.common import dynamics
 

@@ -49,6 +49,7 @@ def allow_globals(pairs: Iterable[tuple[str, str]]) -> None:
 def allowed_globals() -> frozenset[tuple[str, str]]:
     """The globals :func:`safe_loads` currently resolves."""
     _fill_defaults()
+    allow_globals(_policy_classes())
     return frozenset(_ALLOWED)
 
 
@@ -119,7 +120,6 @@ def _fill_defaults() -> None:
     )
     pairs += _classes("stable_baselines3.her.her_replay_buffer", ("HerReplayBuffer",))
     pairs += _classes("stable_baselines3.her.goal_selection_strategy", ("GoalSelectionStrategy",))
-    pairs += _policy_classes()
     pairs += _classes(
         "robust_rl.common.dynamics",
         ("DynamicsSet", "ObservationBall", "ResolvedDynamics", "PhysicsReplayBuffer"),
@@ -128,14 +128,15 @@ def _fill_defaults() -> None:
 
 
 def _policy_classes() -> list[tuple[str, str]]:
-    """Every policy class SB3's algorithms (and this package's agents) name by alias, and the
-    torch activation functions and optimisers a ``policy_kwargs`` may hold."""
+    """Every policy class the registered algorithms (:data:`robust_rl.agents.AGENTS`) name by
+    alias, and the torch activation functions and optimisers a ``policy_kwargs`` may hold."""
     import torch
-    from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
+
+    from robust_rl.agents import AGENTS
 
     out: list[tuple[str, str]] = []
-    for algo in (A2C, DDPG, DQN, PPO, SAC, TD3):
-        for policy in algo.policy_aliases.values():
+    for spec in AGENTS.values():
+        for policy in spec.load().policy_aliases.values():
             out.append((policy.__module__, policy.__qualname__))
     for name in dir(torch.nn.modules.activation):
         obj = getattr(torch.nn.modules.activation, name)
@@ -163,4 +164,5 @@ def safe_loads(data: bytes) -> Any:
     :raises pickle.UnpicklingError: the bytes are not a pickle.
     """
     _fill_defaults()
+    allow_globals(_policy_classes())  # agents may have been registered since the last call
     return _AllowListUnpickler(io.BytesIO(data)).load()

@@ -30,7 +30,6 @@ import cloudpickle
 import gymnasium as gym
 import numpy as np
 import yaml
-from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
@@ -43,6 +42,7 @@ from stable_baselines3.common.noise import (
 import robust_rl.envs  # noqa: F401  (registers the ids)
 from robust_rl._files import FolderLock, check_output_folder, read_yaml
 from robust_rl._io import atomic_write_text, temp_beside
+from robust_rl.agents import AGENTS
 from robust_rl.checkpoints import (
     CheckpointCallback,
     CheckpointMeta,
@@ -53,10 +53,7 @@ from robust_rl.checkpoints import (
     restore_rng_state,
 )
 from robust_rl.config_checks import check_device, check_seed, check_values
-from robust_rl.dqn import RobustDQN
 from robust_rl.errors import InvalidArgumentError, OutputExistsError
-from robust_rl.sac import RobustSAC
-from robust_rl.td3 import RobustTD3
 
 __all__ = [
     "ALGOS",
@@ -75,16 +72,8 @@ __all__ = [
 ]
 
 #: algorithm name (CLI ``--algo``) -> class
-ALGOS: dict[str, type[BaseAlgorithm]] = {
-    "dqn": DQN,
-    "robust-dqn": RobustDQN,
-    "sac": SAC,
-    "robust-sac": RobustSAC,
-    "td3": TD3,
-    "robust-td3": RobustTD3,
-    "ppo": PPO,
-    "a2c": A2C,
-}
+#: ``--algo`` name -> algorithm class, from the package's registry (:mod:`robust_rl.agents`)
+ALGOS: dict[str, type[BaseAlgorithm]] = {name: spec.load() for name, spec in AGENTS.items()}
 #: keys of a config file that are not constructor arguments (``noise_type``/``noise_std``: the
 #: RL Zoo's names for the exploration noise of off-policy agents, built into ``action_noise``)
 CONFIG_KEYS: tuple[str, ...] = ("n_timesteps", "policy", "n_envs", "noise_type", "noise_std")

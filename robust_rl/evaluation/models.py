@@ -1,19 +1,19 @@
 """Load any saved SB3 model without naming its algorithm.
 
 An SB3 ``.zip`` stores the model's attributes (``data``), among them the policy class. The
-algorithm is chosen from a registry (:data:`MODEL_CLASSES`): an entry matches a file when the
+algorithm is chosen from a registry (:data:`MODEL_CLASSES`, built from the package's one
+registry :data:`robust_rl.agents.AGENTS`): an entry matches a file when the
 stored policy class is a subclass of the entry's policy base **and** every one of the entry's
 marker attributes is stored (hyperparameters only that algorithm keeps, e.g. ``clip_range``
 for PPO, ``eta`` and ``target_form`` for RobustDQN). Among matching entries the one with the
 most markers wins (a subclass such as RobustDQN adds markers to its parent's), and a tie is
-refused as ambiguous. Later agents join with :func:`register_model_class`; nothing else names
-an algorithm.
+refused as ambiguous. Later agents join with :func:`register_model_class` (which registers them
+in :data:`~robust_rl.agents.AGENTS` too).
 """
 
 from __future__ import annotations
 
 import base64
-import importlib
 import io
 import json
 import os
@@ -24,16 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common import utils as sb3_utils
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.save_util import json_to_data
-from stable_baselines3.dqn.policies import DQNPolicy
-from stable_baselines3.sac.policies import SACPolicy
-from stable_baselines3.td3.policies import TD3Policy
 
-from robust_rl.dqn import RobustDQN
+from robust_rl.agents import AGENTS, register_agent
 from robust_rl.errors import InvalidArgumentError, MissingFileError, UnknownNameError, UserError
 from robust_rl.safe_pickle import UnsafePickleError, safe_loads
 
@@ -86,44 +82,16 @@ def register_model_class(
     """
     if name in MODEL_CLASSES and not replace:
         raise InvalidArgumentError(f"model class {name!r} is already registered")
+    register_agent(name, cls, policy_base, markers, replace=replace)
     entry = ModelClass(name, cls, policy_base, frozenset(markers))
     MODEL_CLASSES[name] = entry
     return entry
 
 
-register_model_class("dqn", DQN, DQNPolicy, ("exploration_fraction", "target_update_interval"))
-register_model_class(
-    "robust-dqn",
-    RobustDQN,
-    DQNPolicy,
-    ("exploration_fraction", "target_update_interval", "eta", "target_form"),
-)
-register_model_class("a2c", A2C, ActorCriticPolicy, ("n_steps", "gae_lambda"))
-register_model_class(
-    "ppo", PPO, ActorCriticPolicy, ("n_steps", "gae_lambda", "clip_range", "n_epochs")
-)
-register_model_class("sac", SAC, SACPolicy, ("target_entropy", "ent_coef"))
-register_model_class("td3", TD3, TD3Policy, ("policy_delay", "target_policy_noise"))
-
-#: robust continuous-control agents of this package: (name, module, class, parent entry); each
-#: is recognised by its parent's markers plus the robust agents' ``eta`` and ``radius``
-_ROBUST_AGENTS: tuple[tuple[str, str, str, str], ...] = (
-    ("robust-sac", "robust_rl.sac", "RobustSAC", "sac"),
-    ("robust-td3", "robust_rl.td3", "RobustTD3", "td3"),
-)
-
-
-def _register_robust_agents() -> None:
-    for name, module, cls_name, parent in _ROBUST_AGENTS:
-        try:
-            cls = getattr(importlib.import_module(module), cls_name)
-        except (ImportError, AttributeError):  # not in this version of the package
-            continue
-        base = MODEL_CLASSES[parent]
-        register_model_class(name, cls, base.policy_base, base.markers | {"eta", "radius"})
-
-
-_register_robust_agents()
+for _spec in AGENTS.values():  # the package's registry (robust_rl.agents)
+    MODEL_CLASSES[_spec.name] = ModelClass(
+        _spec.name, _spec.load(), _spec.load_policy_base(), _spec.markers
+    )
 
 
 #: attributes that older SB3 versions pickle as functions (code): the safe loader replaces
