@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if not (ROOT / "experiments").is_dir():  # a source distribution ships the library, not these
     pytest.skip("the experiments/ folder is not here", allow_module_level=True)
 
+#: subprocess smoke runs: their own CI step (python -m pytest -q -m experiments)
+pytestmark = pytest.mark.experiments
+
 
 def run(script: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -125,6 +128,34 @@ def test_bench_dynamics_and_target_variance_tiny(tmp_path):
     table = (tmp_path / "var" / "variance.md").read_text()
     assert re.search(r"\| saa \| inf \| [\d.]+ \| [\d.]+ \| 0\.0% \|", table)
     assert "| rt-mlmc | 1 |" in table
+
+
+def test_bench_evaluation_tiny(tmp_path):
+    from stable_baselines3 import DQN, SAC
+
+    import robust_rl  # noqa: F401  (registers the ids)
+
+    DQN("MlpPolicy", "robust_rl/CartPole-v1", seed=0).save(tmp_path / "dqn.zip")
+    SAC("MlpPolicy", "robust_rl/Pendulum-v1", seed=0).save(tmp_path / "sac.zip")
+    proc = run(
+        "bench_evaluation.py",
+        "--model",
+        f"cartpole={tmp_path / 'dqn.zip'}",
+        "--model",
+        f"pendulum={tmp_path / 'sac.zip'}",
+        "--points",
+        "2",
+        "--episodes",
+        "2",
+        "--rounds",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = (tmp_path / "out" / "evaluation_speed.md").read_text()
+    assert "| cartpole | 2x2x2 |" in table and "| True |" in table.split("| pendulum")[0]
+    assert "| pendulum | 2x2x2 | 1,600 |" in table
 
 
 def test_bench_throughput_tiny(tmp_path):
