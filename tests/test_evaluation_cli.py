@@ -120,3 +120,16 @@ def test_attack_radii_relative_to_random_actions(tmp_path: Path, models: list[st
     rows = EvaluationResults.from_json((out / "attack.json").read_text()).rows
     expected = tuple(random_observation_scale("cartpole", seed=0))  # --seed 0
     assert [r.epsilon_scale for r in rows] == [expected, expected]
+
+
+def test_progress_bars_on_stderr_unless_quiet(models: list[str], capsys) -> None:
+    args = ["evaluate", models[0], "--episodes", "1", "--grid", "--points", "2"]
+    args += ["--grid-episodes", "1", "--attack", "random", "--epsilon", "0", "0.1"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "suite: 100%" in captured.err and "4/4" in captured.err
+    assert "grid: 100%" in captured.err and "8/8" in captured.err
+    assert "attack random: 100%" in captured.err and "2/2" in captured.err
+    assert "## " in captured.out or "|" in captured.out  # the tables still print
+    assert main([*args, "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

@@ -107,6 +107,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="folder for the JSON/CSV/Markdown/PNG files")
     p.add_argument("--force", action="store_true", help="overwrite existing result files")
     p.add_argument(
+        "--quiet", action="store_true", help="no progress bars on stderr (the tables still print)"
+    )
+    p.add_argument(
         "--trust",
         action="store_true",
         help="load the models with SB3's own loader, which runs the code their pickled fields "
@@ -134,6 +137,10 @@ def run(args: argparse.Namespace) -> int:
         from robust_rl.evaluation.attack_eval import check_epsilons
 
         check_epsilons(args.epsilon)
+    if args.grid:  # bad --points or --axes are refused before the suite runs
+        from robust_rl.evaluation.suites import grid_points
+
+        grid_points(get_suite(args.suite), args.points, args.axes)
     if args.grid and args.backend == "ray" and args.address is not None:
         from robust_rl._ray import check_reachable
 
@@ -161,6 +168,10 @@ def _evaluate(
     nominal_id = get_suite(args.suite).nominal_id
     for n, model in models.items():
         check_model_env(model, nominal_id, f"model {n!r}")
+        if args.attack:  # an attack a model cannot take is refused before any episode runs
+            from robust_rl.evaluation.attacks import resolve_attack
+
+            resolve_attack(args.attack, model)
     results = [
         evaluate_suite(
             models,
@@ -169,6 +180,7 @@ def _evaluate(
             seed=args.seed,
             split=args.split,
             lockstep=False if args.no_lockstep else None,
+            progress=not args.quiet,
         )
     ]
     if args.grid:
@@ -189,6 +201,7 @@ def _evaluate(
                 backend=args.backend,
                 address=args.address,
                 lockstep=False if args.no_lockstep else None,
+                progress=not args.quiet,
             )
         )
     if args.attack:
@@ -203,6 +216,7 @@ def _evaluate(
                 scale=args.epsilon_scale,
                 split=args.split,
                 steps=args.attack_steps,
+                progress=not args.quiet,
             )
         )
     for res in results:

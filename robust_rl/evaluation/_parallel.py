@@ -25,6 +25,7 @@ import numpy as np
 
 from robust_rl._ray import WORKER_ENV, import_ray, join_cluster, task_env
 from robust_rl.errors import InvalidArgumentError
+from robust_rl.evaluation._progress import Progress
 from robust_rl.evaluation.lockstep import lockstep_returns, lockstep_supported
 from robust_rl.evaluation.rollouts import ModelLike, evaluate_returns, resolve_model
 
@@ -134,6 +135,8 @@ def run_tasks(
     backend: Backend = "local",
     address: str | None = None,
     lockstep: bool | None = None,
+    progress: bool = False,
+    desc: str = "evaluate",
 ) -> list[np.ndarray]:
     """Returns of every task, in task order.
 
@@ -150,6 +153,7 @@ def run_tasks(
         tests). ``None``: whenever every task is on one env id with a classic-control simulator
         and the backend is ``"local"`` (``n_workers`` is then not used); ``False``: one env
         per episode (the reference path, and the only one for the MuJoCo robots and Ray).
+    :param progress: draw a progress bar (tasks done, rate, ETA) on stderr, labelled ``desc``.
     :raises ValueError: bad ``n_workers`` or ``backend``; Ray not installed.
     """
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
@@ -163,22 +167,31 @@ def run_tasks(
     env_ids = {t.env_id for t in tasks}
     if lockstep is None:
         lockstep = backend == "local" and len(env_ids) == 1 and lockstep_supported(*env_ids)
-    if lockstep:
-        if backend != "local":
-            raise InvalidArgumentError("lockstep runs in this process: use backend='local'")
-        live = {name: resolve_model(m, f"models[{name!r}]") for name, m in models.items()}
-        return _run_lockstep(live, tasks)
-    if backend == "local" and n_workers == 1:
-        live = {name: resolve_model(m, f"models[{name!r}]") for name, m in models.items()}
-        return [_run_one(t, live[t.model]) for t in tasks]
-    with _payloads(models) as payloads:
-        if backend == "ray":
-            return _run_ray(payloads, tasks, n_workers, address)
-        live = {name: resolve_model(m, f"models[{name!r}]") for name, m in models.items()}
-        return _run_processes(live, payloads, tasks, n_workers)
+    if lockstep and backend != "local":
+        raise InvalidArgumentError("lockstep runs in this process: use backend='local'")
+    with Progress(len(tasks), desc, progress) as bar:
+        if lockstep:
+            live = {name: resolve_model(m, f"models[{name!r}]") for name, m in models.items()}
+            return _run_lockstep(live, tasks, bar)
+        if backend == "local" and n_workers == 1:
+            live = {name: resolve_model(m, f"models[{name!r}]") for name, m in models.items()}
+            out = []
+            for t in tasks:
+                out.append(_run_one(t, live[t.model]))
+                bar.update()
+            return out
+        with _payloads(models) as payloads:
+            if backend == "ray":
+                result = _run_ray(payloads, tasks, n_workers, address)
+                bar.update(len(tasks))
+                return result
+            live = {name: resolve_model(m, f"models[{name!r}]") for name, m in models.items()}
+            return _run_processes(live, payloads, tasks, n_workers, bar)
 
 
-def _run_lockstep(live: Mapping[str, Any], tasks: Sequence[RolloutTask]) -> list[np.ndarray]:
+def _run_lockstep(
+    live: Mapping[str, Any], tasks: Sequence[RolloutTask], bar: Progress
+) -> list[np.ndarray]:
     """Tasks that differ only in their MDP's parameters run as one lockstep batch."""
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i, t in enumerate(tasks):
@@ -197,6 +210,7 @@ def _run_lockstep(live: Mapping[str, Any], tasks: Sequence[RolloutTask]) -> list
         )
         for i, returns in zip(members, results, strict=True):
             out[i] = returns
+        bar.update(len(members))
     return [r for r in out if r is not None]
 
 
@@ -205,6 +219,7 @@ def _run_processes(
     payloads: dict[str, Payload],
     tasks: Sequence[RolloutTask],
     n_workers: int,
+    bar: Progress,
 ) -> list[np.ndarray]:
     """This process and ``n_workers - 1`` spawned workers share the tasks.
 
@@ -230,11 +245,13 @@ def _run_processes(
             if nxt < len(tasks):
                 results[nxt] = _run_one(tasks[nxt], live[tasks[nxt].model])
                 nxt += 1
+                bar.update()
                 done: Collection[Future[np.ndarray]] = [f for f in pending if f.done()]
             else:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
                 results[pending.pop(f)] = f.result()
+                bar.update()
     assert all(r is not None for r in results)
     return results  # type: ignore[return-value]
 

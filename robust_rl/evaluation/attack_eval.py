@@ -26,6 +26,7 @@ from robust_rl.evaluation._checks import (
     check_positive_int,
     check_seed,
 )
+from robust_rl.evaluation._progress import Progress
 from robust_rl.evaluation.attacks import AttackedPredictor, ObservationAttack
 from robust_rl.evaluation.results import EvaluationResults, EvaluationRow
 from robust_rl.evaluation.rollouts import ModelLike, evaluate_returns, resolve_model
@@ -150,6 +151,7 @@ def evaluate_attacks(
     deterministic: bool = True,
     max_episode_steps: int | None = None,
     batch_size: int = 32,
+    progress: bool = False,
 ) -> EvaluationResults:
     """Mean return of every model under an observation attack, for every radius.
 
@@ -175,6 +177,7 @@ def evaluate_attacks(
     :param deterministic: passed on to ``predict``.
     :param max_episode_steps: extra cap on episode length.
     :param batch_size: episodes run in lockstep.
+    :param progress: draw a progress bar on stderr ((model, ε) pairs done, rate, ETA).
     :return: results (``name="attack"``) with one ``kind="attack"`` row per (model, ε):
         ``attack`` is the concrete attack, ``epsilon`` the radius, ``epsilon_scale`` the
         per-coordinate scale (empty for absolute radii).
@@ -195,39 +198,51 @@ def evaluate_attacks(
             max_episode_steps=max_episode_steps,
         )  # fmt: skip
     rows = []
-    for name, model in models.items():
-        predictor = resolve_model(model, f"models[{name!r}]")
-        coord_scale = _scale(
-            predictor, scale, s, m, split, scale_episodes, seed, deterministic, max_episode_steps
-        )
-        for k, e in enumerate(eps):
-            radius = e if coord_scale is None else e * coord_scale
-            bound = ObservationAttack(predictor, attack, radius, seed=seed * 1000 + k, steps=steps)
-            returns = evaluate_returns(
-                AttackedPredictor(predictor, bound),
-                s.nominal_id,
-                n_episodes,
+    with Progress(len(models) * len(eps), f"attack {attack}", progress, unit="radius") as bar:
+        for name, model in models.items():
+            predictor = resolve_model(model, f"models[{name!r}]")
+            coord_scale = _scale(
+                predictor,
+                scale,
+                s,
+                m,
+                split,
+                scale_episodes,
                 seed,
-                params=m.params,
-                deterministic=deterministic,
-                max_episode_steps=max_episode_steps,
-                batch_size=batch_size,
+                deterministic,
+                max_episode_steps,
             )
-            rows.append(
-                EvaluationRow(
-                    model=name,
-                    mdp=m.name,
-                    env=s.nominal_id,
-                    returns=tuple(returns),
-                    kind="attack",
-                    split=split,
-                    params=m.params,
-                    attack=bound.name,
-                    epsilon=e,
-                    epsilon_scale=() if coord_scale is None else tuple(coord_scale),
-                    seed=seed,
+            for k, e in enumerate(eps):
+                radius = e if coord_scale is None else e * coord_scale
+                bound = ObservationAttack(
+                    predictor, attack, radius, seed=seed * 1000 + k, steps=steps
                 )
-            )
+                returns = evaluate_returns(
+                    AttackedPredictor(predictor, bound),
+                    s.nominal_id,
+                    n_episodes,
+                    seed,
+                    params=m.params,
+                    deterministic=deterministic,
+                    max_episode_steps=max_episode_steps,
+                    batch_size=batch_size,
+                )
+                rows.append(
+                    EvaluationRow(
+                        model=name,
+                        mdp=m.name,
+                        env=s.nominal_id,
+                        returns=tuple(returns),
+                        kind="attack",
+                        split=split,
+                        params=m.params,
+                        attack=bound.name,
+                        epsilon=e,
+                        epsilon_scale=() if coord_scale is None else tuple(coord_scale),
+                        seed=seed,
+                    )
+                )
+                bar.update()
     return EvaluationResults(tuple(rows), name="attack", suite=s.name)
 
 

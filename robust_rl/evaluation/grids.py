@@ -48,6 +48,7 @@ def evaluate_grid(
     backend: Backend = "local",
     address: str | None = None,
     lockstep: bool | None = None,
+    progress: bool = False,
 ) -> EvaluationResults:
     """Evaluate every model at every point of the grid over ``suite``'s uncertainty set.
 
@@ -72,6 +73,7 @@ def evaluate_grid(
     :param lockstep: step every (point, episode) of a model together on the task's batched
         simulator (see :func:`robust_rl.evaluation._parallel.run_tasks`); ``None``: whenever
         the task has one and the backend is ``"local"``; ``False``: the scalar path.
+    :param progress: draw a progress bar on stderr (MDPs done, rate, ETA).
     :return: results (``name="grid"``, ``axes`` set) with one ``kind="grid"`` row per (model,
         point); ``row.params`` holds the point.
     :raises ValueError: bad counts, ``points`` or ``axes``; unknown env id.
@@ -95,7 +97,14 @@ def evaluate_grid(
         for p in pts
     ]
     returns = run_tasks(
-        models, tasks, n_workers=n_workers, backend=backend, address=address, lockstep=lockstep
+        models,
+        tasks,
+        n_workers=n_workers,
+        backend=backend,
+        address=address,
+        lockstep=lockstep,
+        progress=progress,
+        desc="grid",
     )
     rows = [
         EvaluationRow(

@@ -28,6 +28,7 @@ def evaluate_suite(
     backend: Backend = "local",
     address: str | None = None,
     lockstep: bool | None = None,
+    progress: bool = False,
 ) -> EvaluationResults:
     """Evaluate every model on every MDP of one split of a suite.
 
@@ -48,6 +49,7 @@ def evaluate_suite(
     :param lockstep: step every (MDP, episode) of a model together on the task's batched
         simulator (see :func:`robust_rl.evaluation._parallel.run_tasks`); ``None``: whenever
         the task has one and the backend is ``"local"``; ``False``: the scalar path.
+    :param progress: draw a progress bar on stderr (MDPs done, rate, ETA).
     :return: results (``name="suite"``) with one ``kind="suite"`` row per (model, MDP), in
         the order models × MDPs, each row carrying ``split``, ``params`` and ``seed``.
     :raises ValueError: empty ``models``, unknown split, bad counts, unknown env id.
@@ -73,7 +75,14 @@ def evaluate_suite(
         for m in mdps
     ]
     returns = run_tasks(
-        models, tasks, n_workers=n_workers, backend=backend, address=address, lockstep=lockstep
+        models,
+        tasks,
+        n_workers=n_workers,
+        backend=backend,
+        address=address,
+        lockstep=lockstep,
+        progress=progress,
+        desc="suite",
     )
     rows = [
         EvaluationRow(

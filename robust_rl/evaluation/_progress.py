@@ -1,0 +1,46 @@
+"""One progress bar per long evaluation (tqdm on stderr): counts, rate and ETA; off unless
+asked for (``progress=True``; ``robust-rl evaluate`` shows it unless ``--quiet``)."""
+
+from __future__ import annotations
+
+import sys
+from types import TracebackType
+from typing import Any
+
+__all__ = ["Progress"]
+
+
+class Progress:
+    """``with Progress(total, "grid", enabled) as bar: ... bar.update(n)``.
+
+    :param total: units of work.
+    :param desc: what is being done (shown first on the bar).
+    :param enabled: draw the bar; otherwise every call does nothing.
+    :param unit: name of one unit of work.
+    """
+
+    def __init__(self, total: int, desc: str, enabled: bool, unit: str = "MDP") -> None:
+        self._bar: Any = None
+        if enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=total, desc=desc, unit=unit, file=sys.stderr, mininterval=0.5, leave=True
+            )
+
+    def update(self, n: int = 1) -> None:
+        """Record ``n`` more units done."""
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.close()
