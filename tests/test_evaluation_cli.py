@@ -133,3 +133,29 @@ def test_progress_bars_on_stderr_unless_quiet(models: list[str], capsys) -> None
     assert "## " in captured.out or "|" in captured.out  # the tables still print
     assert main([*args, "--quiet"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_the_suite_is_read_from_the_models_spaces(models: list[str], capsys) -> None:
+    from types import SimpleNamespace
+
+    import gymnasium as gym
+    from gymnasium import spaces
+
+    from robust_rl.errors import InvalidArgumentError
+    from robust_rl.evaluation.models import infer_suite
+
+    assert main(["evaluate", models[0], "--episodes", "1", "--quiet"]) == 0
+    assert "heavy pole" in capsys.readouterr().out  # the cartpole suite's test MDPs
+    odd = SimpleNamespace(
+        observation_space=spaces.Box(-1, 1, (7,)), action_space=spaces.Discrete(5)
+    )
+    with pytest.raises(InvalidArgumentError, match="fit no registered suite; give --suite"):
+        infer_suite({"odd": odd})
+    if "robust_rl/Walker2d-v5" in gym.registry and "robust_rl/HalfCheetah-v5" in gym.registry:
+        env = gym.make("robust_rl/Walker2d-v5")
+        twin = SimpleNamespace(
+            observation_space=env.observation_space, action_space=env.action_space
+        )
+        env.close()
+        with pytest.raises(InvalidArgumentError, match="fit several suites"):
+            infer_suite({"twin": twin})

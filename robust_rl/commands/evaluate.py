@@ -48,10 +48,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL", help="saved model files (.zip)")
     p.add_argument(
         "--suite",
-        default="cartpole",
+        default=None,
         metavar="NAME|FILE",
-        help=f"a registered suite ({', '.join(suite_names())}) or a suite YAML file "
-        "(default: cartpole)",
+        help=f"a registered suite ({', '.join(suite_names())}) or a suite YAML file (default: "
+        "the suite whose task the models' observation and action spaces fit)",
     )
     p.add_argument(
         "--split",
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         from robust_rl.evaluation.attack_eval import check_epsilons
 
         check_epsilons(args.epsilon)
-    if args.grid:  # bad --points or --axes are refused before the suite runs
+    if args.grid and args.suite is not None:  # bad --points or --axes: refused before any work
         from robust_rl.evaluation.suites import grid_points
 
         grid_points(get_suite(args.suite), args.points, args.axes)
@@ -165,6 +165,13 @@ def _evaluate(
     models = {
         n: load_model(p, device="cpu", trust=args.trust) for n, p in zip(names, paths, strict=True)
     }
+    if args.suite is None:
+        from robust_rl.evaluation.models import infer_suite
+        from robust_rl.evaluation.suites import grid_points
+
+        args.suite = infer_suite(models)
+        if args.grid:  # before the suite runs
+            grid_points(get_suite(args.suite), args.points, args.axes)
     nominal_id = get_suite(args.suite).nominal_id
     for n, model in models.items():
         check_model_env(model, nominal_id, f"model {n!r}")

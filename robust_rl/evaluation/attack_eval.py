@@ -89,7 +89,7 @@ def _pick_mdp(s: Suite, split: Split, mdp: str | None) -> MDP:
 
 def observation_scale(
     model: ModelLike,
-    suite: str | os.PathLike[str] | Suite = "cartpole",
+    suite: str | os.PathLike[str] | Suite,
     n_episodes: int = 5,
     seed: int = 0,
     *,
@@ -137,7 +137,7 @@ def check_epsilons(epsilons: Sequence[float]) -> list[float]:
 
 def evaluate_attacks(
     models: Mapping[str, ModelLike],
-    suite: str | os.PathLike[str] | Suite = "cartpole",
+    suite: str | os.PathLike[str] | Suite,
     n_episodes: int = 10,
     seed: int = 0,
     *,
@@ -251,7 +251,7 @@ RANDOM_SCALE_STEPS = 10_000
 
 
 def random_observation_scale(
-    suite: str | os.PathLike[str] | Suite = "cartpole",
+    suite: str | os.PathLike[str] | Suite,
     n_steps: int = RANDOM_SCALE_STEPS,
     seed: int = 0,
     *,

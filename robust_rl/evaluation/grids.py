@@ -35,7 +35,7 @@ def grid_label(params: Mapping[str, float]) -> str:
 
 def evaluate_grid(
     models: Mapping[str, ModelLike],
-    suite: str | os.PathLike[str] | Suite = "cartpole",
+    suite: str | os.PathLike[str] | Suite,
     n_episodes: int = 10,
     seed: int = 0,
     *,

@@ -36,6 +36,8 @@ from robust_rl.safe_pickle import UnsafePickleError, safe_loads
 __all__ = [
     "MODEL_CLASSES",
     "ModelClass",
+    "check_model_env",
+    "infer_suite",
     "load_model",
     "read_model_class",
     "register_model_class",
@@ -292,3 +294,32 @@ def _brief(space: Any) -> str:
     n = getattr(space, "n", None)
     detail = f"n={n}" if n is not None else f"shape {getattr(space, 'shape', None)}"
     return f"{type(space).__name__}({detail})"
+
+
+def infer_suite(models: Mapping[str, Any]) -> str:
+    """The registered suite whose task every model was trained on, read from the models'
+    observation and action spaces (what ``robust-rl evaluate`` uses without ``--suite``).
+
+    :raises InvalidArgumentError: no suite, or several (tasks with the same spaces, e.g.
+        HalfCheetah and Walker2d), fit every model; the message names them.
+    """
+    import gymnasium as gym
+
+    from robust_rl.evaluation.suites import SUITES
+
+    fits = []
+    for name, suite in SUITES.items():
+        if suite.nominal_id not in gym.registry:  # e.g. a MuJoCo task without mujoco
+            continue
+        try:
+            for n, model in models.items():
+                check_model_env(model, suite.nominal_id, f"model {n!r}")
+        except InvalidArgumentError:
+            continue
+        fits.append(name)
+    if len(fits) == 1:
+        return fits[0]
+    what = f"fit several suites ({', '.join(fits)})" if fits else "fit no registered suite"
+    raise InvalidArgumentError(
+        f"the models' observation and action spaces {what}; give --suite NAME or a suite file"
+    )

@@ -16,7 +16,7 @@ __all__ = ["evaluate_suite"]
 
 def evaluate_suite(
     models: Mapping[str, ModelLike],
-    suite: str | os.PathLike[str] | Suite = "cartpole",
+    suite: str | os.PathLike[str] | Suite,
     n_episodes: int = 100,
     seed: int = 0,
     *,
