@@ -108,14 +108,10 @@ def _registrations() -> list[tuple[str, dict[str, Any]]]:
             out.append(
                 (env_id, {"entry_point": task.entry_point, "kwargs": dict(params), **limits})
             )
-        dr: dict[str, Any]
-        if task.id == "robust_rl/CartPole-v1":
-            dr = {"entry_point": "robust_rl.envs.wrappers:make_domain_randomized_cartpole"}
-        else:
-            dr = {
-                "entry_point": "robust_rl.envs.wrappers:make_domain_randomized",
-                "kwargs": {"task": task.id},
-            }
+        dr: dict[str, Any] = {
+            "entry_point": "robust_rl.envs.wrappers:make_domain_randomized",
+            "kwargs": {"task": task.id},
+        }
         out.append((task.domain_randomized_id, {**dr, **limits}))
     return out
 

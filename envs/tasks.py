@@ -93,6 +93,10 @@ class TaskSpec:
         :data:`robust_rl.envs.simulators.SIMULATORS`, ``"mujoco"`` for
         :class:`robust_rl.envs.mujoco.simulator.MujocoSimulator`, or ``""`` when the task has
         none.
+    :param suite: name of the task's evaluation suite (:mod:`robust_rl.evaluation.suites`).
+    :param description: one line on the task, shown with its suite.
+    :param test_mdps: display name -> parameters of the suite's test MDPs, in order; ``None``
+        (default): the nominal MDP, the named variants, then each bound of the uncertainty set.
     """
 
     id: str
@@ -106,6 +110,9 @@ class TaskSpec:
     distribution: Literal["uniform", "log-uniform"] = "uniform"
     needs_mujoco: bool = False
     simulator: str = ""
+    suite: str = ""
+    description: str = ""
+    test_mdps: Mapping[str, Mapping[str, float]] | None = None
 
     def make_simulator(self) -> BatchedSimulator:
         """A new instance of the task's batched one-step simulator.
@@ -139,6 +146,12 @@ TASKS: tuple[TaskSpec, ...] = (
         domain_randomized_id=CARTPOLE_DOMAIN_RANDOMIZED_ID,
         distribution="log-uniform",
         simulator="cartpole",
+        suite="cartpole",
+        description=(
+            "CartPole (gymnasium classic control): a pole on a cart, 2 actions (push left/right), "
+            "reward 1 per step up to 500."
+        ),
+        test_mdps={name: CARTPOLE_SUITE_PARAMS[i] for name, i in CARTPOLE_SUITE.items()},
     ),
     TaskSpec(
         id="robust_rl/Pendulum-v1",
@@ -158,6 +171,8 @@ TASKS: tuple[TaskSpec, ...] = (
         },
         domain_randomized_id="robust_rl/PendulumDomainRandomized-v1",
         simulator="pendulum",
+        suite="pendulum",
+        description=("Pendulum swing-up (classic control): continuous torque, 200 steps."),
     ),
     TaskSpec(
         id="robust_rl/Acrobot-v1",
@@ -174,6 +189,10 @@ TASKS: tuple[TaskSpec, ...] = (
         variants={"robust_rl/AcrobotHeavyTip-v1": {"link_mass_2": 1.5}},
         domain_randomized_id="robust_rl/AcrobotDomainRandomized-v1",
         simulator="acrobot",
+        suite="acrobot",
+        description=(
+            "Acrobot (classic control): two-link swing-up, 3 discrete torques, 500 steps."
+        ),
     ),
     TaskSpec(
         id="robust_rl/MountainCar-v0",
@@ -185,6 +204,8 @@ TASKS: tuple[TaskSpec, ...] = (
         variants={"robust_rl/MountainCarWeakEngine-v0": {"force": 0.0008}},
         domain_randomized_id="robust_rl/MountainCarDomainRandomized-v0",
         simulator="mountain-car",
+        suite="mountaincar",
+        description=("MountainCar (classic control): 3 discrete pushes, 200 steps."),
     ),
     TaskSpec(
         id="robust_rl/MountainCarContinuous-v0",
@@ -196,6 +217,8 @@ TASKS: tuple[TaskSpec, ...] = (
         variants={"robust_rl/MountainCarContinuousWeakEngine-v0": {"power": 0.0012}},
         domain_randomized_id="robust_rl/MountainCarContinuousDomainRandomized-v0",
         simulator="mountain-car-continuous",
+        suite="mountaincar-continuous",
+        description=("MountainCarContinuous (classic control): continuous force, 999 steps."),
     ),
     TaskSpec(
         id="robust_rl/InvertedPendulum-v5",
@@ -208,6 +231,10 @@ TASKS: tuple[TaskSpec, ...] = (
         domain_randomized_id="robust_rl/InvertedPendulumDomainRandomized-v5",
         needs_mujoco=True,
         simulator="mujoco",
+        suite="inverted-pendulum",
+        description=(
+            "InvertedPendulum (MuJoCo): balance a pole on a cart, 1000 steps; RRLS/M2TD3 set."
+        ),
     ),
     TaskSpec(
         id="robust_rl/Hopper-v5",
@@ -227,6 +254,8 @@ TASKS: tuple[TaskSpec, ...] = (
         domain_randomized_id="robust_rl/HopperDomainRandomized-v5",
         needs_mujoco=True,
         simulator="mujoco",
+        suite="hopper",
+        description=("Hopper (MuJoCo): one-legged hopping, 1000 steps; RRLS/M2TD3 set."),
     ),
     TaskSpec(
         id="robust_rl/HalfCheetah-v5",
@@ -246,6 +275,8 @@ TASKS: tuple[TaskSpec, ...] = (
         domain_randomized_id="robust_rl/HalfCheetahDomainRandomized-v5",
         needs_mujoco=True,
         simulator="mujoco",
+        suite="halfcheetah",
+        description=("HalfCheetah (MuJoCo): planar running, 1000 steps; RRLS/M2TD3 set."),
     ),
     TaskSpec(
         id="robust_rl/Walker2d-v5",
@@ -265,6 +296,8 @@ TASKS: tuple[TaskSpec, ...] = (
         domain_randomized_id="robust_rl/Walker2dDomainRandomized-v5",
         needs_mujoco=True,
         simulator="mujoco",
+        suite="walker2d",
+        description=("Walker2d (MuJoCo): planar walking, 1000 steps; RRLS/M2TD3 set."),
     ),
 )
 

@@ -493,3 +493,21 @@ def test_grid_on_ray_equals_local(tmp_path: Path) -> None:
     local = evaluate_grid({"ppo": str(path)}, "cartpole", **kw)
     on_ray = evaluate_grid({"ppo": str(path)}, "cartpole", n_workers=2, backend="ray", **kw)
     assert on_ray.to_dict() == local.to_dict()
+
+
+def test_one_record_per_task_makes_its_suite():
+    import gymnasium as gym
+
+    from robust_rl.envs.tasks import TASKS
+    from robust_rl.evaluation.suites import SUITES
+
+    made = {t.suite: t for t in TASKS if t.id in gym.registry}
+    assert set(SUITES) <= set(made) and all(t.suite for t in TASKS)
+    for name, suite in SUITES.items():
+        task = made[name]
+        assert suite.nominal_id == task.id and suite.description == task.description
+        assert dict(suite.uncertainty) == dict(task.uncertainty_set)
+        if task.test_mdps is not None:
+            assert [(m.name, dict(m.params)) for m in suite.test] == [
+                (k, dict(v)) for k, v in task.test_mdps.items()
+            ]

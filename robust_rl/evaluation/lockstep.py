@@ -10,8 +10,8 @@ rows dropped. The start of episode ``i`` at a point is what the scalar env gives
 from there the simulator's arithmetic equals the env's step (tested row for row): the states,
 actions and episode lengths are the scalar path's exactly, and so are the returns, but for
 Pendulum's, whose cost term ``0.001·u²`` NumPy squares differently for a float32 scalar than for
-an array (up to one float32 ulp of that term per step: returns agree to about 1e-12 relative).
-Asserted in the tests.
+an array (a float32 rounding of that term per step: returns agree to within 1e-8, about 1e-12
+relative under NumPy 2 and 1e-9 under NumPy 1). Asserted in the tests.
 
 Used by :func:`robust_rl.evaluation.evaluate_grid` for tasks with a classic-control simulator
 (the MuJoCo robots keep the scalar path).

@@ -382,62 +382,6 @@ def _uncertainty_sets() -> Mapping[str, Mapping[str, tuple[float, float]]]:
     return UNCERTAINTY_SETS
 
 
-#: registry name -> (nominal id, description, explicit test MDPs or None for the default ones)
-_SUITE_TABLE: dict[str, tuple[str, str, tuple[MDP, ...] | None]] = {
-    "cartpole": (
-        "robust_rl/CartPole-v1",
-        "CartPole (gymnasium classic control): a pole on a cart, 2 actions (push left/right), "
-        "reward 1 per step up to 500.",
-        (
-            MDP("original"),
-            MDP("heavy pole", {"masspole": 2.0}),
-            MDP("short pole", {"length": 0.25}),
-            MDP("strong gravity", {"gravity": 24.5}),
-        ),
-    ),
-    "pendulum": (
-        "robust_rl/Pendulum-v1",
-        "Pendulum swing-up (classic control): continuous torque, 200 steps.",
-        None,
-    ),
-    "acrobot": (
-        "robust_rl/Acrobot-v1",
-        "Acrobot (classic control): two-link swing-up, 3 discrete torques, 500 steps.",
-        None,
-    ),
-    "mountaincar": (
-        "robust_rl/MountainCar-v0",
-        "MountainCar (classic control): 3 discrete pushes, 200 steps.",
-        None,
-    ),
-    "mountaincar-continuous": (
-        "robust_rl/MountainCarContinuous-v0",
-        "MountainCarContinuous (classic control): continuous force, 999 steps.",
-        None,
-    ),
-    "inverted-pendulum": (
-        "robust_rl/InvertedPendulum-v5",
-        "InvertedPendulum (MuJoCo): balance a pole on a cart, 1000 steps; RRLS/M2TD3 set.",
-        None,
-    ),
-    "hopper": (
-        "robust_rl/Hopper-v5",
-        "Hopper (MuJoCo): one-legged hopping, 1000 steps; RRLS/M2TD3 set.",
-        None,
-    ),
-    "halfcheetah": (
-        "robust_rl/HalfCheetah-v5",
-        "HalfCheetah (MuJoCo): planar running, 1000 steps; RRLS/M2TD3 set.",
-        None,
-    ),
-    "walker2d": (
-        "robust_rl/Walker2d-v5",
-        "Walker2d (MuJoCo): planar walking, 1000 steps; RRLS/M2TD3 set.",
-        None,
-    ),
-}
-
-
 def _variant_name(variant_id: str, task_id: str) -> str:
     """``robust_rl/HopperHeavyTorso-v5`` of ``robust_rl/Hopper-v5`` -> ``"heavy torso"``."""
     base = task_id.split("/")[-1].rsplit("-v", 1)[0]
@@ -464,18 +408,26 @@ def _default_test(task_id: str, uncertainty: Mapping[str, tuple[float, float]]) 
 
 
 def _build_registry() -> dict[str, Suite]:
+    """One suite per task record (:data:`robust_rl.envs.TASKS`) whose uncertainty set is known."""
+    from robust_rl.envs.tasks import TASKS
+
     sets = _uncertainty_sets()
     out = {}
-    for name, (env_id, description, test) in _SUITE_TABLE.items():
-        unc = sets.get(env_id)
-        if not unc:
+    for task in TASKS:
+        unc = sets.get(task.id)
+        if not task.suite or not unc:
             continue
-        out[name] = Suite(
-            name=name,
-            nominal_id=env_id,
-            test=test if test is not None else _default_test(env_id, unc),
+        test = (
+            tuple(MDP(name, params) for name, params in task.test_mdps.items())
+            if task.test_mdps is not None
+            else _default_test(task.id, unc)
+        )
+        out[task.suite] = Suite(
+            name=task.suite,
+            nominal_id=task.id,
+            test=test,
             uncertainty=dict(unc),
-            description=description,
+            description=task.description,
         )
     return out
 
