@@ -511,3 +511,16 @@ def test_one_record_per_task_makes_its_suite():
             assert [(m.name, dict(m.params)) for m in suite.test] == [
                 (k, dict(v)) for k, v in task.test_mdps.items()
             ]
+
+
+def test_plot_bands_stay_within_the_episodes_and_the_nominal_point_is_known():
+    from robust_rl.evaluation.report import _band, _nominal
+    from robust_rl.evaluation.results import EvaluationRow
+
+    row = EvaluationRow(
+        model="m", mdp="p", env="robust_rl/CartPole-v1", returns=(500.0, 500.0, 20.0)
+    )
+    lo, hi = _band(row)
+    assert hi == 500.0 and lo == pytest.approx(row.mean - row.std)
+    assert _nominal("robust_rl/CartPole-v1")["masspole"] == 0.1
+    assert _nominal("CartPole-v1") == {}

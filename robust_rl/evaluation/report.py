@@ -18,7 +18,7 @@ import numpy as np
 
 from robust_rl._io import atomic_publish, check_writable, figure_png
 from robust_rl.errors import InvalidArgumentError
-from robust_rl.evaluation.results import EvaluationResults, RowKind
+from robust_rl.evaluation.results import EvaluationResults, EvaluationRow, RowKind
 
 __all__ = ["attack_png", "grid_png", "save_results"]
 
@@ -43,21 +43,25 @@ def grid_png(results: EvaluationResults) -> bytes | None:
     axes = list(results.axes) or list(dict.fromkeys(k for r in rows for k in r.params))
     one_at_a_time = all(len(r.params) == 1 for r in rows)
     models = list(dict.fromkeys(r.model for r in rows))
+    nominal = _nominal(rows[0].env)
     if one_at_a_time or len(axes) == 1:
         params = list(dict.fromkeys(next(iter(r.params)) for r in rows if r.params))
         fig, panels = plt.subplots(1, len(params), figsize=(4.2 * len(params), 3.4), squeeze=False)
         for ax, p in zip(panels[0], params, strict=True):
             for m in models:
                 pts = sorted(
-                    (r.params[p], r.mean, r.std)
+                    (r.params[p], r.mean, *_band(r))
                     for r in rows
                     if r.model == m and p in r.params and len(r.params) == 1
                 )
-                x, y, s = (np.array(v) for v in zip(*pts, strict=True))
+                x, y, lo, hi = (np.array(v) for v in zip(*pts, strict=True))
                 ax.plot(x, y, marker="o", label=m)
-                ax.fill_between(x, y - s, y + s, alpha=0.15)
+                ax.fill_between(x, lo, hi, alpha=0.15)
+            if p in nominal:
+                ax.axvline(nominal[p], color="0.4", linestyle=":", linewidth=1, label="nominal")
             ax.set_xlabel(p)
-            ax.set_ylabel("mean return")
+            ax.set_ylabel("mean return (band: ± 1 std over episodes, within their range)")
+            ax.yaxis.label.set_fontsize(7)
             ax.grid(alpha=0.3)
         panels[0][0].legend(fontsize=8)
     else:
@@ -93,6 +97,17 @@ def grid_png(results: EvaluationResults) -> bytes | None:
                         )
             ax.set_xticks(range(len(xs)), [f"{v:.3g}" for v in xs], rotation=60, fontsize=7)
             ax.set_yticks(range(len(ys)), [f"{v:.3g}" for v in ys], fontsize=7)
+            if a0 in nominal and a1 in nominal:  # where the nominal MDP lies between the points
+                ax.plot(
+                    np.interp(nominal[a1], xs, range(len(xs))),
+                    np.interp(nominal[a0], ys, range(len(ys))),
+                    marker="x",
+                    color="red",
+                    markersize=9,
+                    linestyle="none",
+                    label="nominal",
+                )
+                ax.legend(fontsize=7, loc="upper right")
             ax.set_xlabel(a1)
             ax.set_ylabel(a0)
             ax.set_title(m + (f" (worst over {', '.join(rest)})" if rest else ""), fontsize=9)
@@ -116,13 +131,16 @@ def attack_png(results: EvaluationResults) -> bytes | None:
     for ax, a in zip(panels[0], attacks, strict=True):
         arows = [r for r in rows if r.attack == a]
         for m in dict.fromkeys(r.model for r in arows):
-            pts = sorted((float(r.epsilon or 0.0), r.mean, r.std) for r in arows if r.model == m)
-            x, y, s = (np.array(v) for v in zip(*pts, strict=True))
+            pts = sorted(
+                (float(r.epsilon or 0.0), r.mean, *_band(r)) for r in arows if r.model == m
+            )
+            x, y, lo, hi = (np.array(v) for v in zip(*pts, strict=True))
             ax.plot(x, y, marker="o", label=m)
-            ax.fill_between(x, y - s, y + s, alpha=0.15)
+            ax.fill_between(x, lo, hi, alpha=0.15)
         relative = any(r.epsilon_scale for r in arows)
         ax.set_xlabel("ε (× per-coordinate scale)" if relative else "ε (observation units)")
-        ax.set_ylabel("mean return")
+        ax.set_ylabel("mean return (band: ± 1 std over episodes, within their range)")
+        ax.yaxis.label.set_fontsize(7)
         ax.set_title(f"{a} attack", fontsize=10)
         ax.grid(alpha=0.3)
     panels[0][0].legend(fontsize=8)
@@ -131,6 +149,24 @@ def attack_png(results: EvaluationResults) -> bytes | None:
     data = figure_png(fig)
     plt.close(fig)
     return data
+
+
+def _band(row: EvaluationRow) -> tuple[float, float]:
+    """``mean ± std`` over the row's episodes, clipped to the returns its episodes reached (a
+    band never claims a return no episode had)."""
+    returns = np.asarray(row.returns, dtype=float)
+    lo, hi = float(returns.min()), float(returns.max())
+    return max(lo, row.mean - row.std), min(hi, row.mean + row.std)
+
+
+def _nominal(env_id: str) -> dict[str, float]:
+    """The task's nominal parameters (empty for an env that is not a task)."""
+    try:
+        from robust_rl.envs.tasks import get_task
+
+        return dict(get_task(env_id).nominal)
+    except Exception:  # not one of the package's tasks
+        return {}
 
 
 def _suite(results: EvaluationResults) -> str:
