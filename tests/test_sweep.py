@@ -653,3 +653,33 @@ def test_summary_states_validation_ties() -> None:
     assert lines[3].startswith("- a: 2 points tie at 1000.0 on validation (a__p1, a__p2)")
     assert lines[3].endswith("keeps the first in trial order, a__p1.")
     assert tie_lines(groups[1:2], {"b": groups[1]}) == []
+
+
+def test_the_sweep_package_has_no_import_cycles():
+    """Every import between the sweep's modules, function-level ones included, points one way."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent / "robust_rl" / "sweep"
+    graph: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root.parent.parent).with_suffix("")
+        name = ".".join(rel.parts).removesuffix(".__init__")
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.startswith("robust_rl.sweep"):
+                    deps.add(node.module)
+        graph[name] = deps - {name}
+
+    def reach(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = list(graph.get(start, ()))
+        while todo:
+            n = todo.pop()
+            if n not in seen:
+                seen.add(n)
+                todo += graph.get(n, ())
+        return seen
+
+    cycles = sorted(n for n in graph if n in reach(n))
+    assert not cycles, cycles

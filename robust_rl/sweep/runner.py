@@ -13,22 +13,9 @@ from robust_rl._files import FolderLock
 from robust_rl.errors import InvalidArgumentError
 from robust_rl.sweep.backends import check_max_parallel, open_backend
 from robust_rl.sweep.spec import SweepSpec, Trial, expand_sweep
-from robust_rl.sweep.trials import TrialResult, read_result, run_trial, stale_error
+from robust_rl.sweep.trials import TrialResult, check_trials, read_result, run_trial
 
-__all__ = ["check_trials", "run_sweep", "run_trials"]
-
-
-def check_trials(trials: Sequence[Trial], out: Path) -> None:
-    """Refuse duplicate trial names, and finished trials in ``out`` written by other trials
-    (checked before anything runs)."""
-    names = [t.name for t in trials]
-    if len(set(names)) != len(names):
-        raise InvalidArgumentError("trial names must be unique (they name the trials' folders)")
-    for trial in trials:
-        if (out / trial.name / "result.json").is_file():
-            stale = stale_error(trial, out)
-            if stale is not None:
-                raise InvalidArgumentError(stale)
+__all__ = ["run_sweep", "run_trials"]
 
 
 def run_trials(

@@ -39,9 +39,8 @@ import numpy as np
 
 from robust_rl.errors import InvalidArgumentError
 from robust_rl.sweep.backends import check_max_parallel, open_backend
-from robust_rl.sweep.runner import check_trials
 from robust_rl.sweep.spec import SearchSpec, SweepSpec, Trial, VariantSpec, point_trials
-from robust_rl.sweep.trials import TrialResult, read_result, run_trial
+from robust_rl.sweep.trials import TrialResult, check_trials, read_result, run_trial
 
 __all__ = ["STUDY_FILE", "PruneSnapshot", "run_point", "run_search", "study_name"]
 

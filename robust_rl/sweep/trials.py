@@ -23,7 +23,7 @@ import json
 import os
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from robust_rl._io import atomic_write_text
+from robust_rl.errors import InvalidArgumentError
 from robust_rl.sweep.spec import EvaluationSpec, Trial
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "RESULT_FILE",
     "STATUSES",
     "TrialResult",
+    "check_trials",
     "checkpoint_freq",
     "evaluate_trial",
     "read_result",
@@ -261,6 +263,19 @@ def _make_callback(
             return True
 
     return ValidationCheckpoints()
+
+
+def check_trials(trials: Sequence[Trial], out: Path) -> None:
+    """Refuse duplicate trial names, and finished trials in ``out`` written by other trials
+    (checked before anything runs)."""
+    names = [t.name for t in trials]
+    if len(set(names)) != len(names):
+        raise InvalidArgumentError("trial names must be unique (they name the trials' folders)")
+    for trial in trials:
+        if (out / trial.name / RESULT_FILE).is_file():
+            stale = stale_error(trial, out)
+            if stale is not None:
+                raise InvalidArgumentError(stale)
 
 
 def checkpoint_freq(n_timesteps: int) -> int:

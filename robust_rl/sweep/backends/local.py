@@ -14,7 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
 from typing import Any
 
-from robust_rl.sweep.backends import Outcome, check_max_parallel
+from robust_rl.sweep.backends.base import Outcome, check_max_parallel
 
 __all__ = ["WORKER_START_METHOD", "LocalBackend"]
 

@@ -44,7 +44,7 @@ from robust_rl._ray import (
     join_cluster,
     task_env,
 )
-from robust_rl.sweep.backends import Outcome, check_max_parallel
+from robust_rl.sweep.backends.base import Outcome, check_max_parallel
 
 __all__ = ["CONNECT_TIMEOUT_S", "GCS_WAIT_S", "WORKER_ENV", "RayBackend", "check_reachable"]
 
