@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 from reproduction import comparison_lines
 
-from robust_rl._io import atomic_write_text
 from robust_rl.errors import InvalidArgumentError
 from robust_rl.evaluation import (
     EvaluationResults,
@@ -47,6 +46,7 @@ from robust_rl.evaluation import (
     save_results,
 )
 from robust_rl.evaluation.attack_eval import RANDOM_SCALE_STEPS
+from robust_rl.io import atomic_write_text
 
 MODEL_FILE = re.compile(r"^(?P<variant>.+)_seed(?P<seed>\d+)\.zip$")
 

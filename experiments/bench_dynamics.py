@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from robust_rl._io import atomic_write_text
+from robust_rl.io import atomic_write_text
 from robust_rl.training import load_config, make_model
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "robust_dqn_dynamics_cartpole.yaml"

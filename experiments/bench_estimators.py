@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from robust_rl._io import atomic_write_text, save_figure
+from robust_rl.io import atomic_write_text, save_figure
 from robust_rl.risk import FunctionalEstimator, entropic_max, entropic_risk, expected_evaluations
 
 DT = torch.float64

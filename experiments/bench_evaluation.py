@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from robust_rl._io import atomic_write_text
 from robust_rl.evaluation import evaluate_grid, load_model
 from robust_rl.evaluation.suites import get_suite
+from robust_rl.io import atomic_write_text
 
 
 def _grid(model, suite: str, points: int, episodes: int, lockstep: bool):

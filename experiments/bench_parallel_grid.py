@@ -39,8 +39,8 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import torch
 
-from robust_rl._io import atomic_write_text, check_writable
 from robust_rl.evaluation import EvaluationResults, evaluate_grid
+from robust_rl.io import atomic_write_text, check_writable
 
 SUITE = "inverted-pendulum"
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from stable_baselines3 import DQN
 
 from robust_rl import RobustDQN
-from robust_rl._io import atomic_write_text
+from robust_rl.io import atomic_write_text
 from robust_rl.training import load_config
 
 CONFIGS = Path(__file__).resolve().parent / "configs"

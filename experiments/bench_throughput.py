@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from robust_rl._io import atomic_write_text
+from robust_rl.io import atomic_write_text
 from robust_rl.risk.functionals import EntropicFunctional
 from robust_rl.training import load_config, make_model
 

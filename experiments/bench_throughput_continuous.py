@@ -33,8 +33,8 @@ import numpy as np
 import torch
 
 from robust_rl import RobustSAC
-from robust_rl._io import atomic_write_text
 from robust_rl.errors import OutputExistsError
+from robust_rl.io import atomic_write_text
 from robust_rl.training import load_config, make_model
 
 CONFIGS = Path(__file__).resolve().parent / "configs"

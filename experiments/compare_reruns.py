@@ -19,9 +19,9 @@ import csv
 import sys
 from pathlib import Path
 
-from robust_rl._io import atomic_write_text
 from robust_rl.errors import InvalidArgumentError, UserError
 from robust_rl.evaluation import compare_means
+from robust_rl.io import atomic_write_text
 
 METRICS = ("test_mean", "nominal", "grid_average", "grid_worst")
 

@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 import robust_rl  # noqa: F401  (registers the envs)
-from robust_rl._io import atomic_write_text
 from robust_rl.common.dynamics import DynamicsSet, DynamicsTarget, PhysicsReplaySamples
 from robust_rl.envs import get_task
+from robust_rl.io import atomic_write_text
 from robust_rl.risk import FunctionalEstimator, entropic_min
 from robust_rl.training import load_model
 

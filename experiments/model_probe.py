@@ -16,8 +16,8 @@ import numpy as np
 import torch as th
 from stable_baselines3 import SAC, TD3
 
-from robust_rl._io import atomic_write_text
 from robust_rl.errors import InvalidArgumentError
+from robust_rl.io import atomic_write_text
 
 
 def rollout(

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robust_rl._io import atomic_write_bytes, atomic_write_text, figure_png
+from robust_rl.io import atomic_write_bytes, atomic_write_text, figure_png
 from robust_rl.risk import sample_ball
 from robust_rl.supervised import fit, load_digits, make_model
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import torch
 
-from robust_rl._io import atomic_write_bytes, atomic_write_text, check_writable, figure_png
+from robust_rl.io import atomic_write_bytes, atomic_write_text, check_writable, figure_png
 from robust_rl.supervised import (
     DEFAULT_MAGNITUDES,
     KINDS,

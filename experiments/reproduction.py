@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from robust_rl._io import atomic_write_bytes, atomic_write_text
 from robust_rl.evaluation import (
     EvaluationResults,
     ModelSummary,
@@ -27,6 +26,7 @@ from robust_rl.evaluation import (
     grid_png,
     save_results,
 )
+from robust_rl.io import atomic_write_bytes, atomic_write_text
 from robust_rl.sweep import (
     SweepSpec,
     TrialResult,

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import stable_baselines3
 
-from robust_rl._io import atomic_write_text
+from robust_rl.io import atomic_write_text
 
 #: SB3 test files that name DQN, SAC or TD3
 TEST_FILES: tuple[str, ...] = (

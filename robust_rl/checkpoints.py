@@ -49,8 +49,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
-from robust_rl._io import atomic_write_bytes
 from robust_rl.errors import InvalidArgumentError, MissingFileError, UserError
+from robust_rl.io import atomic_write_bytes
 
 __all__ = [
     "CHECKPOINT_FORMAT",

@@ -41,7 +41,6 @@ from stable_baselines3.common.noise import (
 
 import robust_rl.envs  # noqa: F401  (registers the ids)
 from robust_rl._files import FolderLock, check_output_folder, read_yaml
-from robust_rl._io import atomic_write_text, temp_beside
 from robust_rl.agents import AGENTS
 from robust_rl.checkpoints import (
     CheckpointCallback,
@@ -54,6 +53,7 @@ from robust_rl.checkpoints import (
 )
 from robust_rl.config_checks import check_device, check_seed, check_values
 from robust_rl.errors import InvalidArgumentError, OutputExistsError
+from robust_rl.io import atomic_write_text, temp_beside
 
 __all__ = [
     "ALGOS",

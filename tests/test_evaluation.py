@@ -450,7 +450,7 @@ def test_save_results_publishes_the_whole_set_or_nothing(
 ) -> None:
     import os
 
-    import robust_rl._io as io_module
+    import robust_rl.io as io_module
 
     save_results(small_grid, tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}

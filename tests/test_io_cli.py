@@ -11,8 +11,8 @@ import sys
 import pytest
 
 import robust_rl
-from robust_rl._io import atomic_write_bytes, atomic_write_text, reserve_path
 from robust_rl.cli import main
+from robust_rl.io import atomic_write_bytes, atomic_write_text, reserve_path
 
 
 def test_atomic_write_refuses_to_overwrite(tmp_path):

@@ -215,7 +215,7 @@ def test_a_full_disk_during_training_is_one_line_and_keeps_the_checkpoint(
 
     from test_training_cli import tiny_config
 
-    import robust_rl._io as io_module
+    import robust_rl.io as io_module
 
     out = tmp_path / "run"
     args = ["train", "--algo", "dqn", "--env", "robust_rl/CartPole-v1", "--out", str(out)]

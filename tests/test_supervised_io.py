@@ -67,7 +67,7 @@ def test_missing_and_corrupt_files(tmp_path):
 
 class _Boom:
     def __reduce__(self):
-        return (robust_rl._io.atomic_write_text, ("/dev/null/pwned", "x"))
+        return (robust_rl.io.atomic_write_text, ("/dev/null/pwned", "x"))
 
 
 def test_loading_never_runs_code_from_the_file(tmp_path):

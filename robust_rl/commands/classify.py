@@ -202,7 +202,7 @@ def _history_csv(history: list[Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``robust-rl classify``; returns the exit code."""
-    from robust_rl._io import atomic_write_text, check_writable
+    from robust_rl.io import atomic_write_text, check_writable
     from robust_rl.supervised import (
         DEFAULT_MAGNITUDES,
         evaluate_robustness,

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from robust_rl._io import atomic_publish, check_writable, figure_png
 from robust_rl.errors import InvalidArgumentError
 from robust_rl.evaluation.results import EvaluationResults, EvaluationRow, RowKind
+from robust_rl.io import atomic_publish, check_writable, figure_png
 
 __all__ = ["attack_png", "grid_png", "save_results"]
 
@@ -202,7 +202,7 @@ def save_results(
 
     Figures: ``{name}.png`` for results with grid or attack rows (``{name}_grid.png`` and
     ``{name}_attack.png`` when both). The files are published as one set
-    (:func:`robust_rl._io.atomic_publish`): all destinations are checked before anything is
+    (:func:`robust_rl.io.atomic_publish`): all destinations are checked before anything is
     written, everything is written to temporary files before any destination changes, and with
     ``force`` an earlier run's figures under the same names that this set lacks are removed, so
     a failure leaves the old set and a success the new one, never a mix.

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from robust_rl._io import atomic_write_bytes
 from robust_rl.errors import InvalidArgumentError, MissingFileError
+from robust_rl.io import atomic_write_bytes
 
 __all__ = [
     "DATASETS",

@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from robust_rl._io import atomic_write_bytes, check_writable
 from robust_rl.errors import InvalidArgumentError, MissingFileError
+from robust_rl.io import atomic_write_bytes, check_writable
 from robust_rl.supervised.models import MODELS
 
 __all__ = ["FORMAT", "load_classifier", "read_classifier_metadata", "save_classifier"]

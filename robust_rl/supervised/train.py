@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from robust_rl._io import atomic_write_text
 from robust_rl.errors import InvalidArgumentError, UnknownNameError
+from robust_rl.io import atomic_write_text
 from robust_rl.risk import EstimatorSpec
 from robust_rl.supervised._checks import (
     check_clip,

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from robust_rl._io import atomic_write_text, save_figure
+from robust_rl.io import atomic_write_text, save_figure
 from robust_rl.sweep.spec import SweepSpec, Trial, _fmt
 from robust_rl.sweep.trials import TrialResult
 

@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from robust_rl._io import atomic_write_text
 from robust_rl.errors import InvalidArgumentError
+from robust_rl.io import atomic_write_text
 from robust_rl.sweep.spec import EvaluationSpec, Trial
 
 __all__ = [

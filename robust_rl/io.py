@@ -1,4 +1,22 @@
-"""Atomic, non-clobbering file output shared by the library, the CLI and the experiments."""
+"""Atomic, non-clobbering file output: what the library, the CLI and the experiment scripts
+write results with (public, so that scripts of your own write theirs the same way).
+
+* :func:`atomic_write_text` / :func:`atomic_write_bytes`: a temporary file beside the target,
+  flushed to disk, then renamed over it; a reader sees the old file or the new one, never half
+  of one, and without ``force`` an existing file is never replaced (refused with
+  :class:`~robust_rl.errors.OutputExistsError`, also when it appears during the write).
+* :func:`atomic_publish`: several files written as one set (a failure leaves the previous set).
+* :func:`save_figure` / :func:`figure_png`: a matplotlib figure as PNG, atomically.
+
+>>> import tempfile, pathlib
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> atomic_write_text(folder / "table.md", "| a |").name
+'table.md'
+>>> atomic_write_text(folder / "table.md", "again")
+Traceback (most recent call last):
+...
+robust_rl.errors.OutputExistsError: ...table.md already exists; pass force=True (CLI: --force) to overwrite it
+"""
 
 from __future__ import annotations
 
