@@ -127,3 +127,31 @@ def test_settings_that_cannot_fit_in_memory_are_refused_before_allocating() -> N
     points = 1 + total // required_bytes("saa", 20, None, 1, 4)
     with pytest.raises(ValueError, match=rf"for {points} point\(s\) of size 4"):
         EstimatorSpec(estimator="saa", max_level=20).check_memory(points, 4)
+
+
+def test_the_memory_check_counts_the_network_evaluated_on_every_draw() -> None:
+    """SAA evaluates the target network on every draw in one pass: its hidden activations count
+    (max_level 26 with a CartPole batch of 16 passed the check without them and was killed by
+    the OOM killer at 23 GiB)."""
+    from robust_rl.risk.spec import physical_memory, required_bytes
+
+    total = physical_memory()
+    if total is None:
+        pytest.skip("the OS does not report its physical memory")
+    assert (
+        required_bytes("saa", 20, None, 16, 4, width=256)
+        == required_bytes("saa", 20, None, 16, 4) + 16 * 2**20 * 256 * 4
+    )
+    # the largest level whose draws alone fit, but not with a 256-wide network on each
+    level = max(L for L in range(34) if required_bytes("saa", L, None, 16, 4) <= total)
+    if required_bytes("saa", level, None, 16, 4, width=256) <= total:
+        pytest.skip("this machine's memory is too large for the case")
+    with pytest.raises(ValueError, match=rf"max_level={level} .*lower max_level or n_samples"):
+        RobustDQN(
+            "MlpPolicy",
+            "CartPole-v1",
+            estimator="saa",
+            max_level=level,
+            batch_size=16,
+            policy_kwargs={"net_arch": [256, 256]},
+        )

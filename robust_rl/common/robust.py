@@ -239,7 +239,9 @@ class RobustAgentMixin:
                 setattr(self, name, value)
         self._check_spaces(self.observation_space, self.action_space)  # type: ignore[attr-defined]
         self.estimator_spec.check_memory(
-            int(getattr(self, "batch_size", 1)), spaces.flatdim(self.observation_space)
+            int(getattr(self, "batch_size", 1)),
+            spaces.flatdim(self.observation_space),
+            _widest_layer(getattr(self, "policy_kwargs", None)),
         )
         self._robust_perturbation = ObservationPerturbation(
             self.observation_space, self.radius, self.unperturbed_keys
@@ -527,6 +529,29 @@ class RobustAgentMixin:
         if state is not None and state[0] == model.device.type:
             model._robust_generator.set_state(th.from_numpy(np.asarray(state[1], dtype=np.uint8)))
         return model
+
+
+def _widest_layer(policy_kwargs: Mapping[str, Any] | None) -> int:
+    """The widest hidden layer of the networks a ``policy_kwargs`` asks for (SB3's default
+    ``[256, 256]`` for SAC/TD3 when none is given; DQN's is 64): the activations the target
+    network holds per draw when it evaluates every draw in one pass."""
+    arch: Any = (policy_kwargs or {}).get("net_arch", [256, 256])
+    widths: list[int] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, bool):
+            return
+        if isinstance(value, int):
+            widths.append(value)
+        elif isinstance(value, Mapping):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+
+    walk(arch)
+    return max(widths, default=64)
 
 
 def _resolve_on_env(perturbation: DynamicsSet, env: GymEnv) -> ResolvedDynamics:

@@ -14,11 +14,13 @@ in :data:`~robust_rl.agents.AGENTS` too).
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
+import sys
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -312,8 +314,11 @@ def infer_suite(models: Mapping[str, Any]) -> str:
         if suite.nominal_id not in gym.registry:  # e.g. a MuJoCo task without mujoco
             continue
         try:
-            for n, model in models.items():
-                check_model_env(model, suite.nominal_id, f"model {n!r}")
+            # MuJoCo's compiler warns on stderr about the robots' model files: not the user's
+            # concern while only the spaces are compared
+            with _quiet_stderr():
+                for n, model in models.items():
+                    check_model_env(model, suite.nominal_id, f"model {n!r}")
         except InvalidArgumentError:
             continue
         fits.append(name)
@@ -323,3 +328,17 @@ def infer_suite(models: Mapping[str, Any]) -> str:
     raise InvalidArgumentError(
         f"the models' observation and action spaces {what}; give --suite NAME or a suite file"
     )
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """File descriptor 2 sent to /dev/null (native libraries write there directly)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

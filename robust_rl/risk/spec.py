@@ -79,11 +79,18 @@ def physical_memory() -> int | None:
 
 
 def required_bytes(
-    estimator: str, max_level: int, n_samples: int | None, points: int, point_size: int
+    estimator: str,
+    max_level: int,
+    n_samples: int | None,
+    points: int,
+    point_size: int,
+    width: int = 0,
 ) -> int:
     """Memory one estimate needs at least: RT-MLMC's level tables (three row patterns of
-    ``2^L`` entries per level, int64, and a temporary of the same size) plus the draws and their
-    values in float32 (SAA: ``points × n`` draws; RT-MLMC: the expected number)."""
+    ``2^L`` entries per level, int64, and a temporary of the same size) plus the draws, their
+    values and ``width`` float32 numbers per draw that the functional holds at once (e.g. the
+    widest hidden layer of the network evaluated on every draw in one pass; SAA: ``points × n``
+    draws; RT-MLMC: the expected number)."""
     top = 2**max_level
     if estimator == "saa":
         draws = points * (n_samples if n_samples is not None else top)
@@ -91,17 +98,22 @@ def required_bytes(
     else:
         draws = math.ceil(points * expected_evaluations(max_level))
         tables = 4 * (max_level + 1) * top * 8
-    return tables + draws * (point_size + 1) * 4
+    return tables + draws * (point_size + 1 + width) * 4
 
 
 def check_memory(
-    estimator: str, max_level: int, n_samples: int | None, points: int, point_size: int
+    estimator: str,
+    max_level: int,
+    n_samples: int | None,
+    points: int,
+    point_size: int,
+    width: int = 0,
 ) -> None:
     """Refuse settings whose estimate cannot fit in this machine's memory (before allocating)."""
     total = physical_memory()
     if total is None:
         return
-    need = required_bytes(estimator, max_level, n_samples, points, point_size)
+    need = required_bytes(estimator, max_level, n_samples, points, point_size, width)
     if need > total:
         gib = 2**30
         raise InvalidArgumentError(
@@ -167,10 +179,11 @@ class EstimatorSpec:
         """Plain data, as :meth:`from_dict` reads it."""
         return asdict(self)
 
-    def check_memory(self, points: int, point_size: int) -> None:
+    def check_memory(self, points: int, point_size: int, width: int = 0) -> None:
         """Refuse the spec for batches of ``points`` points of ``point_size`` numbers each if
-        one estimate cannot fit in this machine's memory."""
-        check_memory(self.estimator, self.max_level, self.n_samples, points, point_size)
+        one estimate cannot fit in this machine's memory (``width``: numbers per draw the
+        functional holds at once, see :func:`required_bytes`)."""
+        check_memory(self.estimator, self.max_level, self.n_samples, points, point_size, width)
 
     @property
     def uses_control_variate(self) -> bool:
