@@ -120,6 +120,7 @@ def pendulum(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     [
         "robust_rl.sweep",
         "robust_rl.sweep.spec",
+        "robust_rl.sweep.parsing",
         "robust_rl.sweep.trials",
         "robust_rl.sweep.runner",
         "robust_rl.sweep.search",

@@ -4,7 +4,8 @@ A sweep file (:mod:`~robust_rl.sweep.spec`) names the variants (algorithm, confi
 an Optuna search space), the training seeds, the suite it tunes on (validation split) and reports
 on (test split, grid, attacks), and the search. Modules, one job each:
 
-* :mod:`~robust_rl.sweep.spec`: the sweep file, validated (tuning protocol included);
+* :mod:`~robust_rl.sweep.spec`: the sweep file's format and its parts (variants, search, trials);
+* :mod:`~robust_rl.sweep.parsing`: the file read and validated (tuning protocol included);
 * :mod:`~robust_rl.sweep.trials`: one trial: train, evaluate, write ``result.json``;
 * :mod:`~robust_rl.sweep.runner`: a grid sweep's trials on a backend, with resume;
 * :mod:`~robust_rl.sweep.search`: the Optuna search (TPE, median pruner, SQLite study);
@@ -21,6 +22,7 @@ on (test split, grid, attacks), and the search. Modules, one job each:
 """
 
 from robust_rl.sweep.backends import BACKENDS
+from robust_rl.sweep.parsing import load_sweep, parse_sweep
 from robust_rl.sweep.runner import run_sweep, run_trials
 from robust_rl.sweep.search import STUDY_FILE, run_search
 from robust_rl.sweep.spec import (
@@ -30,8 +32,6 @@ from robust_rl.sweep.spec import (
     Trial,
     VariantSpec,
     expand_sweep,
-    load_sweep,
-    parse_sweep,
 )
 from robust_rl.sweep.summary import summarize, write_summary
 from robust_rl.sweep.trials import RESULT_FILE, TrialResult, run_trial

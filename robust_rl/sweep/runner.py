@@ -88,7 +88,7 @@ def run_sweep(
 ) -> list[TrialResult]:
     """Run a sweep: every trial of a grid sweep, or the Optuna search of an Optuna sweep.
 
-    :param sweep: a validated sweep (:func:`~robust_rl.sweep.spec.load_sweep`), or trials.
+    :param sweep: a validated sweep (:func:`~robust_rl.sweep.parsing.load_sweep`), or trials.
     :param out_dir: output folder (trial folders; an Optuna sweep's study database).
     :param backend: ``"local"`` or ``"ray"``.
     :param max_parallel: trials (grid) or points (Optuna) in flight at once.
