@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,83 +42,103 @@ def grid_png(results: EvaluationResults) -> bytes | None:
         return None
     plt = _pyplot()
     axes = list(results.axes) or list(dict.fromkeys(k for r in rows for k in r.params))
-    one_at_a_time = all(len(r.params) == 1 for r in rows)
     models = list(dict.fromkeys(r.model for r in rows))
     nominal = _nominal(rows[0].env)
-    if one_at_a_time or len(axes) == 1:
-        params = list(dict.fromkeys(next(iter(r.params)) for r in rows if r.params))
-        fig, panels = plt.subplots(1, len(params), figsize=(4.2 * len(params), 3.4), squeeze=False)
-        for ax, p in zip(panels[0], params, strict=True):
-            for m in models:
-                pts = sorted(
-                    (r.params[p], r.mean, *_band(r))
-                    for r in rows
-                    if r.model == m and p in r.params and len(r.params) == 1
-                )
-                x, y, lo, hi = (np.array(v) for v in zip(*pts, strict=True))
-                ax.plot(x, y, marker="o", label=m)
-                ax.fill_between(x, lo, hi, alpha=0.15)
-            if p in nominal:
-                ax.axvline(nominal[p], color="0.4", linestyle=":", linewidth=1, label="nominal")
-            ax.set_xlabel(p)
-            ax.set_ylabel("mean return (band: ± 1 std over episodes, within their range)")
-            ax.yaxis.label.set_fontsize(7)
-            ax.grid(alpha=0.3)
-        panels[0][0].legend(fontsize=8)
+    curves = all(len(r.params) == 1 for r in rows) or len(axes) == 1
+    if curves:
+        fig = _grid_curves(plt, rows, models, nominal)
     else:
-        a0, a1 = axes[0], axes[1]
-        rest = axes[2:]
-        fig, panels = plt.subplots(
-            1, len(models), figsize=(4.6 * len(models), 4.0), squeeze=False, layout="constrained"
-        )
-        vmin = min(r.mean for r in rows)
-        vmax = max(r.mean for r in rows)
-        for ax, m in zip(panels[0], models, strict=True):
-            mr = [r for r in rows if r.model == m]
-            ys = sorted({r.params[a0] for r in mr})
-            xs = sorted({r.params[a1] for r in mr})
-            z = np.full((len(ys), len(xs)), np.inf)
-            for r in mr:
-                i, j = ys.index(r.params[a0]), xs.index(r.params[a1])
-                z[i, j] = min(z[i, j], r.mean)
-            z[np.isinf(z)] = np.nan
-            im = ax.imshow(z, origin="lower", aspect="auto", vmin=vmin, vmax=vmax, cmap="viridis")
-            if z.size <= 144:  # write the values on small grids
-                for (i, j), v in np.ndenumerate(z):
-                    if np.isfinite(v):
-                        dark = v > (vmin + vmax) / 2  # viridis is light at the top
-                        ax.text(
-                            j,
-                            i,
-                            f"{v:.0f}",
-                            ha="center",
-                            va="center",
-                            fontsize=6,
-                            color="k" if dark else "w",
-                        )
-            ax.set_xticks(range(len(xs)), [f"{v:.3g}" for v in xs], rotation=60, fontsize=7)
-            ax.set_yticks(range(len(ys)), [f"{v:.3g}" for v in ys], fontsize=7)
-            if a0 in nominal and a1 in nominal:  # where the nominal MDP lies between the points
-                ax.plot(
-                    np.interp(nominal[a1], xs, range(len(xs))),
-                    np.interp(nominal[a0], ys, range(len(ys))),
-                    marker="x",
-                    color="red",
-                    markersize=9,
-                    linestyle="none",
-                    label="nominal",
-                )
-                ax.legend(fontsize=7, loc="upper right")
-            ax.set_xlabel(a1)
-            ax.set_ylabel(a0)
-            ax.set_title(m + (f" (worst over {', '.join(rest)})" if rest else ""), fontsize=9)
-        fig.colorbar(im, ax=list(panels[0]), label="mean return", shrink=0.9)
+        fig = _grid_heatmaps(plt, rows, models, nominal, axes)
     fig.suptitle(f"Grid over the uncertainty set{_suite(results)}", fontsize=10)
-    if one_at_a_time or len(axes) == 1:
+    if curves:
         fig.tight_layout()
     data = figure_png(fig)
     plt.close(fig)
     return data
+
+
+def _grid_curves(
+    plt: Any, rows: Sequence[EvaluationRow], models: list[str], nominal: dict[str, float]
+) -> Any:
+    """One panel per parameter varied alone: mean return against its value, per model."""
+    params = list(dict.fromkeys(next(iter(r.params)) for r in rows if r.params))
+    fig, panels = plt.subplots(1, len(params), figsize=(4.2 * len(params), 3.4), squeeze=False)
+    for ax, p in zip(panels[0], params, strict=True):
+        for m in models:
+            pts = sorted(
+                (r.params[p], r.mean, *_band(r))
+                for r in rows
+                if r.model == m and p in r.params and len(r.params) == 1
+            )
+            x, y, lo, hi = (np.array(v) for v in zip(*pts, strict=True))
+            ax.plot(x, y, marker="o", label=m)
+            ax.fill_between(x, lo, hi, alpha=0.15)
+        if p in nominal:
+            ax.axvline(nominal[p], color="0.4", linestyle=":", linewidth=1, label="nominal")
+        ax.set_xlabel(p)
+        ax.set_ylabel("mean return (band: ± 1 std over episodes, within their range)")
+        ax.yaxis.label.set_fontsize(7)
+        ax.grid(alpha=0.3)
+    panels[0][0].legend(fontsize=8)
+    return fig
+
+
+def _grid_heatmaps(
+    plt: Any,
+    rows: Sequence[EvaluationRow],
+    models: list[str],
+    nominal: dict[str, float],
+    axes: list[str],
+) -> Any:
+    """One heatmap per model over the first two axes (the worst over the others)."""
+    a0, a1 = axes[0], axes[1]
+    rest = axes[2:]
+    fig, panels = plt.subplots(
+        1, len(models), figsize=(4.6 * len(models), 4.0), squeeze=False, layout="constrained"
+    )
+    vmin = min(r.mean for r in rows)
+    vmax = max(r.mean for r in rows)
+    for ax, m in zip(panels[0], models, strict=True):
+        mr = [r for r in rows if r.model == m]
+        ys = sorted({r.params[a0] for r in mr})
+        xs = sorted({r.params[a1] for r in mr})
+        z = np.full((len(ys), len(xs)), np.inf)
+        for r in mr:
+            i, j = ys.index(r.params[a0]), xs.index(r.params[a1])
+            z[i, j] = min(z[i, j], r.mean)
+        z[np.isinf(z)] = np.nan
+        im = ax.imshow(z, origin="lower", aspect="auto", vmin=vmin, vmax=vmax, cmap="viridis")
+        if z.size <= 144:  # write the values on small grids
+            for (i, j), v in np.ndenumerate(z):
+                if np.isfinite(v):
+                    dark = v > (vmin + vmax) / 2  # viridis is light at the top
+                    ax.text(
+                        j,
+                        i,
+                        f"{v:.0f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="k" if dark else "w",
+                    )
+        ax.set_xticks(range(len(xs)), [f"{v:.3g}" for v in xs], rotation=60, fontsize=7)
+        ax.set_yticks(range(len(ys)), [f"{v:.3g}" for v in ys], fontsize=7)
+        if a0 in nominal and a1 in nominal:  # where the nominal MDP lies between the points
+            ax.plot(
+                np.interp(nominal[a1], xs, range(len(xs))),
+                np.interp(nominal[a0], ys, range(len(ys))),
+                marker="x",
+                color="red",
+                markersize=9,
+                linestyle="none",
+                label="nominal",
+            )
+            ax.legend(fontsize=7, loc="upper right")
+        ax.set_xlabel(a1)
+        ax.set_ylabel(a0)
+        ax.set_title(m + (f" (worst over {', '.join(rest)})" if rest else ""), fontsize=9)
+    fig.colorbar(im, ax=list(panels[0]), label="mean return", shrink=0.9)
+    return fig
 
 
 def attack_png(results: EvaluationResults) -> bytes | None:
