@@ -185,7 +185,6 @@ def run_search(
         sweep file.
     """
     import optuna
-    from optuna.trial import TrialState
 
     if spec.search.method != "optuna":
         raise InvalidArgumentError("run_search needs a sweep with search.method: optuna")
@@ -201,111 +200,140 @@ def run_search(
     try:
         out.mkdir(parents=True, exist_ok=True)
         storage = optuna.storages.RDBStorage(f"sqlite:///{out / STUDY_FILE}")
-        studies = {v.name: _open_study(spec, v, storage, i) for i, v in enumerate(spec.variants)}
-        spaces = {v.name: {p.name: p.distribution() for p in v.space} for v in spec.variants}
-        # interrupted points first, then new ones, round robin over the variants
-        resume: dict[str, list[Any]] = {}
-        to_ask: dict[str, int] = {}
-        for v in spec.variants:
-            study = studies[v.name]
-            trials = study.trials
-            running = [t for t in trials if t.state == TrialState.RUNNING]
-            ok = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-            waiting = [t for t in trials if t.state == TrialState.WAITING]
-            resume[v.name] = running
-            distinct = {_key(t.params) for t in ok}  # a repeated proposal counts once
-            to_ask[v.name] = max(0, budget - len(distinct) - len(running))
-            # failed points are tried again (once per invocation), as failed grid trials are
-            done = [t.params for t in ok + running + waiting]
-            retry = [t.params for t in trials if t.state == TrialState.FAIL]
-            for params in [p for i, p in enumerate(retry) if p not in done + retry[:i]]:
-                if len(waiting) < to_ask[v.name]:
-                    study.enqueue_trial(params)
-                    waiting.append(params)
-        collected: dict[tuple[str, int], list[TrialResult]] = {}
-        inflight: dict[int, tuple[str, Any, list[Trial]]] = {}
-        sizes = {v.name: _space_size(v) for v in spec.variants}
-
-        def ask_new(v: VariantSpec) -> optuna.trial.Trial | None:
-            """A point not run before (a repeat is told its known outcome and costs no budget)."""
-            study = studies[v.name]
-            for _ in range(_MAX_REPEATS):
-                known = {
-                    _key(t.params): t
-                    for t in study.get_trials(deepcopy=False)
-                    if t.state != TrialState.FAIL
-                }
-                size = sizes[v.name]
-                if size is not None and len(known) >= size:
-                    return None  # every point of a finite space has been run
-                trial = study.ask(spaces[v.name])
-                earlier = known.get(_key(trial.params))
-                if earlier is None:
-                    return trial
-                if earlier.state == TrialState.COMPLETE:
-                    study.tell(trial, earlier.value)
-                elif earlier.state == TrialState.PRUNED:
-                    study.tell(trial, state=TrialState.PRUNED)
-                else:  # still running: its outcome is not known yet
-                    study.tell(trial, state=TrialState.FAIL)
-            return None
-
-        def next_point() -> tuple[str, Any, list[Trial]] | None:
-            order = sorted(
-                spec.variants, key=lambda v: sum(x[0] == v.name for x in inflight.values())
-            )
-            for v in order:
-                study = studies[v.name]
-                trial: optuna.trial.Trial | None
-                if resume[v.name]:
-                    frozen = resume[v.name].pop(0)
-                    trial = optuna.trial.Trial(study, frozen._trial_id)
-                    params = frozen.params
-                elif to_ask[v.name] > 0:
-                    to_ask[v.name] -= 1
-                    trial = ask_new(v)
-                    if trial is None:
-                        to_ask[v.name] = 0
-                        continue
-                    params = trial.params
-                else:
-                    continue
-                params = v.decode(params)
-                return v.name, trial, point_trials(spec, v, params)
-            return None
-
+        search = _Search(spec, storage, budget)
         while True:
             while runner.pending() < max_parallel:
-                point = next_point()
+                point = search.next_point()
                 if point is None:
                     break
-                vname, trial, trials = point
-                check_trials(trials, out)
-                snapshot = None
-                if spec.search.pruner != "none":
-                    done = studies[vname].get_trials(
-                        deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)
-                    )
-                    snapshot = PruneSnapshot(spec.search.n_startup_trials, tuple(done))
-                task = runner.submit(run_point, trials, str(out), snapshot)
-                inflight[task] = point
+                check_trials(point[2], out)
+                task = runner.submit(run_point, point[2], str(out), search.snapshot(point[0]))
+                search.inflight[task] = point
             if not runner.pending():
                 break
             for outcome in runner.wait():
-                vname, trial, trials = inflight.pop(outcome.task)
-                if outcome.error is not None:
-                    err = f"{type(outcome.error).__name__}: {outcome.error}"
-                    results = [TrialResult(t, "failed", error=err) for t in trials]
-                else:
-                    results = list(outcome.value)
-                _tell(studies[vname], trial, trials, results)
-                collected[(vname, trial.number)] = results
-                for res in results:
+                for res in search.record(outcome):
                     if on_result is not None:
                         on_result(res)
     finally:
         runner.close()
-    return _all_results(spec, studies, collected, out)
+    return _all_results(spec, search.studies, search.collected, out)
+
+
+class _Search:
+    """The state of one invocation of :func:`run_search`: a study per variant, the points to
+    resume or ask for, and the points in flight."""
+
+    def __init__(self, spec: SweepSpec, storage: Any, budget: int) -> None:
+        self.spec = spec
+        self.studies = {
+            v.name: _open_study(spec, v, storage, i) for i, v in enumerate(spec.variants)
+        }
+        self.spaces = {v.name: {p.name: p.distribution() for p in v.space} for v in spec.variants}
+        self.sizes = {v.name: _space_size(v) for v in spec.variants}
+        #: interrupted points first, then new ones, round robin over the variants
+        self.resume: dict[str, list[Any]] = {}
+        self.to_ask: dict[str, int] = {}
+        self.collected: dict[tuple[str, int], list[TrialResult]] = {}
+        self.inflight: dict[int, tuple[str, Any, list[Trial]]] = {}
+        for v in spec.variants:
+            self._plan(v, budget)
+
+    def _plan(self, v: VariantSpec, budget: int) -> None:
+        """Which of ``v``'s points this invocation resumes, and how many it asks for; failed
+        points are tried again (once per invocation), as failed grid trials are."""
+        from optuna.trial import TrialState
+
+        study = self.studies[v.name]
+        trials = study.trials
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        ok = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+        waiting = [t for t in trials if t.state == TrialState.WAITING]
+        self.resume[v.name] = running
+        distinct = {_key(t.params) for t in ok}  # a repeated proposal counts once
+        self.to_ask[v.name] = max(0, budget - len(distinct) - len(running))
+        done = [t.params for t in ok + running + waiting]
+        retry = [t.params for t in trials if t.state == TrialState.FAIL]
+        for params in [p for i, p in enumerate(retry) if p not in done + retry[:i]]:
+            if len(waiting) < self.to_ask[v.name]:
+                study.enqueue_trial(params)
+                waiting.append(params)
+
+    def ask_new(self, v: VariantSpec) -> Any:
+        """A point not run before (a repeat is told its known outcome and costs no budget);
+        ``None`` when the space is exhausted or the sampler keeps repeating itself."""
+        from optuna.trial import TrialState
+
+        study = self.studies[v.name]
+        for _ in range(_MAX_REPEATS):
+            known = {
+                _key(t.params): t
+                for t in study.get_trials(deepcopy=False)
+                if t.state != TrialState.FAIL
+            }
+            size = self.sizes[v.name]
+            if size is not None and len(known) >= size:
+                return None  # every point of a finite space has been run
+            trial = study.ask(self.spaces[v.name])
+            earlier = known.get(_key(trial.params))
+            if earlier is None:
+                return trial
+            if earlier.state == TrialState.COMPLETE:
+                study.tell(trial, earlier.value)
+            elif earlier.state == TrialState.PRUNED:
+                study.tell(trial, state=TrialState.PRUNED)
+            else:  # still running: its outcome is not known yet
+                study.tell(trial, state=TrialState.FAIL)
+        return None
+
+    def next_point(self) -> tuple[str, Any, list[Trial]] | None:
+        """The next point to run, from the variant with the fewest points in flight."""
+        import optuna
+
+        order = sorted(
+            self.spec.variants,
+            key=lambda v: sum(x[0] == v.name for x in self.inflight.values()),
+        )
+        for v in order:
+            trial: Any
+            if self.resume[v.name]:
+                frozen = self.resume[v.name].pop(0)
+                trial = optuna.trial.Trial(self.studies[v.name], frozen._trial_id)
+                params = frozen.params
+            elif self.to_ask[v.name] > 0:
+                self.to_ask[v.name] -= 1
+                trial = self.ask_new(v)
+                if trial is None:
+                    self.to_ask[v.name] = 0
+                    continue
+                params = trial.params
+            else:
+                continue
+            return v.name, trial, point_trials(self.spec, v, v.decode(params))
+        return None
+
+    def snapshot(self, vname: str) -> PruneSnapshot | None:
+        """What the pruner of a point of ``vname`` compares against (None without pruning)."""
+        from optuna.trial import TrialState
+
+        if self.spec.search.pruner == "none":
+            return None
+        done = self.studies[vname].get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)
+        )
+        return PruneSnapshot(self.spec.search.n_startup_trials, tuple(done))
+
+    def record(self, outcome: Any) -> list[TrialResult]:
+        """Tell the study a finished point's outcome; its trials' results."""
+        vname, trial, trials = self.inflight.pop(outcome.task)
+        if outcome.error is not None:
+            err = f"{type(outcome.error).__name__}: {outcome.error}"
+            results = [TrialResult(t, "failed", error=err) for t in trials]
+        else:
+            results = list(outcome.value)
+        _tell(self.studies[vname], trial, trials, results)
+        self.collected[(vname, trial.number)] = results
+        return results
 
 
 #: repeated proposals tolerated in a row before a variant's search stops asking
