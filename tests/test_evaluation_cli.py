@@ -159,3 +159,18 @@ def test_the_suite_is_read_from_the_models_spaces(models: list[str], capsys) -> 
         env.close()
         with pytest.raises(InvalidArgumentError, match="fit several suites"):
             infer_suite({"twin": twin})
+
+
+def test_the_suite_is_read_without_mujoco_installed(models: list[str]) -> None:
+    """The MuJoCo tasks are registered without mujoco; reading the suite skips them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['mujoco'] = None\n"
+        "from robust_rl.cli import main\n"
+        f"sys.exit(main(['evaluate', {str(models[0])!r}, '--episodes', '1', '--quiet']))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "heavy pole" in out.stdout

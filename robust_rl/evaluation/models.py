@@ -319,7 +319,7 @@ def infer_suite(models: Mapping[str, Any]) -> str:
             with _quiet_stderr():
                 for n, model in models.items():
                     check_model_env(model, suite.nominal_id, f"model {n!r}")
-        except InvalidArgumentError:
+        except UserError:  # another task's spaces, or a task that cannot be made here (mujoco)
             continue
         fits.append(name)
     if len(fits) == 1:
