@@ -198,7 +198,11 @@ def read_model_class(path: str | os.PathLike[str], trust: bool = False) -> Model
     :raises KeyError: an SB3 model of an algorithm not in :data:`MODEL_CLASSES`.
     """
     p = Path(path)
-    data = _read_data(p, trust)
+    return _match_class(p, _read_data(p, trust))
+
+
+def _match_class(p: Path, data: Mapping[str, Any]) -> ModelClass:
+    """The registry entry whose policy base and markers fit the stored attributes ``data``."""
     policy = data["policy_class"]
     if not isinstance(policy, type):
         raise InvalidArgumentError(
@@ -246,12 +250,12 @@ def load_model(
     :raises KeyError: an SB3 model of an unknown algorithm.
     """
     p = Path(path)
-    entry = read_model_class(p, trust)
+    data = _read_data(p, trust)  # read once: the class is matched on it, then it is loaded
+    entry = _match_class(p, data)
     custom_objects: dict[str, Any] | None = None
     unrestored: tuple[str, ...] = ()
     if not trust:
         _check_weights(p)
-        data = _read_data(p)
         unrestored = data.pop("_unrestored")
         # every attribute given: SB3 unpickles nothing
         custom_objects = data
