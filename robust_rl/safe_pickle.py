@@ -49,7 +49,6 @@ def allow_globals(pairs: Iterable[tuple[str, str]]) -> None:
 def allowed_globals() -> frozenset[tuple[str, str]]:
     """The globals :func:`safe_loads` currently resolves."""
     _fill_defaults()
-    allow_globals(_policy_classes())
     return frozenset(_ALLOWED)
 
 
@@ -58,11 +57,15 @@ def _classes(module: str, names: Iterable[str]) -> list[tuple[str, str]]:
 
 
 _filled = False
+#: registry entries whose policy classes are on the list (a replaced entry is a new one)
+_agents_allowed: set[Any] = set()
 
 
 def _fill_defaults() -> None:
-    """The default list; filled on first use so that importing this module stays cheap."""
+    """The default list, filled on first use so that importing this module stays cheap; then
+    the policy classes of agents registered since the last call."""
     global _filled
+    _allow_registered_policies()
     if _filled:
         return
     _filled = True
@@ -124,20 +127,25 @@ def _fill_defaults() -> None:
         "robust_rl.common.dynamics",
         ("DynamicsSet", "ObservationBall", "ResolvedDynamics", "PhysicsReplayBuffer"),
     )
-    allow_globals(pairs)
+    allow_globals([*pairs, *_torch_classes()])
 
 
-def _policy_classes() -> list[tuple[str, str]]:
-    """Every policy class the registered algorithms (:data:`robust_rl.agents.AGENTS`) name by
-    alias, and the torch activation functions and optimisers a ``policy_kwargs`` may hold."""
-    import torch
-
+def _allow_registered_policies() -> None:
+    """The policy classes every registered algorithm (:data:`robust_rl.agents.AGENTS`) names by
+    alias (each agent's once)."""
     from robust_rl.agents import AGENTS
 
+    for spec in set(AGENTS.values()) - _agents_allowed:
+        policies = spec.load().policy_aliases.values()
+        allow_globals((p.__module__, p.__qualname__) for p in policies)
+        _agents_allowed.add(spec)
+
+
+def _torch_classes() -> list[tuple[str, str]]:
+    """The torch activation functions and optimisers a ``policy_kwargs`` may hold."""
+    import torch
+
     out: list[tuple[str, str]] = []
-    for spec in AGENTS.values():
-        for policy in spec.load().policy_aliases.values():
-            out.append((policy.__module__, policy.__qualname__))
     for name in dir(torch.nn.modules.activation):
         obj = getattr(torch.nn.modules.activation, name)
         if isinstance(obj, type) and issubclass(obj, torch.nn.Module):
@@ -164,5 +172,4 @@ def safe_loads(data: bytes) -> Any:
     :raises pickle.UnpicklingError: the bytes are not a pickle.
     """
     _fill_defaults()
-    allow_globals(_policy_classes())  # agents may have been registered since the last call
     return _AllowListUnpickler(io.BytesIO(data)).load()
