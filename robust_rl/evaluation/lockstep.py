@@ -24,7 +24,8 @@ from collections.abc import Mapping, Sequence
 import gymnasium as gym
 import numpy as np
 
-from robust_rl.errors import InvalidArgumentError
+from robust_rl.envs.tasks import TaskSpec, get_task
+from robust_rl.errors import InvalidArgumentError, UnknownNameError
 from robust_rl.evaluation.rollouts import Predictor
 
 __all__ = ["lockstep_returns", "lockstep_supported"]
@@ -33,13 +34,12 @@ __all__ = ["lockstep_returns", "lockstep_supported"]
 _NEUTRAL_WRAPPERS = ("TimeLimit", "OrderEnforcing", "PassiveEnvChecker")
 
 
-def _task_of(env_id: str):  # -> TaskSpec | None
-    from robust_rl.envs.tasks import TASKS
-
-    for task in TASKS:
-        if task.id == env_id:
-            return task
-    return None
+def _task_of(env_id: str) -> TaskSpec | None:
+    """The task whose nominal id is ``env_id`` (None for any other id)."""
+    try:
+        return get_task(env_id)
+    except UnknownNameError:
+        return None
 
 
 def lockstep_supported(env_id: str) -> bool:
@@ -92,8 +92,7 @@ def lockstep_returns(
             f"{env_id} has no classic-control batched simulator (or is wrapped): evaluate it "
             "with robust_rl.evaluation.evaluate_returns"
         )
-    task = _task_of(env_id)
-    simulator = task.make_simulator()
+    simulator = get_task(env_id).make_simulator()
     env = gym.make(env_id)
     try:
         cap = int(env.spec.max_episode_steps) if env.spec and env.spec.max_episode_steps else None
