@@ -29,7 +29,13 @@ from robust_rl.evaluation._checks import (
 from robust_rl.evaluation._progress import Progress
 from robust_rl.evaluation.attacks import AttackedPredictor, ObservationAttack
 from robust_rl.evaluation.results import EvaluationResults, EvaluationRow
-from robust_rl.evaluation.rollouts import ModelLike, evaluate_returns, resolve_model
+from robust_rl.evaluation.rollouts import (
+    ModelLike,
+    evaluate_returns,
+    keep_rows,
+    resolve_model,
+    start_episodes,
+)
 from robust_rl.evaluation.suites import MDP, Split, Suite, get_suite
 
 __all__ = ["evaluate_attacks", "observation_scale", "random_observation_scale"]
@@ -43,6 +49,12 @@ class _Recorder:
     def predict(self, observation: Any, *, deterministic: bool = True) -> tuple[Any, Any]:
         self.seen.append(np.asarray(observation, dtype=np.float64).reshape(len(observation), -1))
         return self.model.predict(observation, deterministic=deterministic)
+
+    def start_episodes(self, n: int) -> None:
+        start_episodes(self.model, n)
+
+    def keep_rows(self, rows: np.ndarray) -> None:
+        keep_rows(self.model, rows)
 
 
 class _UniformActions:

@@ -309,8 +309,8 @@ def _networks(model: Any) -> dict[str, Any]:
     """The differentiable pieces of an SB3 model's policy that the attacks can use."""
     policy = getattr(model, "policy", None)
     nets: dict[str, Any] = {}
-    if policy is None:
-        return nets
+    if policy is None or getattr(policy, "lstm_actor", None) is not None:
+        return nets  # no policy, or a recurrent one (its outputs need the episode's state)
     if isinstance(getattr(policy, "q_net", None), nn.Module):  # DQN family
         nets["q"] = policy.q_net
     actor = getattr(policy, "actor", None)
@@ -452,3 +452,15 @@ class AttackedPredictor:
         return self.model.predict(
             self.attack(np.asarray(observation)), deterministic=deterministic, **kwargs
         )
+
+    def start_episodes(self, n: int) -> None:
+        """Forwarded to a model that remembers (a recurrent policy)."""
+        from robust_rl.evaluation.rollouts import start_episodes
+
+        start_episodes(self.model, n)
+
+    def keep_rows(self, rows: np.ndarray) -> None:
+        """Forwarded to a model that remembers (a recurrent policy)."""
+        from robust_rl.evaluation.rollouts import keep_rows
+
+        keep_rows(self.model, rows)
