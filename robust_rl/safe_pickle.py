@@ -127,6 +127,9 @@ def _fill_defaults() -> None:
         "robust_rl.common.dynamics",
         ("DynamicsSet", "ObservationBall", "ResolvedDynamics", "PhysicsReplayBuffer"),
     )
+    # the statistics VecNormalize.save writes (robust_rl.evaluation.normalization)
+    pairs += _classes("stable_baselines3.common.vec_env.vec_normalize", ("VecNormalize",))
+    pairs += _classes("stable_baselines3.common.running_mean_std", ("RunningMeanStd",))
     # sb3-contrib's buffer classes, stored by name by its on-policy algorithms
     pairs += _classes(
         "sb3_contrib.common.maskable.buffers",
