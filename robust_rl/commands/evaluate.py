@@ -47,7 +47,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "an observation attack for each --epsilon. Prints Markdown tables and, with --out, "
         "writes JSON/CSV/Markdown (and PNG figures).",
     )
-    p.add_argument("models", nargs="+", metavar="MODEL", help="saved model files (.zip)")
+    p.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="saved model files (.zip), or run folders (robust-rl train's, an RL Zoo run's)",
+    )
     p.add_argument(
         "--suite",
         default=None,
@@ -130,7 +135,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def model_name(path: Path) -> str:
-    """``runs/robust/model.zip`` -> ``robust``; ``dqn_seed0.zip`` -> ``dqn_seed0``."""
+    """``runs/robust/model.zip`` -> ``robust``; ``dqn_seed0.zip`` -> ``dqn_seed0``; a run folder
+    (``runs/robust``, an RL Zoo run ``logs/sac/Pendulum-v1_1``) -> its name."""
+    if path.is_dir():
+        return path.name
     return (
         path.parent.name if path.stem in ("model", "checkpoint") and path.parent.name else path.stem
     )
@@ -159,8 +167,11 @@ def _with_statistics(name: str, path: Path, model: Any, args: argparse.Namespace
 
 
 def run(args: argparse.Namespace) -> int:
-    paths = [Path(m) for m in args.models]
-    names = [model_name(p) for p in paths]
+    from robust_rl.evaluation.models import model_in_folder
+
+    given = [Path(m) for m in args.models]
+    names = [model_name(p) for p in given]
+    paths = [model_in_folder(p) if p.is_dir() else p for p in given]
     if len(set(names)) != len(names):
         raise InvalidArgumentError(
             f"models must have distinct names (file stem or run folder), got {names}"

@@ -42,6 +42,7 @@ __all__ = [
     "check_model_env",
     "infer_suite",
     "load_model",
+    "model_in_folder",
     "read_model_class",
     "register_model_class",
 ]
@@ -240,6 +241,28 @@ def _match_class(p: Path, data: Mapping[str, Any]) -> ModelClass:
     return top[0]
 
 
+def model_in_folder(folder: str | os.PathLike[str]) -> Path:
+    """The model a run folder holds: ``robust-rl train``'s ``model.zip``, or an RL Zoo run's
+    final model ``<env>.zip`` (beside its ``<env>/config.yml``).
+
+    :raises InvalidArgumentError: neither is there.
+    """
+    f = Path(folder)
+    if (f / "model.zip").is_file():
+        return f / "model.zip"
+    zoo = sorted(
+        f / f"{sub.name}.zip"
+        for sub in f.iterdir()
+        if sub.is_dir() and (sub / "config.yml").is_file() and (f / f"{sub.name}.zip").is_file()
+    )
+    if len(zoo) == 1:
+        return zoo[0]
+    raise InvalidArgumentError(
+        f"model file {f} is a folder without one model in it: expected model.zip (robust-rl "
+        "train) or an RL Zoo run (<env>.zip beside <env>/config.yml); or give the .zip"
+    )
+
+
 def load_model(
     path: str | os.PathLike[str], device: str = "auto", trust: bool = False
 ) -> BaseAlgorithm:
@@ -254,7 +277,8 @@ def load_model(
     ``model.unrestored_attributes``): the policy acts exactly as saved, but training such a model
     further needs ``trust=True``.
 
-    :param path: the ``.zip`` written by ``model.save``.
+    :param path: the ``.zip`` written by ``model.save``, or a run folder holding one
+        (:func:`model_in_folder`).
     :param device: torch device for the loaded model.
     :param trust: read the file with SB3's own loader (cloudpickle: runs whatever the file
         names). Only for files from a source you trust.
@@ -263,6 +287,8 @@ def load_model(
     :raises KeyError: an SB3 model of an unknown algorithm.
     """
     p = Path(path)
+    if p.is_dir():
+        p = model_in_folder(p)
     data = _read_data(p, trust)  # read once: the class is matched on it, then it is loaded
     entry = _match_class(p, data)
     custom_objects: dict[str, Any] | None = None
