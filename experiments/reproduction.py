@@ -106,11 +106,12 @@ def run_variants(
 
 
 def aggregate(done: Sequence[TrialResult], out: Path) -> EvaluationResults:
-    """Mean ± std over seeds per variant; writes ``evaluation_over_seeds.*`` and ``grid.png``."""
+    """Mean ± std over seeds per variant; writes ``evaluation_over_seeds.{json,md,png}`` (compact
+    JSON) and ``grid.png``."""
     merged = done[0].evaluation.merge(*(r.evaluation for r in done[1:]), name="evaluation")
     variant_of = {r.trial.name: r.trial.variant for r in done}
     over = aggregate_over_seeds(merged, group_of=variant_of.__getitem__)
-    save_results(over, out, force=True)
+    save_results(over, out, force=True, compact=True)
     png = grid_png(over)
     if png is not None:
         atomic_write_bytes(out / "grid.png", png, force=True)

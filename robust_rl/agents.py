@@ -8,7 +8,10 @@ an entry matches a file whose policy class subclasses ``policy_base`` and which 
 ``markers`` attribute), and the package's exports (``robust_rl.RobustDQN``, ...).
 
 A robust agent is its SB3 parent plus the robust arguments (tested); its markers are its
-parent's plus the robust settings it stores.
+parent's plus the robust settings it stores. sb3-contrib's algorithms (TQC, CrossQ, QR-DQN, TRPO,
+ARS, RecurrentPPO, MaskablePPO; the ``[contrib]`` extra) are registered for loading and
+evaluation only (``trains=False``: train them with sb3-contrib or the RL Zoo), and only where
+sb3-contrib is installed (:meth:`AgentSpec.available`).
 
 >>> AGENTS["robust-sac"].parent, AGENTS["robust-sac"].class_name
 ('sac', 'RobustSAC')
@@ -34,6 +37,9 @@ class AgentSpec:
     :param policy_base: ``"module:Class"`` (or the class) its stored policy class subclasses.
     :param markers: attributes a saved model of it stores and its look-alikes do not.
     :param parent: registry name of the SB3 algorithm it extends (robust agents).
+    :param trains: ``robust-rl train --algo`` offers it (else it is loaded and evaluated only).
+    :param requires: the optional package it comes from (``"sb3_contrib"``), None if always
+        there.
     """
 
     name: str
@@ -41,6 +47,14 @@ class AgentSpec:
     policy_base: str | type
     markers: frozenset[str]
     parent: str | None = None
+    trains: bool = True
+    requires: str | None = None
+
+    def available(self) -> bool:
+        """Whether its package is installed (always, without :attr:`requires`)."""
+        import importlib.util
+
+        return self.requires is None or importlib.util.find_spec(self.requires) is not None
 
     @property
     def class_name(self) -> str:
@@ -84,6 +98,8 @@ def register_agent(
     *,
     parent: str | None = None,
     replace: bool = False,
+    trains: bool = True,
+    requires: str | None = None,
 ) -> AgentSpec:
     """Add an algorithm to :data:`AGENTS`.
 
@@ -94,6 +110,8 @@ def register_agent(
         lists its parent's markers plus at least one of its own.
     :param parent: the registered algorithm it extends.
     :param replace: replace an existing entry of that name.
+    :param trains: offered by ``robust-rl train --algo``.
+    :param requires: the optional package it comes from.
     :raises InvalidArgumentError: the name is taken and ``replace`` is false; an unknown parent;
         a ``"module:Class"`` string without the colon.
     """
@@ -104,7 +122,7 @@ def register_agent(
             raise InvalidArgumentError(f"{what} must be 'module:Class' or a class, got {target!r}")
     if parent is not None and parent not in AGENTS:
         raise InvalidArgumentError(f"agent {name!r}: unknown parent {parent!r}")
-    spec = AgentSpec(name, entry_point, policy_base, frozenset(markers), parent)
+    spec = AgentSpec(name, entry_point, policy_base, frozenset(markers), parent, trains, requires)
     AGENTS[name] = spec
     return spec
 
@@ -162,3 +180,34 @@ register_agent(
     (*_TD3_MARKERS, *_ROBUST_MARKERS),
     parent="td3",
 )
+
+#: sb3-contrib (the ``[contrib]`` extra): loaded and evaluated, not trained here; names as the
+#: RL Zoo's ``--algo``
+_CONTRIB = "sb3_contrib"
+for _name, _cls, _policy, _markers in (
+    ("tqc", "TQC", "tqc.policies:TQCPolicy", ("top_quantiles_to_drop_per_net",)),
+    ("crossq", "CrossQ", "crossq.policies:CrossQPolicy", ("policy_delay", "ent_coef")),
+    ("qrdqn", "QRDQN", "qrdqn.policies:QRDQNPolicy", _DQN_MARKERS),
+    (
+        "trpo",
+        "TRPO",
+        "common.policies:ActorCriticPolicy",
+        ("n_steps", "gae_lambda", "cg_max_steps"),
+    ),
+    ("ars", "ARS", "ars.policies:ARSPolicy", ("n_delta", "n_top")),
+    (
+        "ppo_lstm",
+        "RecurrentPPO",
+        "common.recurrent.policies:RecurrentActorCriticPolicy",
+        ("n_steps", "gae_lambda", "clip_range", "n_epochs"),
+    ),
+    (
+        "ppo_mask",
+        "MaskablePPO",
+        "common.maskable.policies:MaskableActorCriticPolicy",
+        ("n_steps", "gae_lambda", "clip_range", "n_epochs"),
+    ),
+):
+    _module = _policy.split(":")[0]
+    _base = f"{_SB3}.{_policy}" if _module == "common.policies" else f"{_CONTRIB}.{_policy}"
+    register_agent(_name, f"{_CONTRIB}:{_cls}", _base, _markers, trains=False, requires=_CONTRIB)

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "evaluate",
     "classify": "classify",
     "sweep": "sweep",
+    "report": "report",
 }
 
 

@@ -127,6 +127,18 @@ def _fill_defaults() -> None:
         "robust_rl.common.dynamics",
         ("DynamicsSet", "ObservationBall", "ResolvedDynamics", "PhysicsReplayBuffer"),
     )
+    # the statistics VecNormalize.save writes (robust_rl.evaluation.normalization)
+    pairs += _classes("stable_baselines3.common.vec_env.vec_normalize", ("VecNormalize",))
+    pairs += _classes("stable_baselines3.common.running_mean_std", ("RunningMeanStd",))
+    # sb3-contrib's buffer classes, stored by name by its on-policy algorithms
+    pairs += _classes(
+        "sb3_contrib.common.maskable.buffers",
+        ("MaskableRolloutBuffer", "MaskableDictRolloutBuffer"),
+    )
+    pairs += _classes(
+        "sb3_contrib.common.recurrent.buffers",
+        ("RecurrentRolloutBuffer", "RecurrentDictRolloutBuffer"),
+    )
     allow_globals([*pairs, *_torch_classes()])
 
 
@@ -136,6 +148,8 @@ def _allow_registered_policies() -> None:
     from robust_rl.agents import AGENTS
 
     for spec in set(AGENTS.values()) - _agents_allowed:
+        if not spec.available():
+            continue
         policies = spec.load().policy_aliases.values()
         allow_globals((p.__module__, p.__qualname__) for p in policies)
         _agents_allowed.add(spec)

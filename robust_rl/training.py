@@ -73,7 +73,9 @@ __all__ = [
 
 #: algorithm name (CLI ``--algo``) -> class
 #: ``--algo`` name -> algorithm class, from the package's registry (:mod:`robust_rl.agents`)
-ALGOS: dict[str, type[BaseAlgorithm]] = {name: spec.load() for name, spec in AGENTS.items()}
+ALGOS: dict[str, type[BaseAlgorithm]] = {
+    name: spec.load() for name, spec in AGENTS.items() if spec.trains
+}
 #: keys of a config file that are not constructor arguments (``noise_type``/``noise_std``: the
 #: RL Zoo's names for the exploration noise of off-policy agents, built into ``action_noise``)
 CONFIG_KEYS: tuple[str, ...] = ("n_timesteps", "policy", "n_envs", "noise_type", "noise_std")

@@ -166,7 +166,7 @@ def test_small_items(tmp_path: Path) -> None:
     assert check_env_id("gymnasium.envs.classic_control:CartPole-v1").endswith("CartPole-v1")
     with pytest.raises(ValueError, match="cannot import module 'no_such_module_xyz'"):
         check_env_id("no_such_module_xyz:CartPole-v1")
-    with pytest.raises(ValueError, match=r"is a folder; give the model.s \.zip file"):
+    with pytest.raises(ValueError, match=r"is a folder without one model in it"):
         load_model(tmp_path)
 
 

@@ -26,6 +26,7 @@ command the README promises is a ``console`` block; :func:`test_promised_command
 
 from __future__ import annotations
 
+import glob
 import re
 import shlex
 import shutil
@@ -177,8 +178,9 @@ def commands(code: str) -> list[str]:
 
 
 def run_cli(command: str, capsys: pytest.CaptureFixture[str]) -> str:
-    """Run one ``robust-rl ...`` command in this process; return its standard output."""
-    argv = shlex.split(command)
+    """Run one ``robust-rl ...`` command in this process (wildcards expanded as a shell
+    would); return its standard output."""
+    argv = [m for a in shlex.split(command) for m in (sorted(glob.glob(a)) if "*" in a else [a])]
     assert argv and argv[0] == "robust-rl", (
         f"a bash block may only hold robust-rl commands (mark others `console`): {command!r}"
     )

@@ -371,6 +371,32 @@ def test_dict_json_round_trip() -> None:
         EvaluationResults.from_dict({"name": "x"})
 
 
+def test_compact_dict_round_trip(small_grid: EvaluationResults) -> None:
+    """The compact form (what trials record) reads back to the same rows: fields equal in every
+    row stored once, params split into columns, grid labels rebuilt, returns to 9 digits."""
+    for res in (_hand_results(), small_grid):
+        compact = res.to_dict(compact=True)
+        assert set(compact) == {"name", "suite", "axes", "same", "columns", "rows"}
+        assert all(len(r) == len(compact["columns"]) for r in compact["rows"])
+        assert EvaluationResults.from_json(json.dumps(compact)) == res
+        assert len(res.to_json(compact=True)) < len(res.to_json()) / 2
+    compact = small_grid.to_dict(compact=True)
+    assert compact["same"]["kind"] == "grid" and compact["same"]["mdp"] is None
+    assert "params.masspole" in compact["columns"] and "params" not in compact["columns"]
+    hand = _hand_results().to_dict(compact=True)
+    # a hand-named grid row keeps its name; a row without the parameter gets null
+    i, j = hand["columns"].index("mdp"), hand["columns"].index("params.masspole")
+    assert [r[i] for r in hand["rows"]][4] == "g" and hand["rows"][0][j] is None
+    noisy = EvaluationResults(
+        (EvaluationRow("m", "original", "robust_rl/CartPole-v1", (1 / 3, 123.456789012345)),)
+    )
+    back = EvaluationResults.from_dict(noisy.to_dict(compact=True))
+    assert back.rows[0].returns == (0.333333333, 123.456789)
+    bad = {**hand, "rows": [r[:-1] for r in hand["rows"]]}
+    with pytest.raises(InvalidArgumentError, match="malformed results dict"):
+        EvaluationResults.from_dict(bad)
+
+
 def test_csv_contents(small_grid: EvaluationResults) -> None:
     parsed = list(csv.DictReader(io.StringIO(small_grid.to_csv())))
     assert tuple(parsed[0]) == CSV_COLUMNS

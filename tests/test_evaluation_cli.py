@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,30 @@ def test_report_with_grid_and_attack(tmp_path: Path, models: list[str], capsys) 
     # refuses to overwrite before running anything
     assert main(args) == 2
     assert "already exists; pass --force" in capsys.readouterr().err
+
+    # `report` re-renders recorded results (also a trial's compact record) without running
+    record = tmp_path / "result.json"
+    record.write_text(json.dumps({"trial": {}, "evaluation": grid.to_dict(compact=True)}))
+    merged = tmp_path / "merged"
+    assert main(["report", str(out / "suite.json"), str(record), "--out", str(merged)]) == 0
+    assert "| MDP | ppo | dqn |" in capsys.readouterr().out
+    again = EvaluationResults.from_json((merged / "report.json").read_text())
+    assert again.rows == (
+        *EvaluationResults.from_json((out / "suite.json").read_text()).rows,
+        *grid.rows,
+    )
+    assert (merged / "report.png").is_file() and (merged / "report.md").is_file()
+    assert main(["report", str(record), "--out", str(merged)]) == 2
+    assert "already exists; pass --force" in capsys.readouterr().err
+    pruned = tmp_path / "pruned.json"
+    pruned.write_text(json.dumps({"trial": {}, "status": "pruned", "evaluation": None}))
+    for bad, match in (
+        (pruned, "without an evaluation (status 'pruned')"),
+        (out / "grid.png", "is not JSON"),
+        (out / "nothing.json", "does not exist"),
+    ):
+        assert main(["report", str(bad)]) == 2
+        assert match in capsys.readouterr().err
 
 
 def test_suite_from_a_yaml_file(tmp_path: Path, models: list[str], capsys) -> None:

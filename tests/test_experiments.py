@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -23,7 +24,8 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=600,
-        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+        | {k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
     )
 
 
@@ -405,3 +407,68 @@ def test_robust_gap_scan_tiny(tmp_path):
     assert gap["0.5", 2] < gap["0.5", 3]
     again = run("robust_gap_scan.py", *args)
     assert again.returncode != 0 and "already exists; pass --force" in again.stderr
+
+
+def test_compact_records_migrates_old_results(tmp_path):
+    import json
+
+    from robust_rl.evaluation import EvaluationResults, EvaluationRow, save_results
+
+    def results(model: str, shift: float = 0.0) -> EvaluationResults:
+        rows = [
+            EvaluationRow(model, "original", "robust_rl/CartPole-v1", (1 / 3 + shift, 500.0)),
+            EvaluationRow(model, "masspole=0.05", "robust_rl/CartPole-v1", (7.0, 9.0),
+                          kind="grid", params={"masspole": 0.05}),
+        ]  # fmt: skip
+        return EvaluationResults(
+            tuple(rows), name="evaluation", suite="cartpole", axes=("masspole",)
+        )
+
+    root = tmp_path / "results"
+    for name, shift in (("a__seed0", 0.0), ("b__seed0", 1.0)):
+        trial = root / "runs" / name
+        (trial / "eval").mkdir(parents=True)
+        record = {"trial": {"name": name}, "status": "done", "intermediate": {},
+                  "evaluation": results(name).to_dict(), "wall_time_s": 1.0}  # fmt: skip
+        (trial / "result.json").write_text(json.dumps(record, indent=1))
+        save_results(results(name, shift), trial / "eval")  # b's differs from its record
+    old = root / "runs" / "c__seed0" / "eval"  # the oldest format: CSVs, no JSON
+    old.mkdir(parents=True)
+    for f in ("suite.csv", "suite.md", "grid.png"):
+        (old / f).write_text("x")
+    (root / "runs" / "c__seed0" / "result.json").write_text(json.dumps({"trial": {}, "grid": {}}))
+    save_results(results("a").merge(name="evaluation_over_seeds"), root)
+    proc = run("compact_records.py", str(root))
+    assert proc.returncode == 0, proc.stderr
+    assert "records rewritten 2, eval/ folders removed 2" in proc.stdout
+    assert "b__seed0/eval: eval/evaluation.json differs from result.json (kept)" in proc.stdout
+    assert not (root / "runs" / "a__seed0" / "eval").exists()
+    assert (root / "runs" / "b__seed0" / "eval" / "evaluation.csv").is_file()
+    assert sorted(p.name for p in old.iterdir()) == ["suite.csv"]
+    for name in ("a__seed0", "b__seed0"):
+        record = json.loads((root / "runs" / name / "result.json").read_text())
+        assert "columns" in record["evaluation"]
+        expected = EvaluationResults.from_dict(results(name).to_dict(compact=True))
+        assert EvaluationResults.from_dict(record["evaluation"]) == expected
+    over = json.loads((root / "evaluation_over_seeds.json").read_text())
+    assert "columns" in over and not (root / "evaluation_over_seeds.csv").exists()
+    assert (root / "evaluation_over_seeds.png").read_bytes()[:4] == b"\x89PNG"
+    again = run("compact_records.py", str(root))  # nothing left to change
+    assert "records rewritten 0, eval/ folders removed 0" in again.stdout
+    assert run("compact_records.py", str(tmp_path / "nothing")).returncode == 2
+
+
+def test_committed_results_stay_compact():
+    """experiments/results holds compact records: under 10 MB, no per-trial figures or tables."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "experiments/results"], cwd=ROOT, capture_output=True, text=True
+    )
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    files = [ROOT / f for f in listed.stdout.split("\0") if f and (ROOT / f).is_file()]
+    assert files
+    assert sum(f.stat().st_size for f in files) < 10_000_000
+    per_trial = [
+        f for f in files if f.parent.name == "eval" and f.suffix in (".png", ".md", ".json")
+    ]
+    assert not per_trial, per_trial[:3]

@@ -426,11 +426,10 @@ def test_local_pendulum_sweep(pendulum: tuple[Path, Path]) -> None:
         folder = out / name
         for f in ("model.zip", "config.yaml", "train_info.json", RESULT_FILE):
             assert (folder / f).is_file(), f
-        eval_files = ("json", "csv", "md", "_grid.png", "_attack.png")
-        for f in (f"evaluation{'' if e[0] == '_' else '.'}{e}" for e in eval_files):
-            assert (folder / "eval" / f).is_file(), f
+        assert not (folder / "eval").exists()  # one compact record per trial, no report files
         record = recorded(out, name)
         assert record["status"] == "done" and record["trial"]["name"] == name
+        assert {"same", "columns"} <= set(record["evaluation"])
         results = EvaluationResults.from_dict(record["evaluation"])
         summary = results.summary(name)
         assert list(summary.test) == [m.name for m in suite.test]
@@ -477,8 +476,38 @@ def test_rerun_reads_finished_trials_back(pendulum: tuple[Path, Path], capsys) -
     results = run_sweep(load_sweep(file), out, max_parallel=1)
     assert [r.status for r in results] == ["skipped", "skipped"]
     for r in results:
-        assert r.evaluation.to_dict() == recorded(out, r.trial.name)["evaluation"]
+        assert r.evaluation.to_dict(compact=True) == recorded(out, r.trial.name)["evaluation"]
     assert model.stat().st_mtime_ns == before
+
+
+def test_resume_from_what_the_repository_commits(
+    pendulum: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A clone holds no models, checkpoints or TensorBoard logs (.gitignore): the compact
+    records alone let the sweep skip every finished trial and rewrite the same summary."""
+    file, out = pendulum
+    clone = tmp_path / "clone"
+    ignored = (".zip", ".pkl", ".pt")
+    for path in out.rglob("*"):
+        rel = path.relative_to(out)
+        if path.is_file() and path.suffix not in ignored and "tb" not in rel.parts:
+            (clone / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, clone / rel)
+    kept = sorted(p.name for p in (clone / "ppo__seed0").iterdir())
+    assert kept == ["config.yaml", RESULT_FILE, "train_info.json"]
+    spec = load_sweep(file)
+    results = run_sweep(spec, clone, max_parallel=1)
+    assert [r.status for r in results] == ["skipped", "skipped"]
+    assert not (clone / "ppo__seed0" / "model.zip").exists()  # nothing was trained
+    write_summary(results, clone, spec=spec, title=spec.name)
+    assert (clone / "summary.csv").read_text() == (out / "summary.csv").read_text()
+    table = (out / "summary.md").read_text().split("\n\nCommand:")[0].rstrip("\n")
+    assert (clone / "summary.md").read_text().rstrip("\n") == table
+    # the same numbers; only the status says the trials were read back
+    again, first = (
+        (f / "trials.csv").read_text().replace(",done,", ",skipped,") for f in (clone, out)
+    )
+    assert again == first
 
 
 def test_changed_trial_is_not_skipped_silently(
@@ -522,7 +551,10 @@ def test_workers_start_with_spawn(pendulum: tuple[Path, Path], tmp_path: Path) -
         (outcome,) = backend.wait()
         assert outcome.task == task and outcome.error is None
         assert outcome.value.status == "skipped"
-        assert outcome.value.evaluation.to_dict() == recorded(out, trial.name)["evaluation"]
+        assert (
+            outcome.value.evaluation.to_dict(compact=True)
+            == recorded(out, trial.name)["evaluation"]
+        )
     finally:
         backend.close()
     assert LocalBackend(1)._pool is None  # one at a time: in this process

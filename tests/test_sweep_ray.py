@@ -133,7 +133,7 @@ def test_pendulum_sweep_on_a_ray_start_cluster(cluster: tuple[str, str], tmp_pat
     here = run_trial(trial, tmp_path / "here")
     assert here.status == "done"
     remote = json.loads((out / trial.name / RESULT_FILE).read_text())
-    assert remote["evaluation"] == here.evaluation.to_dict()
+    assert remote["evaluation"] == here.evaluation.to_dict(compact=True)
 
 
 def test_wrong_token_fails_fast_with_one_line(cluster: tuple[str, str], tmp_path: Path) -> None:

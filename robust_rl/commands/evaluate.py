@@ -10,10 +10,12 @@ The algorithm of each model is read from its file (:func:`robust_rl.evaluation.l
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import Any
 
 from robust_rl._files import FolderLock, check_output_folder
-from robust_rl.errors import InvalidArgumentError, OutputExistsError
+from robust_rl.errors import InvalidArgumentError, MissingFileError, OutputExistsError
 from robust_rl.evaluation import (
     ATTACKS,
     evaluate_attacks,
@@ -45,7 +47,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "an observation attack for each --epsilon. Prints Markdown tables and, with --out, "
         "writes JSON/CSV/Markdown (and PNG figures).",
     )
-    p.add_argument("models", nargs="+", metavar="MODEL", help="saved model files (.zip)")
+    p.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="saved model files (.zip), or run folders (robust-rl train's, an RL Zoo run's)",
+    )
     p.add_argument(
         "--suite",
         default=None,
@@ -96,14 +103,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     a.add_argument(
         "--epsilon-scale",
-        choices=("absolute", "std", "random"),
+        choices=("absolute", "std", "random", "normalized"),
         default="absolute",
         help="(default absolute) radius in observation units; times each coordinate's std on the model's clean "
         "episodes (std); or times its std under uniformly random actions, the same for every "
-        "model (random)",
+        "model (random); or in the units of the models' VecNormalize statistics (normalized)",
     )
     a.add_argument("--attack-episodes", type=int, default=None, help="default: --episodes")
     a.add_argument("--attack-steps", type=int, default=10, help="PGD steps (default 10)")
+    p.add_argument(
+        "--vecnormalize",
+        default="auto",
+        metavar="auto|none|FILE",
+        help="observation statistics of a run trained with VecNormalize, put in front of each "
+        "model (clean and attacked observations alike): auto (default) takes vecnormalize.pkl "
+        "beside each model or in the one folder beside it (as the RL Zoo saves it); none "
+        "evaluates on raw observations; FILE applies that file to every model",
+    )
     p.add_argument("--out", default=None, help="folder for the JSON/CSV/Markdown/PNG files")
     p.add_argument("--force", action="store_true", help="overwrite existing result files")
     p.add_argument(
@@ -119,15 +135,43 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def model_name(path: Path) -> str:
-    """``runs/robust/model.zip`` -> ``robust``; ``dqn_seed0.zip`` -> ``dqn_seed0``."""
+    """``runs/robust/model.zip`` -> ``robust``; ``dqn_seed0.zip`` -> ``dqn_seed0``; a run folder
+    (``runs/robust``, an RL Zoo run ``logs/sac/Pendulum-v1_1``) -> its name."""
+    if path.is_dir():
+        return path.name
     return (
         path.parent.name if path.stem in ("model", "checkpoint") and path.parent.name else path.stem
     )
 
 
+def statistics_file(path: Path, choice: str) -> Path | None:
+    """The ``VecNormalize`` statistics for the model at ``path`` under ``--vecnormalize``."""
+    from robust_rl.evaluation.normalization import find_vecnormalize
+
+    if choice == "none":
+        return None
+    if choice == "auto":
+        return find_vecnormalize(path)
+    return Path(choice)
+
+
+def _with_statistics(name: str, path: Path, model: Any, args: argparse.Namespace) -> Any:
+    """``model`` behind its observation statistics, if it has any (said on stderr)."""
+    from robust_rl.evaluation.normalization import NormalizedModel, load_vecnormalize
+
+    file = statistics_file(path, args.vecnormalize)
+    if file is None:
+        return model
+    print(f"model {name!r}: observations normalised with {file}", file=sys.stderr)
+    return NormalizedModel(model, load_vecnormalize(file))
+
+
 def run(args: argparse.Namespace) -> int:
-    paths = [Path(m) for m in args.models]
-    names = [model_name(p) for p in paths]
+    from robust_rl.evaluation.models import model_in_folder
+
+    given = [Path(m) for m in args.models]
+    names = [model_name(p) for p in given]
+    paths = [model_in_folder(p) if p.is_dir() else p for p in given]
     if len(set(names)) != len(names):
         raise InvalidArgumentError(
             f"models must have distinct names (file stem or run folder), got {names}"
@@ -141,6 +185,14 @@ def run(args: argparse.Namespace) -> int:
         from robust_rl.evaluation.suites import grid_points
 
         grid_points(get_suite(args.suite), args.points, args.axes)
+    normalised = [p for p in paths if statistics_file(p, args.vecnormalize) is not None]
+    if args.vecnormalize not in ("auto", "none") and not Path(args.vecnormalize).is_file():
+        raise MissingFileError(f"--vecnormalize: {args.vecnormalize} does not exist")
+    if normalised and args.grid and (args.backend != "local" or args.workers > 1):
+        raise InvalidArgumentError(
+            "--vecnormalize: models with observation statistics are evaluated in this process; "
+            f"drop --workers/--backend ray for {', '.join(map(str, normalised))} (or --vecnormalize none)"
+        )
     if args.grid and args.backend == "ray" and args.address is not None:
         from robust_rl._ray import check_reachable
 
@@ -163,7 +215,8 @@ def _evaluate(
                 if path.exists():
                     raise OutputExistsError(f"{path} already exists; pass --force to overwrite it")
     models = {
-        n: load_model(p, device="cpu", trust=args.trust) for n, p in zip(names, paths, strict=True)
+        n: _with_statistics(n, p, load_model(p, device="cpu", trust=args.trust), args)
+        for n, p in zip(names, paths, strict=True)
     }
     if args.suite is None:
         from robust_rl.evaluation.models import infer_suite

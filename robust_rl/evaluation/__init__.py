@@ -12,6 +12,8 @@ Modules (one job each):
 * :mod:`~robust_rl.evaluation.results`: :class:`EvaluationResults`, the one results type;
 * :mod:`~robust_rl.evaluation.report`: PNG figures and :func:`save_results`;
 * :mod:`~robust_rl.evaluation.models`: :func:`load_model` reads the algorithm from the file;
+* :mod:`~robust_rl.evaluation.normalization`: a run's ``VecNormalize`` statistics in front of
+  its model (:class:`NormalizedModel`);
 * :mod:`~robust_rl.evaluation.stats`: :func:`compare_means` tells two agents apart over seeds.
 
 .. code-block:: python
@@ -54,6 +56,12 @@ from robust_rl.evaluation.models import (
     read_model_class,
     register_model_class,
 )
+from robust_rl.evaluation.normalization import (
+    NormalizedModel,
+    ObservationNormalization,
+    find_vecnormalize,
+    load_vecnormalize,
+)
 from robust_rl.evaluation.report import attack_png, grid_png, save_results
 from robust_rl.evaluation.results import (
     CSV_COLUMNS,
@@ -68,6 +76,7 @@ from robust_rl.evaluation.rollouts import (
     EnvSource,
     ModelLike,
     Predictor,
+    RecurrentPredictor,
     evaluate_returns,
     make_env,
     resolve_model,
@@ -111,8 +120,11 @@ __all__ = [
     "ModelClass",
     "ModelLike",
     "ModelSummary",
+    "NormalizedModel",
     "ObservationAttack",
+    "ObservationNormalization",
     "Predictor",
+    "RecurrentPredictor",
     "RolloutTask",
     "RowKind",
     "Split",
@@ -127,6 +139,7 @@ __all__ = [
     "evaluate_grid",
     "evaluate_returns",
     "evaluate_suite",
+    "find_vecnormalize",
     "get_suite",
     "grid_label",
     "grid_png",
@@ -134,6 +147,7 @@ __all__ = [
     "grid_values",
     "load_model",
     "load_suite",
+    "load_vecnormalize",
     "mad_attack",
     "make_env",
     "observation_scale",

@@ -29,7 +29,13 @@ from robust_rl.evaluation._checks import (
 from robust_rl.evaluation._progress import Progress
 from robust_rl.evaluation.attacks import AttackedPredictor, ObservationAttack
 from robust_rl.evaluation.results import EvaluationResults, EvaluationRow
-from robust_rl.evaluation.rollouts import ModelLike, evaluate_returns, resolve_model
+from robust_rl.evaluation.rollouts import (
+    ModelLike,
+    evaluate_returns,
+    keep_rows,
+    resolve_model,
+    start_episodes,
+)
 from robust_rl.evaluation.suites import MDP, Split, Suite, get_suite
 
 __all__ = ["evaluate_attacks", "observation_scale", "random_observation_scale"]
@@ -43,6 +49,12 @@ class _Recorder:
     def predict(self, observation: Any, *, deterministic: bool = True) -> tuple[Any, Any]:
         self.seen.append(np.asarray(observation, dtype=np.float64).reshape(len(observation), -1))
         return self.model.predict(observation, deterministic=deterministic)
+
+    def start_episodes(self, n: int) -> None:
+        start_episodes(self.model, n)
+
+    def keep_rows(self, rows: np.ndarray) -> None:
+        keep_rows(self.model, rows)
 
 
 class _UniformActions:
@@ -143,7 +155,9 @@ def evaluate_attacks(
     *,
     attack: str = "random",
     epsilons: Sequence[float] = (0.0, 0.05, 0.1),
-    scale: Literal["absolute", "std", "random"] | Sequence[float] | np.ndarray = "absolute",
+    scale: Literal["absolute", "std", "random", "normalized"]
+    | Sequence[float]
+    | np.ndarray = "absolute",
     split: Split = "test",
     mdp: str | None = None,
     steps: int = 10,
@@ -168,7 +182,9 @@ def evaluate_attacks(
     :param scale: ``"absolute"`` (ε in observation units), ``"std"`` (ε times each model's
         observation std on clean episodes, :func:`observation_scale`), ``"random"`` (ε times
         the observation std under uniformly random actions, the same for every model:
-        :func:`random_observation_scale`) or a ``(d,)`` array.
+        :func:`random_observation_scale`), ``"normalized"`` (ε in the normalised units of
+        models behind their ``VecNormalize`` statistics,
+        :class:`~robust_rl.evaluation.normalization.NormalizedModel`) or a ``(d,)`` array.
     :param split: split of ``mdp``.
     :param mdp: the MDP attacked (default: the split's first, the nominal test MDP).
     :param steps: PGD steps (step ``ε / steps``, random start).
@@ -315,6 +331,14 @@ def _scale(
     if isinstance(scale, str):
         if scale == "absolute":
             return None
+        if scale == "normalized":
+            norm = getattr(model, "normalization", None)
+            if norm is None:
+                raise InvalidArgumentError(
+                    "scale 'normalized' needs models behind their observation normalisation "
+                    "(NormalizedModel; CLI: --vecnormalize or vecnormalize.pkl beside the model)"
+                )
+            return np.asarray(norm.std, dtype=np.float64).copy()
         if scale == "std":
             return observation_scale(
                 model,
@@ -327,7 +351,8 @@ def _scale(
                 max_episode_steps=max_episode_steps,
             )
         raise InvalidArgumentError(
-            f"scale must be 'absolute', 'std', 'random' or a per-coordinate array, got {scale!r}"
+            "scale must be 'absolute', 'std', 'random', 'normalized' or a per-coordinate array, "
+            f"got {scale!r}"
         )
     arr = np.asarray(scale, dtype=np.float64)
     if arr.ndim != 1 or not np.all(np.isfinite(arr)) or np.any(arr < 0):

@@ -244,13 +244,14 @@ def q_attack(
     :param kwargs: passed to :func:`pgd_attack` (``steps``, ``random_start``, ...).
     """
     _check_obs(obs)
-    with _eval_mode(_modules_of(q_net)), torch.no_grad():
+    modules = _with(kwargs, q_net)
+    with _eval_mode(modules), torch.no_grad():
         target = q_net(obs).argmax(dim=1)
 
     def objective(x: Tensor) -> Tensor:
         return nn.functional.cross_entropy(q_net(x), target, reduction="none")
 
-    return pgd_attack(objective, obs, epsilon, modules=_with(kwargs, q_net), **kwargs)
+    return pgd_attack(objective, obs, epsilon, modules=modules, **kwargs)
 
 
 def critic_attack(
@@ -292,13 +293,14 @@ def mad_attack(
     :param kwargs: passed to :func:`pgd_attack`.
     """
     _check_obs(obs)
-    with _eval_mode(_modules_of(policy_output)), torch.no_grad():
+    modules = _with(kwargs, policy_output)
+    with _eval_mode(modules), torch.no_grad():
         clean = policy_output(obs).reshape(obs.shape[0], -1)
 
     def objective(x: Tensor) -> Tensor:
         return ((policy_output(x).reshape(x.shape[0], -1) - clean) ** 2).sum(dim=1)
 
-    return pgd_attack(objective, obs, epsilon, modules=_with(kwargs, policy_output), **kwargs)
+    return pgd_attack(objective, obs, epsilon, modules=modules, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,11 +308,17 @@ def mad_attack(
 
 
 def _networks(model: Any) -> dict[str, Any]:
-    """The differentiable pieces of an SB3 model's policy that the attacks can use."""
+    """The differentiable pieces of an SB3 model's policy that the attacks can use; for a model
+    behind its observation normalisation
+    (:class:`~robust_rl.evaluation.normalization.NormalizedModel`) composed with it, so that
+    the attacks act on raw observations."""
+    norm = getattr(model, "normalization", None)
+    if norm is not None:
+        return _normalized(_networks(model.model), norm.torch)
     policy = getattr(model, "policy", None)
     nets: dict[str, Any] = {}
-    if policy is None:
-        return nets
+    if policy is None or getattr(policy, "lstm_actor", None) is not None:
+        return nets  # no policy, or a recurrent one (its outputs need the episode's state)
     if isinstance(getattr(policy, "q_net", None), nn.Module):  # DQN family
         nets["q"] = policy.q_net
     actor = getattr(policy, "actor", None)
@@ -332,6 +340,22 @@ def _networks(model: Any) -> dict[str, Any]:
         nets["action"] = output
         nets["modules"] = [policy]
     return nets
+
+
+def _normalized(nets: dict[str, Any], norm: Callable[[Tensor], Tensor]) -> dict[str, Any]:
+    """``nets`` with every observation input passed through ``norm`` first."""
+    out: dict[str, Any] = {"modules": list(nets.get("modules", []))}
+    if "q" in nets:
+        q = nets["q"]
+        out["q"] = lambda x: q(norm(x))
+        out["modules"] += _modules_of(q)
+    if "action" in nets:
+        action = nets["action"]
+        out["action"] = lambda x: action(norm(x))
+    if "critic" in nets:
+        critic = nets["critic"]
+        out["critic"] = lambda x, a: critic(norm(x), a)
+    return out
 
 
 def attacks_for(model: Any) -> tuple[str, ...]:
@@ -423,7 +447,7 @@ class ObservationAttack:
         }
         nets = self._nets
         if self.name == "q":
-            out = q_attack(nets["q"], x, self.epsilon, **kw)
+            out = q_attack(nets["q"], x, self.epsilon, modules=nets.get("modules"), **kw)
         elif self.name == "critic":
             out = critic_attack(
                 nets["action"], nets["critic"], x, self.epsilon, modules=nets["modules"], **kw
@@ -452,3 +476,15 @@ class AttackedPredictor:
         return self.model.predict(
             self.attack(np.asarray(observation)), deterministic=deterministic, **kwargs
         )
+
+    def start_episodes(self, n: int) -> None:
+        """Forwarded to a model that remembers (a recurrent policy)."""
+        from robust_rl.evaluation.rollouts import start_episodes
+
+        start_episodes(self.model, n)
+
+    def keep_rows(self, rows: np.ndarray) -> None:
+        """Forwarded to a model that remembers (a recurrent policy)."""
+        from robust_rl.evaluation.rollouts import keep_rows
+
+        keep_rows(self.model, rows)

@@ -21,16 +21,11 @@ import gymnasium as gym
 from robust_rl.errors import InvalidArgumentError
 from robust_rl.evaluation._checks import check_models, check_positive_int, check_seed
 from robust_rl.evaluation._parallel import Backend, RolloutTask, run_tasks
-from robust_rl.evaluation.results import EvaluationResults, EvaluationRow
+from robust_rl.evaluation.results import EvaluationResults, EvaluationRow, grid_label
 from robust_rl.evaluation.rollouts import ModelLike
 from robust_rl.evaluation.suites import Suite, get_suite, grid_points
 
 __all__ = ["evaluate_grid", "grid_label"]
-
-
-def grid_label(params: Mapping[str, float]) -> str:
-    """Display name of a grid point: ``"masspole=0.05, length=0.25"`` (6 significant digits)."""
-    return ", ".join(f"{k}={v:.6g}" for k, v in params.items())
 
 
 def evaluate_grid(

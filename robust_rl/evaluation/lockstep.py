@@ -26,7 +26,7 @@ import numpy as np
 
 from robust_rl.envs.tasks import TaskSpec, get_task
 from robust_rl.errors import InvalidArgumentError, UnknownNameError
-from robust_rl.evaluation.rollouts import Predictor
+from robust_rl.evaluation.rollouts import Predictor, keep_rows, start_episodes
 
 __all__ = ["lockstep_returns", "lockstep_supported"]
 
@@ -154,6 +154,7 @@ def _run_chunk(
     returns = np.zeros(len(states), dtype=np.float64)
     steps = np.zeros(len(states), dtype=np.int64)
     active = np.arange(len(states))
+    start_episodes(model, len(active))
     while len(active):
         actions, _ = model.predict(obs[active], deterministic=deterministic)
         actions = np.asarray(actions)
@@ -167,5 +168,8 @@ def _run_chunk(
         steps[active] += 1
         states[active] = out.states
         obs[active] = out.observations
-        active = active[~(out.terminated | (steps[active] >= cap))]
+        going = ~(out.terminated | (steps[active] >= cap))
+        if not going.all():
+            keep_rows(model, np.flatnonzero(going))
+        active = active[going]
     return returns

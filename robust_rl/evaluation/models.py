@@ -6,8 +6,9 @@ registry :data:`robust_rl.agents.AGENTS`): an entry matches a file when the
 stored policy class is a subclass of the entry's policy base **and** every one of the entry's
 marker attributes is stored (hyperparameters only that algorithm keeps, e.g. ``clip_range``
 for PPO, ``eta`` and ``target_form`` for RobustDQN). Among matching entries the one with the
-most markers wins (a subclass such as RobustDQN adds markers to its parent's), and a tie is
-refused as ambiguous. Later agents join with :func:`register_model_class` (which registers them
+most markers wins (a subclass such as RobustDQN adds markers to its parent's), then the one
+whose policy base subclasses the others' (RecurrentPPO over PPO); a remaining tie is refused as
+ambiguous. sb3-contrib's algorithms are recognised where it is installed. Later agents join with :func:`register_model_class` (which registers them
 in :data:`~robust_rl.agents.AGENTS` too).
 """
 
@@ -41,6 +42,7 @@ __all__ = [
     "check_model_env",
     "infer_suite",
     "load_model",
+    "model_in_folder",
     "read_model_class",
     "register_model_class",
 ]
@@ -93,6 +95,8 @@ def register_model_class(
 
 
 for _spec in AGENTS.values():  # the package's registry (robust_rl.agents)
+    if not _spec.available():  # an optional package that is not installed (sb3-contrib)
+        continue
     MODEL_CLASSES[_spec.name] = ModelClass(
         _spec.name, _spec.load(), _spec.load_policy_base(), _spec.markers
     )
@@ -101,6 +105,10 @@ for _spec in AGENTS.values():  # the package's registry (robust_rl.agents)
 #: attributes that older SB3 versions pickle as functions (code): the safe loader replaces
 #: them by constants (they only matter for further training, never for ``predict``)
 _SCHEDULES = ("learning_rate", "lr_schedule", "exploration_schedule", "clip_range", "clip_range_vf")
+#: training state pickled as a torch tensor (whose pickle loads through ``torch.load``, which can
+#: run code): left unset, as the policy's own parameters (read with ``weights_only``) act.
+#: ARS: ``weights``, the flat parameter vector its search perturbs
+_TRAINING_STATE = ("weights",)
 
 
 def _not_readable(p: Path, why: str) -> InvalidArgumentError:
@@ -112,7 +120,8 @@ def _read_data(p: Path, trust: bool = False) -> dict[str, Any]:
 
     With ``trust`` false, pickled attributes are read by :func:`robust_rl.safe_pickle.safe_loads`
     (nothing in the file is run); a schedule pickled as a function is replaced by a constant
-    (listed in ``data["_unrestored"]``) and any other attribute that needs code is refused.
+    (listed in ``data["_unrestored"]``), training state pickled as a tensor (ARS's ``weights``)
+    is left unset (listed too), and any other attribute that needs code is refused.
     """
     if p.is_dir():
         raise InvalidArgumentError(f"model file {p} is a folder; give the model's .zip file")
@@ -151,7 +160,7 @@ def _restore_safely(p: Path, raw: Mapping[str, Any]) -> dict[str, Any]:
         try:
             data[key] = safe_loads(base64.b64decode(str(item[":serialized:"]).encode()))
         except UnsafePickleError as exc:
-            if key not in _SCHEDULES:
+            if key not in _SCHEDULES + _TRAINING_STATE:
                 raise InvalidArgumentError(
                     f"model file {p}: its attribute {key!r} can only be read by running code "
                     f"from the file ({exc.module}.{exc.name}); load it only if you trust its "
@@ -159,6 +168,9 @@ def _restore_safely(p: Path, raw: Mapping[str, Any]) -> dict[str, Any]:
                 ) from None
             unrestored.append(key)
     for key in unrestored:
+        if key in _TRAINING_STATE:
+            data[key] = None
+            continue
         start = data.get("learning_rate") if key in ("learning_rate", "lr_schedule") else 0.0
         value = float(start) if isinstance(start, (int, float)) else 0.0
         data[key] = value if key == "learning_rate" else _constant_schedule(value)
@@ -220,11 +232,35 @@ def _match_class(p: Path, data: Mapping[str, Any]) -> ModelClass:
         )
     best = max(len(e.markers) for e in matches)
     top = [e for e in matches if len(e.markers) == best]
+    # equal markers: the most specific policy base (RecurrentPPO's policies subclass PPO's)
+    top = [e for e in top if all(issubclass(e.policy_base, o.policy_base) for o in top)] or top
     if len(top) > 1:
         raise InvalidArgumentError(
             f"model file {p} matches several algorithms equally: {[e.name for e in top]}"
         )
     return top[0]
+
+
+def model_in_folder(folder: str | os.PathLike[str]) -> Path:
+    """The model a run folder holds: ``robust-rl train``'s ``model.zip``, or an RL Zoo run's
+    final model ``<env>.zip`` (beside its ``<env>/config.yml``).
+
+    :raises InvalidArgumentError: neither is there.
+    """
+    f = Path(folder)
+    if (f / "model.zip").is_file():
+        return f / "model.zip"
+    zoo = sorted(
+        f / f"{sub.name}.zip"
+        for sub in f.iterdir()
+        if sub.is_dir() and (sub / "config.yml").is_file() and (f / f"{sub.name}.zip").is_file()
+    )
+    if len(zoo) == 1:
+        return zoo[0]
+    raise InvalidArgumentError(
+        f"model file {f} is a folder without one model in it: expected model.zip (robust-rl "
+        "train) or an RL Zoo run (<env>.zip beside <env>/config.yml); or give the .zip"
+    )
 
 
 def load_model(
@@ -241,7 +277,8 @@ def load_model(
     ``model.unrestored_attributes``): the policy acts exactly as saved, but training such a model
     further needs ``trust=True``.
 
-    :param path: the ``.zip`` written by ``model.save``.
+    :param path: the ``.zip`` written by ``model.save``, or a run folder holding one
+        (:func:`model_in_folder`).
     :param device: torch device for the loaded model.
     :param trust: read the file with SB3's own loader (cloudpickle: runs whatever the file
         names). Only for files from a source you trust.
@@ -250,6 +287,8 @@ def load_model(
     :raises KeyError: an SB3 model of an unknown algorithm.
     """
     p = Path(path)
+    if p.is_dir():
+        p = model_in_folder(p)
     data = _read_data(p, trust)  # read once: the class is matched on it, then it is loaded
     entry = _match_class(p, data)
     custom_objects: dict[str, Any] | None = None

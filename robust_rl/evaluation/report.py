@@ -195,11 +195,11 @@ def _suite(results: EvaluationResults) -> str:
 
 
 def _planned(
-    r: EvaluationResults, out: Path
+    r: EvaluationResults, out: Path, compact: bool = False
 ) -> list[tuple[Path, Callable[[], str | bytes | None]]]:
     plan: list[tuple[Path, Callable[[], str | bytes | None]]] = [
-        (out / f"{r.name}.json", r.to_json),
-        (out / f"{r.name}.csv", r.to_csv),
+        (out / f"{r.name}.json", partial(r.to_json, compact)),
+        *(() if compact else [(out / f"{r.name}.csv", r.to_csv)]),
         (out / f"{r.name}.md", r.to_markdown),
     ]
     renderers: tuple[tuple[RowKind, Callable[[EvaluationResults], bytes | None]], ...] = (
@@ -218,8 +218,13 @@ def save_results(
     out_dir: str | os.PathLike[str],
     *,
     force: bool = False,
+    compact: bool = False,
 ) -> list[Path]:
     """Write ``{name}.json``, ``{name}.csv``, ``{name}.md`` and the figures of each result.
+
+    With ``compact`` the JSON is the compact table of
+    :meth:`~robust_rl.evaluation.EvaluationResults.to_dict` and no CSV is written (it would
+    repeat the JSON): for results kept in version control.
 
     Figures: ``{name}.png`` for results with grid or attack rows (``{name}_grid.png`` and
     ``{name}_attack.png`` when both). The files are published as one set
@@ -231,6 +236,7 @@ def save_results(
     :param results: one result or several (with distinct names).
     :param out_dir: destination folder, created if needed.
     :param force: overwrite existing files.
+    :param compact: compact JSON, no CSV.
     :return: the written paths.
     :raises FileExistsError: if a destination exists and ``force`` is false.
     :raises ValueError: on no results, repeated names, or a name unfit for a file.
@@ -249,7 +255,7 @@ def save_results(
             f"results have repeated names {names}; give each a distinct name"
         )
     out = Path(out_dir)
-    planned = [p for r in items for p in _planned(r, out)]
+    planned = [p for r in items for p in _planned(r, out, compact)]
     for path, _ in planned:
         check_writable(path, force)
     files: list[tuple[Path, bytes]] = []

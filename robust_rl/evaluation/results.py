@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from robust_rl.errors import InvalidArgumentError, UnknownNameError
+from robust_rl.io import json_text
 
 __all__ = [
     "CSV_COLUMNS",
@@ -35,6 +36,7 @@ __all__ = [
     "ModelSummary",
     "RowKind",
     "aggregate_over_seeds",
+    "grid_label",
     "strip_seed_suffix",
 ]
 
@@ -224,8 +226,49 @@ def _fmt(x: float) -> str:
     return f"{x:.1f}"
 
 
+def grid_label(params: Mapping[str, float]) -> str:
+    """Display name of a grid point: ``"masspole=0.05, length=0.25"`` (6 significant digits)."""
+    return ", ".join(f"{k}={v:.6g}" for k, v in params.items())
+
+
 def _params_label(params: Mapping[str, float]) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in params.items()) if params else "nominal"
+
+
+_PARAM_PREFIX = "params."
+
+
+def _compact_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{"same", "columns", "rows"}`` of :meth:`EvaluationResults.to_dict` with ``compact``."""
+    keys = list(dict.fromkeys(k for r in rows for k in r["params"]))
+    flat = []
+    for r in rows:
+        row = {k: v for k, v in r.items() if k != "params"}
+        row["returns"] = [float(f"{x:.9g}") for x in r["returns"]]
+        params = {k: r["params"][k] for k in keys if k in r["params"]}
+        if r["kind"] == "grid" and r["mdp"] == grid_label(params):
+            row["mdp"] = None
+        row.update({_PARAM_PREFIX + k: params.get(k) for k in keys})
+        flat.append(row)
+    fields = list(flat[0])
+    same = {f: flat[0][f] for f in fields if all(r[f] == flat[0][f] for r in flat)}
+    columns = [f for f in fields if f not in same]
+    return {"same": same, "columns": columns, "rows": [[r[c] for c in columns] for r in flat]}
+
+
+def _expand_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The row dicts of a compact :meth:`EvaluationResults.to_dict` (inverse of ``_compact_rows``)."""
+    same, columns = dict(data["same"]), list(data["columns"])
+    names = [f for f in (*same, *columns) if f.startswith(_PARAM_PREFIX)]
+    rows = []
+    for values in data["rows"]:
+        flat = {**same, **dict(zip(columns, values, strict=True))}
+        params = {n[len(_PARAM_PREFIX) :]: flat.pop(n) for n in names}
+        flat["params"] = {k: v for k, v in params.items() if v is not None}
+        if flat["mdp"] is None:
+            flat["mdp"] = grid_label(flat["params"])
+        rows.append(flat)
+    return rows
 
 
 @dataclass(frozen=True)
@@ -377,14 +420,22 @@ class EvaluationResults:
 
     # ---- serialisation -----------------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict: ``{"name", "suite", "axes", "rows": [...]}``."""
-        return {
-            "name": self.name,
-            "suite": self.suite,
-            "axes": list(self.axes),
-            "rows": [r.to_dict() for r in self.rows],
-        }
+    def to_dict(self, compact: bool = False) -> dict[str, Any]:
+        """JSON-safe dict: ``{"name", "suite", "axes", "rows": [...]}``, one dict per row.
+
+        :param compact: a table instead (how trials record their evaluation, about a third of
+            the size): the fields equal in every row once under ``"same"``, the others named
+            once under ``"columns"`` (``params`` split into one column per parameter,
+            ``"params.<name>"``, null where a row does not set it), each row the list of their
+            values; a grid row's ``mdp`` is null when it is :func:`grid_label` of its params;
+            returns are kept to 9 significant digits (tables regenerate unchanged).
+            :meth:`from_dict` reads both forms.
+        """
+        head = {"name": self.name, "suite": self.suite, "axes": list(self.axes)}
+        rows = [r.to_dict() for r in self.rows]
+        if not compact or not rows:
+            return {**head, "rows": rows}
+        return {**head, **_compact_rows(rows)}
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles through its dict form
         return (EvaluationResults.from_dict, (self.to_dict(),))
@@ -396,19 +447,20 @@ class EvaluationResults:
         :raises ValueError: on a malformed dict.
         """
         try:
-            rows = tuple(EvaluationRow.from_dict(r) for r in data["rows"])
+            table = _expand_rows(data) if "columns" in data else list(data["rows"])
+            rows = tuple(EvaluationRow.from_dict(r) for r in table)
             return cls(
                 rows,
                 name=data.get("name", "results"),
                 suite=data.get("suite"),
                 axes=tuple(data.get("axes", ())),
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise InvalidArgumentError(f"results: malformed results dict ({exc})") from None
 
-    def to_json(self) -> str:
-        """:meth:`to_dict` as indented JSON text."""
-        return json.dumps(self.to_dict(), indent=1) + "\n"
+    def to_json(self, compact: bool = False) -> str:
+        """:meth:`to_dict` as JSON text, one line per row (:func:`robust_rl.io.json_text`)."""
+        return json_text(self.to_dict(compact))
 
     @classmethod
     def from_json(cls, text: str) -> EvaluationResults:

@@ -4,6 +4,11 @@ Episode ``i`` is reset with seed ``seed + i``, so every model meets the same ini
 episodes end at the registered time limit (``env.spec.max_episode_steps``) unless a smaller cap
 is given. An MDP is a registered gymnasium id plus a dict of physics parameters applied with
 ``env.unwrapped.set_params(**params)`` before the first reset.
+
+A recurrent policy (sb3-contrib's ``RecurrentPPO``) acts on its memory of the episode as well:
+:func:`resolve_model` wraps it in a :class:`RecurrentPredictor`, which the loops here and in
+:mod:`~robust_rl.evaluation.lockstep` tell when episodes start (:func:`start_episodes`) and which
+rows go on (:func:`keep_rows`), so each episode carries its own LSTM state from its first step.
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ __all__ = [
     "EnvSource",
     "ModelLike",
     "Predictor",
+    "RecurrentPredictor",
     "evaluate_returns",
+    "keep_rows",
     "make_env",
     "resolve_model",
+    "start_episodes",
 ]
 
 
@@ -52,8 +60,74 @@ EnvSource: TypeAlias = str | Callable[[], gym.Env]
 ModelLike: TypeAlias = Predictor | str | os.PathLike[str]
 
 
+class RecurrentPredictor:
+    """A recurrent SB3 model (``RecurrentPPO``) as a :class:`Predictor` of a batch of episodes.
+
+    ``predict`` passes the LSTM state of every row and whether the row's episode starts now;
+    :func:`start_episodes` begins ``n`` episodes (fresh state) and :func:`keep_rows` drops the
+    rows whose episode ended, so that row ``i`` keeps its own state however the batch shrinks.
+    Other attributes are the model's (``policy``, ``observation_space``, ...).
+
+    :param model: an SB3 model whose ``predict`` takes ``state`` and ``episode_start``.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self._state: tuple[np.ndarray, ...] | None = None
+        self._starts = np.ones(0, dtype=bool)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["model"], name)
+
+    def start_episodes(self, n: int) -> None:
+        """``n`` new episodes, one per row: every row's state starts afresh."""
+        self._state = None
+        self._starts = np.ones(n, dtype=bool)
+
+    def keep_rows(self, rows: np.ndarray) -> None:
+        """Only ``rows`` (indices into the current batch, in order) go on."""
+        if self._state is not None:
+            self._state = tuple(s[:, rows] for s in self._state)
+        self._starts = self._starts[rows]
+
+    def predict(self, observation: Any, *, deterministic: bool = True) -> tuple[Any, Any]:
+        """Actions for the current rows, advancing their states."""
+        n = len(observation)
+        if len(self._starts) != n:
+            raise InvalidArgumentError(
+                f"recurrent model: a batch of {n} observations for {len(self._starts)} running "
+                "episodes (call start_episodes / keep_rows as episodes start and end)"
+            )
+        actions, self._state = self.model.predict(
+            observation, state=self._state, episode_start=self._starts, deterministic=deterministic
+        )
+        self._starts = np.zeros(n, dtype=bool)
+        return actions, None
+
+
+def is_recurrent(model: Any) -> bool:
+    """Whether ``model`` is a recurrent SB3 model (its policy has an LSTM actor)."""
+    return getattr(getattr(model, "policy", None), "lstm_actor", None) is not None
+
+
+def start_episodes(model: Any, n: int) -> None:
+    """Tell a predictor that remembers (:class:`RecurrentPredictor`) that ``n`` episodes start;
+    nothing for any other."""
+    hook = getattr(model, "start_episodes", None)
+    if callable(hook):
+        hook(n)
+
+
+def keep_rows(model: Any, rows: np.ndarray) -> None:
+    """Tell a predictor that remembers which rows of its batch go on; nothing for any other."""
+    hook = getattr(model, "keep_rows", None)
+    if callable(hook):
+        hook(np.asarray(rows, dtype=np.int64))
+
+
 def resolve_model(model: ModelLike, name: str = "model") -> Predictor:
-    """Return ``model`` itself, or the SB3 model loaded from a path (on the CPU).
+    """Return ``model`` itself, or the SB3 model loaded from a path (on the CPU); a recurrent
+    model wrapped in a :class:`RecurrentPredictor`.
 
     :raises FileNotFoundError: a path that does not exist.
     :raises ValueError: a file that is not a known SB3 model; an object without ``predict``.
@@ -61,12 +135,14 @@ def resolve_model(model: ModelLike, name: str = "model") -> Predictor:
     if isinstance(model, (str, os.PathLike)):
         from robust_rl.evaluation.models import load_model
 
-        return load_model(model, device="cpu")
+        model = load_model(model, device="cpu")
     if not callable(getattr(model, "predict", None)):
         raise InvalidArgumentError(
             f"{name}: expected an object with predict() or a model file path, got "
             f"{type(model).__name__}"
         )
+    if is_recurrent(model) and not isinstance(model, RecurrentPredictor):
+        return RecurrentPredictor(model)
     return model
 
 
@@ -184,6 +260,7 @@ def _run_batch(
     obs = [envs[j].reset(seed=seed + i)[0] for j, i in enumerate(episodes)]
     steps = [0] * len(episodes)
     active = list(range(len(episodes)))
+    start_episodes(model, len(active))
     while active:
         actions, _ = model.predict(np.stack([obs[j] for j in active]), deterministic=deterministic)
         actions = np.asarray(actions)
@@ -200,4 +277,7 @@ def _run_batch(
             if not (terminated or truncated or steps[j] >= cap):
                 obs[j] = o
                 still.append(j)
+        if len(still) < len(active):
+            position = {j: k for k, j in enumerate(active)}
+            keep_rows(model, np.array([position[j] for j in still], dtype=np.int64))
         active = still

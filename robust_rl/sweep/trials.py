@@ -1,10 +1,14 @@
 """Run one trial: train, evaluate on the sweep's suite, write ``result.json`` atomically.
 
 A trial's folder ``out/<trial.name>/`` holds the model, its checkpoint, TensorBoard logs,
-``eval/evaluation.{json,csv,md,png}`` and ``result.json``, which marks it finished: running the
-sweep again reads it back instead of training (a ``result.json`` written by a different trial,
-e.g. after the sweep file changed, is refused rather than reused). An unfinished trial continues
-from its last checkpoint when that checkpoint belongs to the same run, else starts afresh.
+``config.yaml``, ``train_info.json`` and ``result.json``: the trial, its status, its
+intermediate validation means and its whole evaluation in compact form
+(:meth:`~robust_rl.evaluation.EvaluationResults.to_dict` with ``compact=True``), which is all a
+resume and a table need (``robust-rl report <trial>/result.json --out DIR`` renders its tables
+and figures). ``result.json`` marks the trial finished: running the sweep again reads it back
+instead of training (a ``result.json`` written by a different trial, e.g. after the sweep file
+changed, is refused rather than reused). An unfinished trial continues from its last checkpoint
+when that checkpoint belongs to the same run, else starts afresh.
 
 Every trial is evaluated on the suite's **validation** split (``tune_episodes`` episodes from
 ``tune_seed``: the number sweeps rank on) and on the **test** split, the grid and the attacks
@@ -31,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from robust_rl.errors import InvalidArgumentError
-from robust_rl.io import atomic_write_text
+from robust_rl.io import atomic_write_text, json_text
 from robust_rl.sweep.spec import EvaluationSpec, Trial
 
 __all__ = [
@@ -349,14 +353,16 @@ def run_trial(
             record.update(status="pruned", evaluation=None)
             evaluation = None
         else:
-            from robust_rl.evaluation import save_results
+            from robust_rl.evaluation import EvaluationResults
 
-            evaluation = evaluate_trial(result.model, trial.name, trial.evaluation)
-            save_results(evaluation, folder / "eval", force=True)
-            record.update(status="done", evaluation=evaluation.to_dict())
+            measured = evaluate_trial(result.model, trial.name, trial.evaluation)
+            compact = measured.to_dict(compact=True)
+            # what a resume reads back, so that a resumed sweep ranks on the same numbers
+            evaluation = EvaluationResults.from_dict(compact)
+            record.update(status="done", evaluation=compact)
         wall = time.perf_counter() - start
         record["wall_time_s"] = wall
-        atomic_write_text(folder / RESULT_FILE, json.dumps(record, indent=1), force=True)
+        atomic_write_text(folder / RESULT_FILE, json_text(record), force=True)
         return TrialResult(trial, str(record["status"]), evaluation, dict(recorded), wall)
     except Exception as exc:  # a failed trial is reported, the sweep goes on
         return TrialResult(
