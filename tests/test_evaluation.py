@@ -392,6 +392,11 @@ def test_compact_dict_round_trip(small_grid: EvaluationResults) -> None:
     )
     back = EvaluationResults.from_dict(noisy.to_dict(compact=True))
     assert back.rows[0].returns == (0.333333333, 123.456789)
+    over = aggregate_over_seeds(_hand_results(), group_of=lambda n: n[-1])  # two groups
+    compact = over.to_dict(compact=True)  # members named once per model
+    assert compact["members_of"] == {"0": ["dqn_seed0"], "1": ["dqn_seed1"]}
+    assert "members" not in compact["columns"] and "members" not in compact["same"]
+    assert EvaluationResults.from_dict(compact) == over
     bad = {**hand, "rows": [r[:-1] for r in hand["rows"]]}
     with pytest.raises(InvalidArgumentError, match="malformed results dict"):
         EvaluationResults.from_dict(bad)

@@ -252,17 +252,27 @@ def _compact_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
         flat.append(row)
     fields = list(flat[0])
     same = {f: flat[0][f] for f in fields if all(r[f] == flat[0][f] for r in flat)}
+    out: dict[str, Any] = {"same": same}
+    members: dict[str, Any] = {}
+    if "members" not in same and all(
+        members.setdefault(r["model"], r["members"]) == r["members"] for r in flat
+    ):  # aggregated results: one member list per model, named once
+        out["members_of"] = members
+        fields.remove("members")
     columns = [f for f in fields if f not in same]
-    return {"same": same, "columns": columns, "rows": [[r[c] for c in columns] for r in flat]}
+    return {**out, "columns": columns, "rows": [[r[c] for c in columns] for r in flat]}
 
 
 def _expand_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The row dicts of a compact :meth:`EvaluationResults.to_dict` (inverse of ``_compact_rows``)."""
     same, columns = dict(data["same"]), list(data["columns"])
+    members = dict(data.get("members_of", {}))
     names = [f for f in (*same, *columns) if f.startswith(_PARAM_PREFIX)]
     rows = []
     for values in data["rows"]:
         flat = {**same, **dict(zip(columns, values, strict=True))}
+        if members:
+            flat["members"] = members[flat["model"]]
         params = {n[len(_PARAM_PREFIX) :]: flat.pop(n) for n in names}
         flat["params"] = {k: v for k, v in params.items() if v is not None}
         if flat["mdp"] is None:
@@ -427,7 +437,8 @@ class EvaluationResults:
             the size): the fields equal in every row once under ``"same"``, the others named
             once under ``"columns"`` (``params`` split into one column per parameter,
             ``"params.<name>"``, null where a row does not set it), each row the list of their
-            values; a grid row's ``mdp`` is null when it is :func:`grid_label` of its params;
+            values; the members of aggregated rows once per model (``"members_of"``); a grid
+            row's ``mdp`` is null when it is :func:`grid_label` of its params;
             returns are kept to 9 significant digits (tables regenerate unchanged).
             :meth:`from_dict` reads both forms.
         """
