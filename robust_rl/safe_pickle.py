@@ -87,6 +87,11 @@ def _fill_defaults() -> None:
             (f"{core}.numeric", "_frombuffer"),
         ]
     pairs += [("numpy", "ndarray"), ("numpy", "dtype")]
+    # numpy's scalar types, named by a pickled scalar's class (e.g. the RL Zoo's noise sigma)
+    pairs += _classes(
+        "numpy",
+        "bool_ float16 float32 float64 int8 int16 int32 int64 uint8 uint16 uint32 uint64".split(),
+    )
     pairs += _classes("numpy.random._pickle", ("__bit_generator_ctor", "__generator_ctor"))
     pairs += _classes("numpy.random._pickle", ("__randomstate_ctor",))
     pairs += [

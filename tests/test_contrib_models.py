@@ -108,3 +108,28 @@ def test_recurrent_policy_keeps_each_episodes_state(saved: dict[str, Path]) -> N
 def test_cli_reports_a_contrib_model(saved: dict[str, Path], capsys) -> None:
     assert main(["evaluate", str(saved["tqc"]), "--episodes", "1", "--quiet"]) == 0
     assert "| tqc |" in capsys.readouterr().out
+
+
+class _MaskedCartPole:
+    """CartPole whose env forbids pushing right (``action_masks``, as ActionMasker provides)."""
+
+    def __new__(cls):
+        import gymnasium as gym
+
+        env = gym.make(CARTPOLE)
+        env.action_masks = lambda: np.array([True, False])  # type: ignore[attr-defined]
+        return env
+
+
+def test_maskable_policy_gets_the_envs_masks(saved: dict[str, Path]) -> None:
+    model = load_model(saved["ppo_mask"], device="cpu")
+    masked = evaluate_returns(model, _MaskedCartPole, 4, seed=0, batch_size=2)
+    always_left = evaluate_returns(_AlwaysLeft(), CARTPOLE, 4, seed=0)
+    assert masked.tolist() == always_left.tolist()  # every action the one the mask allows
+    unmasked = evaluate_returns(model, CARTPOLE, 4, seed=0)  # CartPole itself has no masks
+    assert unmasked.tolist() != masked.tolist()
+
+
+class _AlwaysLeft:
+    def predict(self, observation, *, deterministic=True):
+        return np.zeros(len(observation), dtype=np.int64), None

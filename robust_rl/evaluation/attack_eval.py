@@ -46,9 +46,11 @@ class _Recorder:
         self.model = model
         self.seen: list[np.ndarray] = []
 
-    def predict(self, observation: Any, *, deterministic: bool = True) -> tuple[Any, Any]:
+    def predict(
+        self, observation: Any, *, deterministic: bool = True, **kwargs: Any
+    ) -> tuple[Any, Any]:
         self.seen.append(np.asarray(observation, dtype=np.float64).reshape(len(observation), -1))
-        return self.model.predict(observation, deterministic=deterministic)
+        return self.model.predict(observation, deterministic=deterministic, **kwargs)
 
     def start_episodes(self, n: int) -> None:
         start_episodes(self.model, n)

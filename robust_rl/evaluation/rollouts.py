@@ -29,6 +29,7 @@ __all__ = [
     "ModelLike",
     "Predictor",
     "RecurrentPredictor",
+    "action_masks",
     "evaluate_returns",
     "keep_rows",
     "make_env",
@@ -108,6 +109,34 @@ class RecurrentPredictor:
 def is_recurrent(model: Any) -> bool:
     """Whether ``model`` is a recurrent SB3 model (its policy has an LSTM actor)."""
     return getattr(getattr(model, "policy", None), "lstm_actor", None) is not None
+
+
+def takes_action_masks(model: Any) -> bool:
+    """Whether ``model.predict`` takes ``action_masks`` (sb3-contrib's MaskablePPO)."""
+    import inspect
+
+    predict = getattr(model, "predict", None)
+    if predict is None:
+        return False
+    try:
+        return "action_masks" in inspect.signature(predict).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def action_masks(model: Any, envs: Sequence[gym.Env]) -> np.ndarray | None:
+    """The envs' action masks (``env.action_masks()``, as sb3-contrib's ``ActionMasker``
+    provides) stacked for a model that takes them; None when the model or an env does not."""
+    inner = model  # through the wrappers (normalisation, attacks), each holding ``.model``
+    while not takes_action_masks(inner) and getattr(inner, "model", None) is not None:
+        inner = inner.model
+    if not takes_action_masks(inner):
+        return None
+    getters = [getattr(e, "action_masks", None) or getattr(e.unwrapped, "action_masks", None)
+               for e in envs]  # fmt: skip
+    if not all(callable(g) for g in getters):
+        return None
+    return np.stack([np.asarray(g(), dtype=bool) for g in getters])
 
 
 def start_episodes(model: Any, n: int) -> None:
@@ -262,7 +291,10 @@ def _run_batch(
     active = list(range(len(episodes)))
     start_episodes(model, len(active))
     while active:
-        actions, _ = model.predict(np.stack([obs[j] for j in active]), deterministic=deterministic)
+        masks = action_masks(model, [envs[j] for j in active])
+        extra = {} if masks is None else {"action_masks": masks}
+        batch = np.stack([obs[j] for j in active])
+        actions, _ = model.predict(batch, deterministic=deterministic, **extra)
         actions = np.asarray(actions)
         if actions.ndim == 0 or actions.shape[0] != len(active):
             raise InvalidArgumentError(
