@@ -132,11 +132,13 @@ def action_masks(model: Any, envs: Sequence[gym.Env]) -> np.ndarray | None:
         inner = inner.model
     if not takes_action_masks(inner):
         return None
-    getters = [getattr(e, "action_masks", None) or getattr(e.unwrapped, "action_masks", None)
-               for e in envs]  # fmt: skip
-    if not all(callable(g) for g in getters):
-        return None
-    return np.stack([np.asarray(g(), dtype=bool) for g in getters])
+    getters: list[Callable[[], Any]] = []
+    for e in envs:
+        getter = getattr(e, "action_masks", None) or getattr(e.unwrapped, "action_masks", None)
+        if not callable(getter):
+            return None
+        getters.append(getter)
+    return np.stack([np.asarray(g(), dtype=np.bool_) for g in getters])
 
 
 def start_episodes(model: Any, n: int) -> None:
