@@ -110,3 +110,19 @@ def test_evaluate_suite_uses_lockstep_with_the_same_rows():
     assert [(r.model, r.mdp) for r in a.rows] == [(r.model, r.mdp) for r in b.rows]
     for ra, rb in zip(a.rows, b.rows, strict=True):
         np.testing.assert_allclose(ra.returns, rb.returns, rtol=1e-9, atol=1e-8)
+
+
+def test_the_rl_zoos_time_limit_subclass_keeps_lockstep() -> None:
+    """Importing rl_zoo3 replaces gymnasium's TimeLimit by a subclass that only adds an info
+    key: still neutral; any other wrapper is not."""
+    import gymnasium as gym
+    from gymnasium.wrappers import TimeLimit, TransformReward
+
+    from robust_rl.evaluation.lockstep import _neutral
+
+    class PatchedTimeLimit(TimeLimit):  # what rl_zoo3.gym_patches installs
+        pass
+
+    base = gym.make("robust_rl/CartPole-v1").env
+    assert _neutral(PatchedTimeLimit(base, 10))
+    assert not _neutral(TransformReward(base, lambda r: 2 * r))

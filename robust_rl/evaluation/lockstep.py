@@ -34,6 +34,15 @@ __all__ = ["lockstep_returns", "lockstep_supported"]
 _NEUTRAL_WRAPPERS = ("TimeLimit", "OrderEnforcing", "PassiveEnvChecker")
 
 
+def _neutral(wrapper: gym.Wrapper) -> bool:
+    """Whether ``wrapper`` is one of :data:`_NEUTRAL_WRAPPERS` or a subclass of one (the RL Zoo
+    replaces gymnasium's ``TimeLimit`` by a subclass that only adds an ``info`` key)."""
+    return any(
+        c.__name__ in _NEUTRAL_WRAPPERS and c.__module__.startswith("gymnasium.")
+        for c in type(wrapper).__mro__
+    )
+
+
 def _task_of(env_id: str) -> TaskSpec | None:
     """The task whose nominal id is ``env_id`` (None for any other id)."""
     try:
@@ -52,7 +61,7 @@ def lockstep_supported(env_id: str) -> bool:
     try:
         layer: gym.Env = env
         while isinstance(layer, gym.Wrapper):
-            if type(layer).__name__ not in _NEUTRAL_WRAPPERS:
+            if not _neutral(layer):
                 return False
             layer = layer.env
         return True
