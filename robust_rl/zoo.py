@@ -5,7 +5,8 @@
 (``rl_zoo3.ALGOS``, under the zoo's spelling ``robust_dqn``, ``robust_sac``, ``robust_td3``) and
 its Optuna samplers (their parent's search space plus ``eta`` and the ball's ``radius``, in
 units of each observation coordinate's std), as the zoo's documentation does for third-party
-algorithms. ``record_training`` records each model in a process that registers them too.
+algorithms. ``record_training`` records each model in a process that registers them too (and
+joins the videos with moviepy's ``ffmpeg`` when the system has none).
 
 Hyperparameters: without ``--conf-file`` (``-conf``), ``train`` reads a file built for the run
 from the zoo's own file for the algorithm and this package's shipped configurations, so that a
@@ -175,6 +176,23 @@ class _RecordVideoInThisEntry:
         return _CALL(cmd, *args, **kwargs)
 
 
+def _ffmpeg_on_path() -> None:
+    """``record_training`` joins the videos with the ``ffmpeg`` command: without one on the
+    PATH, the binary that moviepy's ``imageio-ffmpeg`` ships is put there (for this process)."""
+    import os
+    import shutil
+
+    if shutil.which("ffmpeg") is not None:
+        return
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        return
+    folder = Path(tempfile.mkdtemp(prefix="robust_rl_ffmpeg_"))
+    (folder / "ffmpeg").symlink_to(imageio_ffmpeg.get_ffmpeg_exe())
+    os.environ["PATH"] = f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one of the zoo's :data:`SCRIPTS` with the robust agents registered."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -208,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.argv = [f"rl_zoo3.{script}", *rest]
     call = subprocess.call
     if script == "record_training":  # it starts record_video as `python -m rl_zoo3.record_video`
+        _ffmpeg_on_path()
         subprocess.call = _RecordVideoInThisEntry.call  # type: ignore[assignment]
     try:
         runpy.run_module(f"rl_zoo3.{script}", run_name="__main__", alter_sys=True)

@@ -62,6 +62,19 @@ def test_enjoy_and_a_report_of_the_run(logs: Path, capsys) -> None:
     assert "| robust_rl-CartPole-v1_1 |" in capsys.readouterr().out
 
 
+@pytest.mark.skipif(importlib.util.find_spec("pygame") is None, reason="pygame renders CartPole")
+def test_record_video_and_record_training(logs: Path) -> None:
+    args = ("--algo", "robust_dqn", "--env", "robust_rl/CartPole-v1", "-f", "logs", "-n", "50")
+    videos = logs / "logs" / "robust_dqn" / "robust_rl-CartPole-v1_1" / "videos"
+    proc = run_zoo("record_video", *args, cwd=logs)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert list(videos.glob("final-model-robust_dqn-*.mp4"))
+    # each model recorded in a new process that knows the robust agents, then joined
+    proc = run_zoo("record_training", *args, cwd=logs)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (videos / "training.mp4").stat().st_size > 0
+
+
 @pytest.mark.parametrize("algo", ["robust_sac", "robust_td3", "sac"])
 def test_train_enjoy_report_on_pendulum(tmp_path: Path, capsys, algo: str) -> None:
     """Each continuous robust agent, and the zoo's own SAC, through the zoo's scripts on a
