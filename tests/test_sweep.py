@@ -471,8 +471,12 @@ def test_rerun_reads_finished_trials_back(pendulum: tuple[Path, Path], capsys) -
     before = model.stat().st_mtime_ns
     capsys.readouterr()
     assert main(["sweep", str(file), "--out", str(out), "--max-parallel", "1"]) == 0
-    stdout = capsys.readouterr().out
+    captured = capsys.readouterr()
+    stdout = captured.out
     assert "[skipped] ppo__seed0" in stdout and "[skipped] a2c__seed0" in stdout
+    assert "sweep tiny-pendulum" in captured.err and "2/2" in captured.err  # the progress bar
+    assert main(["sweep", str(file), "--out", str(out), "--max-parallel", "1", "--quiet"]) == 0
+    assert "2/2" not in capsys.readouterr().err
     results = run_sweep(load_sweep(file), out, max_parallel=1)
     assert [r.status for r in results] == ["skipped", "skipped"]
     for r in results:

@@ -48,6 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="Optuna points per variant, overriding the file's search.n_trials",
     )
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar on stderr (trial lines still print)"
+    )
     p.set_defaults(handler=run)
 
 
@@ -95,14 +98,25 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file; give a folder")
-    with FolderLock(out, f"robust-rl sweep {args.file}"):
+    from robust_rl.evaluation._progress import Progress
+
+    n_trials = sum(spec.budget().values()) * len(spec.seeds)
+    with (
+        FolderLock(out, f"robust-rl sweep {args.file}"),
+        Progress(n_trials, f"sweep {spec.name}", not args.quiet, unit="trial") as bar,
+    ):
+
+        def on_result(res: TrialResult) -> None:
+            _report(res)
+            bar.update()
+
         results = run_sweep(
             spec,
             args.out,
             backend=args.backend,
             max_parallel=args.max_parallel,
             address=args.address,
-            on_result=_report,
+            on_result=on_result,
         )
         total = sum(r.wall_time_s for r in results)
         footer = (
