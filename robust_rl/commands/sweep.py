@@ -101,23 +101,27 @@ def run(args: argparse.Namespace) -> int:
     from robust_rl.evaluation._progress import Progress
 
     n_trials = sum(spec.budget().values()) * len(spec.seeds)
-    with (
-        FolderLock(out, f"robust-rl sweep {args.file}"),
-        Progress(n_trials, f"sweep {spec.name}", not args.quiet, unit="trial") as bar,
-    ):
+    bars: list[Progress] = []  # drawn from the first result on: an early error stays one line
 
-        def on_result(res: TrialResult) -> None:
-            _report(res)
-            bar.update()
+    def on_result(res: TrialResult) -> None:
+        _report(res)
+        if not bars:
+            bars.append(Progress(n_trials, f"sweep {spec.name}", not args.quiet, unit="trial"))
+        bars[0].update()
 
-        results = run_sweep(
-            spec,
-            args.out,
-            backend=args.backend,
-            max_parallel=args.max_parallel,
-            address=args.address,
-            on_result=on_result,
-        )
+    with FolderLock(out, f"robust-rl sweep {args.file}"):
+        try:
+            results = run_sweep(
+                spec,
+                args.out,
+                backend=args.backend,
+                max_parallel=args.max_parallel,
+                address=args.address,
+                on_result=on_result,
+            )
+        finally:
+            for bar in bars:
+                bar.close()
         total = sum(r.wall_time_s for r in results)
         footer = (
             f"Command: `{shlex.join(_command(args))}`. "

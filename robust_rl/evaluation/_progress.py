@@ -36,11 +36,16 @@ class Progress:
     def __enter__(self) -> Progress:
         return self
 
+    def close(self) -> None:
+        """Finish the bar (it stays on screen)."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._bar is not None:
-            self._bar.close()
+        self.close()
