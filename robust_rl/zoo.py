@@ -12,8 +12,9 @@ Hyperparameters: without ``--conf-file`` (``-conf``), ``train`` reads a file bui
 from the zoo's own file for the algorithm and this package's shipped configurations, so that a
 ``robust_rl/*`` id is found by its exact name: the shipped config for the algorithm and task if
 there is one (:func:`robust_rl.configs.default_config`), else the zoo's entry for the
-gymnasium id it perturbs (``robust_rl/CartPole-v1`` takes ``CartPole-v1``'s; a robust agent
-its parent's); ``-conf NAME`` also takes a shipped config by name for the ``--env`` given
+gymnasium id it perturbs (``robust_rl/CartPole-v1`` takes ``CartPole-v1``'s). A robust agent
+takes its parent's entries for every other id (RobustDQN on ``LunarLander-v3``: DQN's, with the
+robust settings at their defaults). ``-conf NAME`` also takes a shipped config by name for the ``--env`` given
 (e.g. ``robust_sac_dynamics_pendulum`` for the physics-set target). The zoo ranks an Optuna
 search on its own evaluation env, one MDP; ranking on a suite's validation MDPs (the tuning
 protocol) is what ``robust-rl sweep`` does.
@@ -111,14 +112,15 @@ def hyperparams(algo: str) -> dict[str, Any]:
     robust = _robust_agents()
     ours = robust.get(algo, algo.replace("_", "-"))
     out = _zoo_file(algo)
-    fallback = _zoo_file(zoo_name(AGENTS[ours].parent or "")) if algo in robust else out
+    if algo in robust:  # every id the parent has an entry for, with the robust defaults
+        out = {**_zoo_file(zoo_name(AGENTS[ours].parent or "")), **out}
     for env_id in _task_ids():
         try:
             out[env_id] = yaml.safe_load(default_config(ours, env_id).read_text())
         except MissingFileError:
             base = env_id.split("/", 1)[-1]
-            if base in fallback and env_id not in out:
-                out[env_id] = dict(fallback[base])
+            if base in out and env_id not in out:
+                out[env_id] = dict(out[base])
     return out
 
 

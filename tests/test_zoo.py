@@ -112,6 +112,7 @@ def test_hyperparams_fall_back_to_the_perturbed_ids_zoo_entry() -> None:
     assert robust["robust_rl/CartPole-v1"]["eta"] == yaml.safe_load(
         default_config("robust-dqn", "robust_rl/CartPole-v1").read_text())["eta"]  # fmt: skip
     assert "robust_rl/CartPole-v1" in zoo.hyperparams("ppo")
+    assert robust["LunarLander-v3"] == dqn["LunarLander-v3"]  # any id the parent knows
 
 
 def test_samplers_add_the_robust_keys() -> None:
