@@ -124,14 +124,24 @@ def takes_action_masks(model: Any) -> bool:
         return False
 
 
+def uses_action_masks(model: Any) -> bool:
+    """Whether ``model``, or the model inside its wrappers (normalisation, attacks; each holds
+    ``.model``), takes ``action_masks``."""
+    inner = model
+    while not takes_action_masks(inner) and getattr(inner, "model", None) is not None:
+        inner = inner.model
+    return takes_action_masks(inner)
+
+
 def action_masks(model: Any, envs: Sequence[gym.Env]) -> np.ndarray | None:
     """The envs' action masks (``env.action_masks()``, as sb3-contrib's ``ActionMasker``
     provides) stacked for a model that takes them; None when the model or an env does not."""
-    inner = model  # through the wrappers (normalisation, attacks), each holding ``.model``
-    while not takes_action_masks(inner) and getattr(inner, "model", None) is not None:
-        inner = inner.model
-    if not takes_action_masks(inner):
+    if not uses_action_masks(model):
         return None
+    return _masks(envs)
+
+
+def _masks(envs: Sequence[gym.Env]) -> np.ndarray | None:
     getters: list[Callable[[], Any]] = []
     for e in envs:
         getter = getattr(e, "action_masks", None) or getattr(e.unwrapped, "action_masks", None)
@@ -292,8 +302,9 @@ def _run_batch(
     steps = [0] * len(episodes)
     active = list(range(len(episodes)))
     start_episodes(model, len(active))
+    masked = uses_action_masks(model)  # asked once, not at every step
     while active:
-        masks = action_masks(model, [envs[j] for j in active])
+        masks = _masks([envs[j] for j in active]) if masked else None
         extra = {} if masks is None else {"action_masks": masks}
         batch = np.stack([obs[j] for j in active])
         actions, _ = model.predict(batch, deterministic=deterministic, **extra)
