@@ -16,7 +16,7 @@ trial; a trial now records it once, in compact form, in ``result.json`` (see
   in the compact form of ``save_results(..., compact=True)`` and removes the CSV beside it
   (same stem) when it lists the same rows with the same means, as that function no longer
   writes it;
-* re-encodes every other PNG with the 256-colour palette of :func:`robust_rl.io.figure_png`.
+* re-encodes every other PNG with the 256-colour palette of :func:`robust_rl.io.palette_png`.
 
 Every file is replaced atomically and read back before the next; running it again changes
 nothing. Nothing in the files is run (JSON only).
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import math
 import sys
@@ -38,7 +37,7 @@ from typing import Any
 
 from robust_rl.errors import InvalidArgumentError, UserError
 from robust_rl.evaluation import EvaluationResults
-from robust_rl.io import atomic_write_bytes, atomic_write_text, json_text
+from robust_rl.io import atomic_write_bytes, atomic_write_text, json_text, palette_png
 
 #: per-trial report files of older versions, under ``<trial>/eval/``
 EVAL_FILES = (
@@ -147,20 +146,14 @@ def drop_eval_folder(folder: Path, results: EvaluationResults | None, tally: Tal
 
 
 def recode_png(path: Path, tally: Tally) -> None:
-    """Re-encode a PNG with a 256-colour palette when that makes it smaller."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        if image.mode == "P":
-            return
-        palette = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
-    buf = io.BytesIO()
-    palette.save(buf, format="PNG", optimize=True)
+    """Re-encode a PNG with a 256-colour palette (:func:`robust_rl.io.palette_png`) when that
+    makes it smaller."""
+    data = palette_png(path.read_bytes())
     size = path.stat().st_size
-    if len(buf.getvalue()) < size:
+    if len(data) < size:
         tally.bytes_before += size
-        atomic_write_bytes(path, buf.getvalue(), force=True)
-        tally.bytes_after += len(buf.getvalue())
+        atomic_write_bytes(path, data, force=True)
+        tally.bytes_after += len(data)
         tally.figures += 1
 
 

@@ -16,15 +16,22 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import yaml
 
-from robust_rl.errors import InvalidArgumentError, MissingFileError, UserError
+from robust_rl.errors import InvalidArgumentError, MissingFileError, OutputExistsError, UserError
 
-__all__ = ["FolderLock", "FolderLockedError", "check_output_folder", "read_yaml"]
+__all__ = [
+    "FolderLock",
+    "FolderLockedError",
+    "check_output_folder",
+    "read_yaml",
+    "refuse_existing",
+]
 
 LOCK_FILE = ".robust-rl.lock"
 #: folders whose lock this process holds -> how many FolderLock blocks hold it (re-entrant)
@@ -170,6 +177,16 @@ class FolderLock:
                     self.folder.rmdir()
                 self._fh.close()  # closing the file releases the lock
                 self._fh = None
+
+
+def refuse_existing(paths: Iterable[Path], force: bool) -> None:
+    """Before any work: refuse the first of ``paths`` that exists, unless ``force`` (a command's
+    ``--force``)."""
+    if force:
+        return
+    for path in paths:
+        if path.exists():
+            raise OutputExistsError(f"{path} already exists; pass --force to overwrite it")
 
 
 def check_output_folder(name: str, folder: Path) -> None:

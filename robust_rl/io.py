@@ -6,7 +6,8 @@ write results with (public, so that scripts of your own write theirs the same wa
   of one, and without ``force`` an existing file is never replaced (refused with
   :class:`~robust_rl.errors.OutputExistsError`, also when it appears during the write).
 * :func:`atomic_publish`: several files written as one set (a failure leaves the previous set).
-* :func:`save_figure` / :func:`figure_png`: a matplotlib figure as PNG, atomically.
+* :func:`save_figure` / :func:`figure_png`: a matplotlib figure as PNG, atomically, with a
+  256-colour palette (:func:`palette_png`).
 * :func:`json_text`: JSON for result records, compact yet diffable (one line per table row).
 
 >>> import tempfile, pathlib
@@ -37,6 +38,7 @@ __all__ = [
     "check_writable",
     "figure_png",
     "json_text",
+    "palette_png",
     "reserve_path",
     "save_figure",
     "temp_beside",
@@ -144,12 +146,21 @@ def figure_png(fig: Any, dpi: int = 110) -> bytes:
     """
     import io
 
-    from PIL import Image
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    buf.seek(0)
-    with Image.open(buf) as image:
+    return palette_png(buf.getvalue())
+
+
+def palette_png(png: bytes) -> bytes:
+    """The PNG image ``png`` with a 256-colour palette (Pillow's median cut), the same bytes if
+    it has a palette already."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        if image.mode == "P":
+            return png
         palette = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
     out = io.BytesIO()
     palette.save(out, format="PNG", optimize=True)

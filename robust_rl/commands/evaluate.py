@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from robust_rl._files import FolderLock, check_output_folder
-from robust_rl.errors import InvalidArgumentError, MissingFileError, OutputExistsError
+from robust_rl._files import FolderLock, check_output_folder, refuse_existing
+from robust_rl.errors import InvalidArgumentError, MissingFileError
 from robust_rl.evaluation import (
     ATTACKS,
     evaluate_attacks,
@@ -155,11 +155,10 @@ def statistics_file(path: Path, choice: str) -> Path | None:
     return Path(choice)
 
 
-def _with_statistics(name: str, path: Path, model: Any, args: argparse.Namespace) -> Any:
-    """``model`` behind its observation statistics, if it has any (said on stderr)."""
+def _with_statistics(name: str, model: Any, file: Path | None) -> Any:
+    """``model`` behind the observation statistics in ``file``, if any (said on stderr)."""
     from robust_rl.evaluation.normalization import NormalizedModel, load_vecnormalize
 
-    file = statistics_file(path, args.vecnormalize)
     if file is None:
         return model
     print(f"model {name!r}: observations normalised with {file}", file=sys.stderr)
@@ -185,9 +184,10 @@ def run(args: argparse.Namespace) -> int:
         from robust_rl.evaluation.suites import grid_points
 
         grid_points(get_suite(args.suite), args.points, args.axes)
-    normalised = [p for p in paths if statistics_file(p, args.vecnormalize) is not None]
     if args.vecnormalize not in ("auto", "none") and not Path(args.vecnormalize).is_file():
         raise MissingFileError(f"--vecnormalize: {args.vecnormalize} does not exist")
+    stats = [statistics_file(p, args.vecnormalize) for p in paths]  # looked up once, here
+    normalised = [p for p, f in zip(paths, stats, strict=True) if f is not None]
     if normalised and args.grid and (args.backend != "local" or args.workers > 1):
         raise InvalidArgumentError(
             "--vecnormalize: models with observation statistics are evaluated in this process; "
@@ -198,25 +198,26 @@ def run(args: argparse.Namespace) -> int:
 
         check_reachable(args.address)  # before the suite runs, not after
     if args.out is None:
-        return _evaluate(args, paths, names, kinds)
+        return _evaluate(args, paths, names, kinds, stats)
     out = Path(args.out)
     check_output_folder("--out", out)
     with FolderLock(out, "robust-rl evaluate"):
-        return _evaluate(args, paths, names, kinds)
+        return _evaluate(args, paths, names, kinds, stats)
 
 
 def _evaluate(
-    args: argparse.Namespace, paths: list[Path], names: list[str], kinds: list[str]
+    args: argparse.Namespace,
+    paths: list[Path],
+    names: list[str],
+    kinds: list[str],
+    stats: list[Path | None],
 ) -> int:
-    if args.out is not None and not args.force:
-        for kind in kinds:
-            for ext in _OUTPUTS[kind]:
-                path = Path(args.out) / f"{kind}.{ext}"
-                if path.exists():
-                    raise OutputExistsError(f"{path} already exists; pass --force to overwrite it")
+    if args.out is not None:
+        planned = (Path(args.out) / f"{kind}.{ext}" for kind in kinds for ext in _OUTPUTS[kind])
+        refuse_existing(planned, args.force)
     models = {
-        n: _with_statistics(n, p, load_model(p, device="cpu", trust=args.trust), args)
-        for n, p in zip(names, paths, strict=True)
+        n: _with_statistics(n, load_model(p, device="cpu", trust=args.trust), f)
+        for n, p, f in zip(names, paths, stats, strict=True)
     }
     if args.suite is None:
         from robust_rl.evaluation.models import infer_suite

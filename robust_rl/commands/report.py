@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from robust_rl._files import FolderLock, check_output_folder
-from robust_rl.errors import InvalidArgumentError, MissingFileError, OutputExistsError
+from robust_rl._files import FolderLock, check_output_folder, refuse_existing
+from robust_rl.errors import InvalidArgumentError, MissingFileError
 from robust_rl.evaluation import EvaluationResults, save_results
 
 __all__ = ["add_parser", "read_results", "run"]
@@ -75,9 +75,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out = Path(args.out)
     check_output_folder("--out", out)
-    for ext in ("json", "csv", "md"):
-        if (out / f"{args.name}.{ext}").exists() and not args.force:
-            raise OutputExistsError(f"{out / args.name}.{ext} already exists; pass --force")
+    refuse_existing((out / f"{args.name}.{ext}" for ext in ("json", "csv", "md")), args.force)
     with FolderLock(out, "robust-rl report"):
         paths = save_results(merged, out, force=args.force)
     print(merged.to_markdown())

@@ -31,17 +31,16 @@ from robust_rl.evaluation.attacks import AttackedPredictor, ObservationAttack
 from robust_rl.evaluation.results import EvaluationResults, EvaluationRow
 from robust_rl.evaluation.rollouts import (
     ModelLike,
+    WrappedPredictor,
     evaluate_returns,
-    keep_rows,
     resolve_model,
-    start_episodes,
 )
 from robust_rl.evaluation.suites import MDP, Split, Suite, get_suite
 
 __all__ = ["evaluate_attacks", "observation_scale", "random_observation_scale"]
 
 
-class _Recorder:
+class _Recorder(WrappedPredictor):
     def __init__(self, model: Any) -> None:
         self.model = model
         self.seen: list[np.ndarray] = []
@@ -51,12 +50,6 @@ class _Recorder:
     ) -> tuple[Any, Any]:
         self.seen.append(np.asarray(observation, dtype=np.float64).reshape(len(observation), -1))
         return self.model.predict(observation, deterministic=deterministic, **kwargs)
-
-    def start_episodes(self, n: int) -> None:
-        start_episodes(self.model, n)
-
-    def keep_rows(self, rows: np.ndarray) -> None:
-        keep_rows(self.model, rows)
 
 
 class _UniformActions:

@@ -38,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from robust_rl.errors import InvalidArgumentError, UnknownNameError
+from robust_rl.evaluation.rollouts import WrappedPredictor, is_recurrent
 
 __all__ = [
     "ATTACKS",
@@ -317,7 +318,7 @@ def _networks(model: Any) -> dict[str, Any]:
         return _normalized(_networks(model.model), norm.torch)
     policy = getattr(model, "policy", None)
     nets: dict[str, Any] = {}
-    if policy is None or getattr(policy, "lstm_actor", None) is not None:
+    if policy is None or is_recurrent(model):
         return nets  # no policy, or a recurrent one (its outputs need the episode's state)
     if isinstance(getattr(policy, "q_net", None), nn.Module):  # DQN family
         nets["q"] = policy.q_net
@@ -457,7 +458,7 @@ class ObservationAttack:
         return out.cpu().numpy().astype(obs.dtype, copy=False)
 
 
-class AttackedPredictor:
+class AttackedPredictor(WrappedPredictor):
     """``model`` acting on attacked observations: ``predict(obs) = model.predict(attack(obs))``.
 
     :param model: anything with SB3's ``predict``.
@@ -476,15 +477,3 @@ class AttackedPredictor:
         return self.model.predict(
             self.attack(np.asarray(observation)), deterministic=deterministic, **kwargs
         )
-
-    def start_episodes(self, n: int) -> None:
-        """Forwarded to a model that remembers (a recurrent policy)."""
-        from robust_rl.evaluation.rollouts import start_episodes
-
-        start_episodes(self.model, n)
-
-    def keep_rows(self, rows: np.ndarray) -> None:
-        """Forwarded to a model that remembers (a recurrent policy)."""
-        from robust_rl.evaluation.rollouts import keep_rows
-
-        keep_rows(self.model, rows)

@@ -29,6 +29,7 @@ __all__ = [
     "ModelLike",
     "Predictor",
     "RecurrentPredictor",
+    "WrappedPredictor",
     "action_masks",
     "evaluate_returns",
     "keep_rows",
@@ -164,6 +165,22 @@ def keep_rows(model: Any, rows: np.ndarray) -> None:
     hook = getattr(model, "keep_rows", None)
     if callable(hook):
         hook(np.asarray(rows, dtype=np.int64))
+
+
+class WrappedPredictor:
+    """Base of the predictors that act through an inner ``self.model`` (attacked observations,
+    recorded observations): the episode hooks reach a model inside that remembers, and
+    :func:`action_masks` finds a masked model through ``.model``."""
+
+    model: Any
+
+    def start_episodes(self, n: int) -> None:
+        """Forwarded to the inner model (see :func:`start_episodes`)."""
+        start_episodes(self.model, n)
+
+    def keep_rows(self, rows: np.ndarray) -> None:
+        """Forwarded to the inner model (see :func:`keep_rows`)."""
+        keep_rows(self.model, rows)
 
 
 def resolve_model(model: ModelLike, name: str = "model") -> Predictor:
