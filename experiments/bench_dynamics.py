@@ -10,7 +10,7 @@ number of rows, and everything else (parameter draws, levels, gathers, the soft-
 
 With ``--mujoco-task`` (e.g. ``robust_rl/Hopper-v5``), also the cost of the MuJoCo one-step
 simulator per row (state, action, drawn masses and friction): the whole batched step, its
-parameter writes (``write_model_values`` and ``mj_setConst`` per row), and the raw MuJoCo steps it needs
+parameter writes (a ``ModelWriter`` and ``mj_setConst`` per row), and the raw MuJoCo steps it needs
 (the same rows rolled out ``frame_skip`` steps with one model: ``mj_step`` in C, nothing else).
 
 Writes ``OUT/dynamics.md`` and ``OUT/dynamics.csv``.

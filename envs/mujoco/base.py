@@ -46,7 +46,7 @@ from robust_rl.envs.mujoco.specs import MujocoRobotSpec  # noqa: E402
 from robust_rl.envs.params import ParamSpec, PerturbableEnv  # noqa: E402
 from robust_rl.errors import InvalidArgumentError  # noqa: E402
 
-__all__ = ["PerturbedMujocoEnv", "robot_param_specs"]
+__all__ = ["ModelWriter", "PerturbedMujocoEnv", "robot_param_specs"]
 
 
 def robot_param_specs(robot: MujocoRobotSpec) -> tuple[ParamSpec, ...]:
@@ -149,7 +149,7 @@ class PerturbedMujocoEnv(PerturbableEnv):
         """
         names = self.param_names()
         masses = [k for k, n in enumerate(names) if n != "friction"]
-        ids = np.array([self._body_ids[names[k]] for k in masses], dtype=np.int64)
+        ids = self._mass_body_ids()
         mass = params[:, masses]
         out = {
             "body_ids": ids,
@@ -173,23 +173,55 @@ class PerturbedMujocoEnv(PerturbableEnv):
             )
         return out
 
-    def write_model_values(self, model: Any, values: Mapping[str, np.ndarray], row: int) -> None:
-        """Write row ``row`` of :meth:`model_values` into ``model`` (this env's model or a copy
-        of it). The caller refreshes the derived constants (``mj_setConst``)."""
-        ids = values["body_ids"]
-        model.body_mass[ids] = values["body_mass"][row]
-        model.body_inertia[ids] = values["body_inertia"][row]
-        if "geom_friction" in values:
-            model.geom_friction[:, 0] = values["geom_friction"][row]
-            model.pair_friction[:, :2] = values["pair_friction"][row]
+    def model_writer(self, model: Any) -> ModelWriter:
+        """A :class:`ModelWriter` that writes rows of :meth:`model_values` into ``model`` (this
+        env's model or a copy of it)."""
+        return ModelWriter(model, self._mass_body_ids())
+
+    def _mass_body_ids(self) -> np.ndarray:
+        """Body ids of the mass parameters, in the order of :meth:`param_names`."""
+        return np.array(
+            [self._body_ids[n] for n in self.param_names() if n != "friction"], dtype=np.int64
+        )
 
     def _write_params(self, params: dict[str, float]) -> None:
         full = {**self._read_params(), **params}
         values = self.model_values(np.array([[full[n] for n in self.param_names()]]))
-        self.write_model_values(self.model, values, 0)
+        self.model_writer(self.model)(values, 0)
         # Derived constants (subtree masses, M0, inverse weights, solver statistics); the
         # scratch data keeps the episode's state out of it.
         mujoco.mj_setConst(self.model, self._scratch)
         mujoco.mj_forward(self.model, self.data)
         # A pickled copy is rebuilt from the constructor arguments: keep them current.
         self._ezpickle_kwargs.update(params)
+
+
+class ModelWriter:
+    """Writes one row of :meth:`PerturbedMujocoEnv.model_values` into one ``mjModel``.
+
+    The model's arrays are bound once (as numpy views of the model's memory, the contiguous
+    body ids as a slice), so that a write is a few array copies: the batched simulator writes
+    one row into each of hundreds of models per call. The caller refreshes the derived
+    constants (``mj_setConst``).
+    """
+
+    def __init__(self, model: Any, body_ids: np.ndarray) -> None:
+        self.model = model
+        ids = np.asarray(body_ids, dtype=np.int64)
+        contiguous = len(ids) > 0 and bool(np.all(np.diff(ids) == 1))
+        self._bodies: slice | np.ndarray = (
+            slice(int(ids[0]), int(ids[-1]) + 1) if contiguous else ids
+        )
+        self._mass = model.body_mass
+        self._inertia = model.body_inertia
+        self._geom = model.geom_friction[:, 0]
+        self._pair = model.pair_friction[:, :2]
+
+    def __call__(self, values: Mapping[str, np.ndarray], row: int) -> None:
+        """Write row ``row`` of ``values`` (:meth:`PerturbedMujocoEnv.model_values` of the env
+        whose :meth:`~PerturbedMujocoEnv.model_writer` made this writer)."""
+        self._mass[self._bodies] = values["body_mass"][row]
+        self._inertia[self._bodies] = values["body_inertia"][row]
+        if "geom_friction" in values:
+            self._geom[:] = values["geom_friction"][row]
+            self._pair[:] = values["pair_friction"][row]

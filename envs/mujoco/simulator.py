@@ -24,6 +24,7 @@ import mujoco
 import numpy as np
 from mujoco import rollout
 
+from robust_rl.envs.mujoco.base import ModelWriter
 from robust_rl.envs.simulators import BatchedSimulator, SimulatedStep
 from robust_rl.errors import InvalidArgumentError
 
@@ -56,7 +57,7 @@ class MujocoSimulator(BatchedSimulator):
         self._frame_skip = int(env.frame_skip)
         self._dt = float(env.dt)
         self._pool_size = pool
-        self._models: list[Any] = []
+        self._writers: list[ModelWriter] = []
         self._scratch = mujoco.MjData(model)
         self._datas = [mujoco.MjData(model) for _ in range(max(1, threads))]
         self._kind = type(env).__name__
@@ -78,14 +79,15 @@ class MujocoSimulator(BatchedSimulator):
 
     def _pool(self, params: np.ndarray) -> list[Any]:
         """One model per row of ``params``, holding that row's physics."""
-        while len(self._models) < len(params):
-            self._models.append(copy.copy(self._env.model))
-        models = self._models[: len(params)]
+        while len(self._writers) < len(params):
+            self._writers.append(self._env.model_writer(copy.copy(self._env.model)))
+        writers = self._writers[: len(params)]
         values = self._env.model_values(params)
-        for row, model in enumerate(models):
-            self._env.write_model_values(model, values, row)
-            mujoco.mj_setConst(model, self._scratch)
-        return models
+        scratch = self._scratch
+        for row, write in enumerate(writers):
+            write(values, row)
+            mujoco.mj_setConst(write.model, scratch)
+        return [write.model for write in writers]
 
     def _step(self, states: np.ndarray, actions: np.ndarray, params: np.ndarray) -> SimulatedStep:
         n, nq, nv = len(states), self._nq, self._nv
