@@ -22,7 +22,13 @@ from robust_rl.envs.classic.mountain_car import (
     NOMINAL_MOUNTAIN_CAR_PARAMS,
 )
 from robust_rl.envs.classic.pendulum import NOMINAL_PENDULUM_PARAMS
-from robust_rl.envs.mujoco.specs import HALF_CHEETAH, HOPPER, INVERTED_PENDULUM, WALKER2D
+from robust_rl.envs.mujoco.specs import (
+    HALF_CHEETAH,
+    HOPPER,
+    INVERTED_PENDULUM,
+    WALKER2D,
+    MujocoRobotSpec,
+)
 from robust_rl.errors import InvalidArgumentError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -134,6 +140,36 @@ class TaskSpec:
         return SIMULATORS[self.simulator]()
 
 
+def _mujoco_task(
+    robot: MujocoRobotSpec,
+    *,
+    suite: str,
+    reward_threshold: float | None,
+    uncertainty_set: Mapping[str, tuple[float, float]],
+    variants: Mapping[str, Mapping[str, float]],
+    description: str,
+) -> TaskSpec:
+    """The :class:`TaskSpec` of a gymnasium v5 MuJoCo robot: ``robust_rl/<Task>-v5`` (1000
+    steps, entry point ``robust_rl.envs.mujoco.robots:Perturbed<Task>Env``), each variant
+    ``robust_rl/<Task><Variant>-v5``, ``robust_rl/<Task>DomainRandomized-v5``, simulated by
+    the batched MuJoCo simulator."""
+    name = robot.task
+    return TaskSpec(
+        id=f"robust_rl/{name}-v5",
+        entry_point=f"robust_rl.envs.mujoco.robots:Perturbed{name}Env",
+        max_episode_steps=1000,
+        reward_threshold=reward_threshold,
+        nominal=robot.nominal,
+        uncertainty_set=uncertainty_set,
+        variants={f"robust_rl/{name}{k}-v5": v for k, v in variants.items()},
+        domain_randomized_id=f"robust_rl/{name}DomainRandomized-v5",
+        needs_mujoco=True,
+        simulator="mujoco",
+        suite=suite,
+        description=f"{name} (MuJoCo): {description}",
+    )
+
+
 TASKS: tuple[TaskSpec, ...] = (
     TaskSpec(
         id="robust_rl/CartPole-v1",
@@ -220,84 +256,49 @@ TASKS: tuple[TaskSpec, ...] = (
         suite="mountaincar-continuous",
         description=("MountainCarContinuous (classic control): continuous force, 999 steps."),
     ),
-    TaskSpec(
-        id="robust_rl/InvertedPendulum-v5",
-        entry_point="robust_rl.envs.mujoco.robots:PerturbedInvertedPendulumEnv",
-        max_episode_steps=1000,
-        reward_threshold=950.0,
-        nominal=INVERTED_PENDULUM.nominal,
-        uncertainty_set={"pole_mass": (1.0, 31.0), "cart_mass": (1.0, 11.0)},
-        variants={"robust_rl/InvertedPendulumHeavyPole-v5": {"pole_mass": 20.0}},
-        domain_randomized_id="robust_rl/InvertedPendulumDomainRandomized-v5",
-        needs_mujoco=True,
-        simulator="mujoco",
+    _mujoco_task(
+        INVERTED_PENDULUM,
         suite="inverted-pendulum",
-        description=(
-            "InvertedPendulum (MuJoCo): balance a pole on a cart, 1000 steps; RRLS/M2TD3 set."
-        ),
+        reward_threshold=950.0,
+        uncertainty_set={"pole_mass": (1.0, 31.0), "cart_mass": (1.0, 11.0)},
+        variants={"HeavyPole": {"pole_mass": 20.0}},
+        description="balance a pole on a cart, 1000 steps; RRLS/M2TD3 set.",
     ),
-    TaskSpec(
-        id="robust_rl/Hopper-v5",
-        entry_point="robust_rl.envs.mujoco.robots:PerturbedHopperEnv",
-        max_episode_steps=1000,
+    _mujoco_task(
+        HOPPER,
+        suite="hopper",
         reward_threshold=3800.0,
-        nominal=HOPPER.nominal,
         uncertainty_set={
             "friction": (0.1, 3.0),
             "torso_mass": (0.1, 3.0),
             "thigh_mass": (0.1, 4.0),
         },
-        variants={
-            "robust_rl/HopperHeavyTorso-v5": {"torso_mass": 7.0},
-            "robust_rl/HopperLowFriction-v5": {"friction": 0.5},
-        },
-        domain_randomized_id="robust_rl/HopperDomainRandomized-v5",
-        needs_mujoco=True,
-        simulator="mujoco",
-        suite="hopper",
-        description=("Hopper (MuJoCo): one-legged hopping, 1000 steps; RRLS/M2TD3 set."),
+        variants={"HeavyTorso": {"torso_mass": 7.0}, "LowFriction": {"friction": 0.5}},
+        description="one-legged hopping, 1000 steps; RRLS/M2TD3 set.",
     ),
-    TaskSpec(
-        id="robust_rl/HalfCheetah-v5",
-        entry_point="robust_rl.envs.mujoco.robots:PerturbedHalfCheetahEnv",
-        max_episode_steps=1000,
+    _mujoco_task(
+        HALF_CHEETAH,
+        suite="halfcheetah",
         reward_threshold=4800.0,
-        nominal=HALF_CHEETAH.nominal,
         uncertainty_set={
             "friction": (0.1, 4.0),
             "torso_mass": (0.1, 7.0),
             "bthigh_mass": (0.1, 3.0),
         },
-        variants={
-            "robust_rl/HalfCheetahHeavyTorso-v5": {"torso_mass": 12.5},
-            "robust_rl/HalfCheetahLowFriction-v5": {"friction": 0.1},
-        },
-        domain_randomized_id="robust_rl/HalfCheetahDomainRandomized-v5",
-        needs_mujoco=True,
-        simulator="mujoco",
-        suite="halfcheetah",
-        description=("HalfCheetah (MuJoCo): planar running, 1000 steps; RRLS/M2TD3 set."),
+        variants={"HeavyTorso": {"torso_mass": 12.5}, "LowFriction": {"friction": 0.1}},
+        description="planar running, 1000 steps; RRLS/M2TD3 set.",
     ),
-    TaskSpec(
-        id="robust_rl/Walker2d-v5",
-        entry_point="robust_rl.envs.mujoco.robots:PerturbedWalker2dEnv",
-        max_episode_steps=1000,
+    _mujoco_task(
+        WALKER2D,
+        suite="walker2d",
         reward_threshold=None,
-        nominal=WALKER2D.nominal,
         uncertainty_set={
             "friction": (0.1, 4.0),
             "torso_mass": (0.1, 5.0),
             "thigh_mass": (0.1, 6.0),
         },
-        variants={
-            "robust_rl/Walker2dHeavyTorso-v5": {"torso_mass": 7.0},
-            "robust_rl/Walker2dLowFriction-v5": {"friction": 0.5},
-        },
-        domain_randomized_id="robust_rl/Walker2dDomainRandomized-v5",
-        needs_mujoco=True,
-        simulator="mujoco",
-        suite="walker2d",
-        description=("Walker2d (MuJoCo): planar walking, 1000 steps; RRLS/M2TD3 set."),
+        variants={"HeavyTorso": {"torso_mass": 7.0}, "LowFriction": {"friction": 0.5}},
+        description="planar walking, 1000 steps; RRLS/M2TD3 set.",
     ),
 )
 

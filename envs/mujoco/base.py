@@ -63,14 +63,20 @@ def robot_param_specs(robot: MujocoRobotSpec) -> tuple[ParamSpec, ...]:
 class PerturbedMujocoEnv(PerturbableEnv):
     """Mixin for a gymnasium ``MujocoEnv``: body masses and friction as parameters.
 
-    Subclasses set :attr:`ROBOT` (and ``TASK_NAME``/``PARAM_SPECS`` from it) and call
-    :meth:`_init_perturbed` from ``__init__``. See the module documentation for what a mass
+    Subclasses set :attr:`ROBOT` (and ``TASK_NAME``/``PARAM_SPECS`` from it); the constructor
+    takes the robot's parameters by name beside gymnasium's keyword arguments. See the module documentation for what a mass
     or friction change does to the model.
     """
 
     ROBOT: ClassVar[MujocoRobotSpec]
     model: Any
     data: Any
+
+    def __init__(self, **kwargs: Any) -> None:
+        """:param kwargs: the robot's parameters by name (:meth:`param_names`; omitted or
+        ``None``: the model's own value) and any keyword argument of the gymnasium class."""
+        params = {name: kwargs.pop(name, None) for name in self.param_names()}
+        self._init_perturbed(params, kwargs)
 
     def _init_perturbed(
         self, params: Mapping[str, float | None], env_kwargs: dict[str, Any]

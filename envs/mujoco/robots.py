@@ -9,8 +9,6 @@ Importing this module needs ``mujoco`` (``pip install "robust-rl[mujoco]"``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from robust_rl.envs.mujoco.base import PerturbedMujocoEnv, robot_param_specs
 
 # The gymnasium MuJoCo modules import mujoco; base has already checked that it is there.
@@ -59,11 +57,6 @@ class PerturbedInvertedPendulumEnv(PerturbedMujocoEnv, InvertedPendulumEnv):
     TASK_NAME = ROBOT.task
     PARAM_SPECS = robot_param_specs(ROBOT)
 
-    def __init__(
-        self, pole_mass: float | None = None, cart_mass: float | None = None, **kwargs: Any
-    ) -> None:
-        self._init_perturbed({"pole_mass": pole_mass, "cart_mass": cart_mass}, kwargs)
-
 
 class PerturbedHopperEnv(PerturbedMujocoEnv, HopperEnv):
     """Gymnasium's ``Hopper-v5`` with adjustable segment masses and friction.
@@ -96,24 +89,6 @@ class PerturbedHopperEnv(PerturbedMujocoEnv, HopperEnv):
     ROBOT = HOPPER
     TASK_NAME = ROBOT.task
     PARAM_SPECS = robot_param_specs(ROBOT)
-
-    def __init__(
-        self,
-        torso_mass: float | None = None,
-        thigh_mass: float | None = None,
-        leg_mass: float | None = None,
-        foot_mass: float | None = None,
-        friction: float | None = None,
-        **kwargs: Any,
-    ) -> None:
-        params = {
-            "torso_mass": torso_mass,
-            "thigh_mass": thigh_mass,
-            "leg_mass": leg_mass,
-            "foot_mass": foot_mass,
-            "friction": friction,
-        }
-        self._init_perturbed(params, kwargs)
 
 
 class PerturbedHalfCheetahEnv(PerturbedMujocoEnv, HalfCheetahEnv):
@@ -149,30 +124,6 @@ class PerturbedHalfCheetahEnv(PerturbedMujocoEnv, HalfCheetahEnv):
     ROBOT = HALF_CHEETAH
     TASK_NAME = ROBOT.task
     PARAM_SPECS = robot_param_specs(ROBOT)
-
-    def __init__(
-        self,
-        torso_mass: float | None = None,
-        bthigh_mass: float | None = None,
-        bshin_mass: float | None = None,
-        bfoot_mass: float | None = None,
-        fthigh_mass: float | None = None,
-        fshin_mass: float | None = None,
-        ffoot_mass: float | None = None,
-        friction: float | None = None,
-        **kwargs: Any,
-    ) -> None:
-        params = {
-            "torso_mass": torso_mass,
-            "bthigh_mass": bthigh_mass,
-            "bshin_mass": bshin_mass,
-            "bfoot_mass": bfoot_mass,
-            "fthigh_mass": fthigh_mass,
-            "fshin_mass": fshin_mass,
-            "ffoot_mass": ffoot_mass,
-            "friction": friction,
-        }
-        self._init_perturbed(params, kwargs)
 
 
 class PerturbedWalker2dEnv(PerturbedMujocoEnv, Walker2dEnv):
@@ -210,27 +161,3 @@ class PerturbedWalker2dEnv(PerturbedMujocoEnv, Walker2dEnv):
     ROBOT = WALKER2D
     TASK_NAME = ROBOT.task
     PARAM_SPECS = robot_param_specs(ROBOT)
-
-    def __init__(
-        self,
-        torso_mass: float | None = None,
-        thigh_mass: float | None = None,
-        leg_mass: float | None = None,
-        foot_mass: float | None = None,
-        thigh_left_mass: float | None = None,
-        leg_left_mass: float | None = None,
-        foot_left_mass: float | None = None,
-        friction: float | None = None,
-        **kwargs: Any,
-    ) -> None:
-        params = {
-            "torso_mass": torso_mass,
-            "thigh_mass": thigh_mass,
-            "leg_mass": leg_mass,
-            "foot_mass": foot_mass,
-            "thigh_left_mass": thigh_left_mass,
-            "leg_left_mass": leg_left_mass,
-            "foot_left_mass": foot_left_mass,
-            "friction": friction,
-        }
-        self._init_perturbed(params, kwargs)

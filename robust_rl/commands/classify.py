@@ -100,23 +100,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help=f"training radius; default {d['radius']} for entropic, {d['adv_radius']} for fgm/ifgm",
     )
-    p.add_argument(
-        "--eta",
-        type=float,
-        default=d["eta"],
-        help="entropic regularisation η (default: %(default)s)",
-    )
+    # options with a type and a default from DEFAULTS
+    for flag, kind, text in (
+        ("--eta", float, "entropic regularisation η"),
+        ("--max-level", int, "truncation level L"),
+        ("--ifgm-steps", int, "IFGM steps T"),
+        ("--epochs", int, "training epochs"),
+        ("--batch-size", int, "mini-batch size"),
+        ("--lr", float, "Adam learning rate"),
+        ("--pgd-steps", int, "evaluation PGD steps"),
+    ):
+        key = flag[2:].replace("-", "_")
+        p.add_argument(flag, type=kind, default=d[key], help=f"{text} (default: %(default)s)")
     p.add_argument(
         "--estimator",
         choices=["rt-mlmc", "saa"],
         default=d["estimator"],
         help="entropic estimator (default: %(default)s)",
-    )
-    p.add_argument(
-        "--max-level",
-        type=int,
-        default=d["max_level"],
-        help="truncation level L (default: %(default)s)",
     )
     p.add_argument(
         "--control-variate",
@@ -131,28 +131,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="clamp the entropic draws to [0, 1] (changes the distribution; off by default)",
     )
     p.add_argument(
-        "--ifgm-steps",
-        type=int,
-        default=d["ifgm_steps"],
-        help="IFGM steps T (default: %(default)s)",
-    )
-    p.add_argument(
-        "--epochs", type=int, default=d["epochs"], help="training epochs (default: %(default)s)"
-    )
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=d["batch_size"],
-        help="mini-batch size (default: %(default)s)",
-    )
-    p.add_argument(
-        "--lr", type=float, default=d["lr"], help="Adam learning rate (default: %(default)s)"
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seed of initialisation and sampling (default: %(default)s)",
+        "--seed", type=int, default=0, help="seed of initialisation and sampling (default: 0)"
     )
     p.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
@@ -169,12 +148,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             metavar="M1,M2,...",
             help=f"evaluation magnitudes for {kind} (default depends on the data set)",
         )
-    p.add_argument(
-        "--pgd-steps",
-        type=int,
-        default=d["pgd_steps"],
-        help="evaluation PGD steps (default: %(default)s)",
-    )
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -43,6 +43,7 @@ target and
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import pathlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
@@ -135,6 +136,31 @@ class RobustAgentMixin:
     _vec_normalize_env: Any
 
     # ------------------------------------------------------------------------ settings
+    def _robust_init_arguments(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Check and keep the robust settings among a constructor's ``arguments`` (its
+        ``locals()``: the SB3 parent's arguments plus the robust ones), and return the
+        keyword arguments of the SB3 parent's constructor: the same values, the env made from
+        its id (:meth:`_init_robust`) and ``_init_setup_model=False`` (the agent sets its model up
+        itself, once its own attributes are set).
+        """
+        env = self._init_robust(
+            arguments["env"],
+            spec=EstimatorSpec.pick(arguments),
+            radius=arguments["radius"],
+            norm=arguments["norm"],
+            radius_scale=arguments["radius_scale"],
+            unperturbed_keys=arguments["unperturbed_keys"],
+            perturbation=arguments["perturbation"],
+            verbose=arguments["verbose"],
+        )
+        parent = next(
+            c
+            for c in type(self).__mro__
+            if c.__module__.startswith("stable_baselines3.") and "__init__" in vars(c)
+        )
+        names = [n for n in inspect.signature(vars(parent)["__init__"]).parameters if n != "self"]
+        return {n: arguments[n] for n in names} | {"env": env, "_init_setup_model": False}
+
     def _init_robust(
         self,
         env: GymEnv | str | None,

@@ -28,7 +28,6 @@ from robust_rl.common.observations import RadiusSpec
 from robust_rl.common.robust import RobustAgentMixin
 from robust_rl.errors import InvalidArgumentError
 from robust_rl.risk import (
-    EstimatorSpec,
     MLMCEstimate,
     SetFunctional,
     soft_min_of_max,
@@ -173,51 +172,8 @@ class RobustDQN(RobustAgentMixin, DQN):
                 f"target_batches must be a positive integer or None (automatic), got {target_batches!r}"
             )
         self.target_batches = target_batches
-        robust_env = self._init_robust(
-            env,
-            spec=EstimatorSpec(
-                eta=eta,
-                estimator=estimator,
-                max_level=max_level,
-                n_samples=n_samples,
-                control_variate=control_variate,
-                level_sampling=level_sampling,
-            ),
-            radius=radius,
-            norm=norm,
-            radius_scale=radius_scale,
-            unperturbed_keys=unperturbed_keys,
-            perturbation=perturbation,
-            verbose=verbose,
-        )
-        super().__init__(
-            policy,
-            robust_env,  # type: ignore[arg-type]
-            learning_rate=learning_rate,
-            buffer_size=buffer_size,
-            learning_starts=learning_starts,
-            batch_size=batch_size,
-            tau=tau,
-            gamma=gamma,
-            train_freq=train_freq,
-            gradient_steps=gradient_steps,
-            replay_buffer_class=replay_buffer_class,
-            replay_buffer_kwargs=replay_buffer_kwargs,
-            optimize_memory_usage=optimize_memory_usage,
-            n_steps=n_steps,
-            target_update_interval=target_update_interval,
-            exploration_fraction=exploration_fraction,
-            exploration_initial_eps=exploration_initial_eps,
-            exploration_final_eps=exploration_final_eps,
-            max_grad_norm=max_grad_norm,
-            stats_window_size=stats_window_size,
-            tensorboard_log=tensorboard_log,
-            policy_kwargs=policy_kwargs,
-            verbose=verbose,
-            seed=seed,
-            device=device,
-            _init_setup_model=False,
-        )
+        # the SB3 parent takes its own arguments; the robust ones are checked and kept here
+        super().__init__(**self._robust_init_arguments(locals()))
         if _init_setup_model:
             self._setup_model()
 

@@ -171,6 +171,16 @@ class EstimatorSpec:
         return cls(**dict(data))
 
     @classmethod
+    def pick(cls, arguments: Mapping[str, Any]) -> EstimatorSpec:
+        """The spec of the settings among a function's ``arguments`` (e.g. its ``locals()``),
+        other names ignored and absent settings at their defaults.
+
+        >>> EstimatorSpec.pick({"eta": 2.0, "max_level": 3, "lr": 0.1}).max_level
+        3
+        """
+        return cls(**{k: arguments[k] for k in cls.keys() if k in arguments})
+
+    @classmethod
     def keys(cls) -> tuple[str, ...]:
         """The setting names, in order (the agents' and the supervised trainer's arguments)."""
         return tuple(f.name for f in fields(cls))

@@ -25,7 +25,7 @@ from stable_baselines3.sac.policies import SACPolicy
 from robust_rl.common.dynamics import DynamicsSet, ObservationBall
 from robust_rl.common.observations import RadiusSpec, batch_rows
 from robust_rl.common.robust import RobustAgentMixin, Values
-from robust_rl.risk import EstimatorSpec, MLMCEstimate
+from robust_rl.risk import MLMCEstimate
 
 __all__ = ["RobustSAC"]
 
@@ -115,53 +115,8 @@ class RobustSAC(RobustAgentMixin, SAC):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        robust_env = self._init_robust(
-            env,
-            spec=EstimatorSpec(
-                eta=eta,
-                estimator=estimator,
-                max_level=max_level,
-                n_samples=n_samples,
-                control_variate=control_variate,
-                level_sampling=level_sampling,
-            ),
-            radius=radius,
-            norm=norm,
-            radius_scale=radius_scale,
-            unperturbed_keys=unperturbed_keys,
-            perturbation=perturbation,
-            verbose=verbose,
-        )
-        super().__init__(
-            policy,
-            robust_env,  # type: ignore[arg-type]
-            learning_rate=learning_rate,
-            buffer_size=buffer_size,
-            learning_starts=learning_starts,
-            batch_size=batch_size,
-            tau=tau,
-            gamma=gamma,
-            train_freq=train_freq,
-            gradient_steps=gradient_steps,
-            action_noise=action_noise,
-            replay_buffer_class=replay_buffer_class,
-            replay_buffer_kwargs=replay_buffer_kwargs,
-            optimize_memory_usage=optimize_memory_usage,
-            n_steps=n_steps,
-            ent_coef=ent_coef,
-            target_update_interval=target_update_interval,
-            target_entropy=target_entropy,
-            use_sde=use_sde,
-            sde_sample_freq=sde_sample_freq,
-            use_sde_at_warmup=use_sde_at_warmup,
-            stats_window_size=stats_window_size,
-            tensorboard_log=tensorboard_log,
-            policy_kwargs=policy_kwargs,
-            verbose=verbose,
-            seed=seed,
-            device=device,
-            _init_setup_model=False,
-        )
+        # the SB3 parent takes its own arguments; the robust ones are checked and kept here
+        super().__init__(**self._robust_init_arguments(locals()))
         if _init_setup_model:
             self._setup_model()
 

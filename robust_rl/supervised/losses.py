@@ -52,13 +52,7 @@ def entropic_loss_result(
     The result has ``value`` (differentiable scalar), ``per_point`` ``(B,)``, ``levels`` ``(B,)``
     and ``n_evaluations`` (number of forward evaluations of the loss).
     """
-    spec = EstimatorSpec(
-        eta=eta,
-        estimator=estimator,
-        max_level=max_level,
-        n_samples=n_samples,
-        control_variate=control_variate,
-    )
+    spec = EstimatorSpec.pick(locals())
     return spec_loss_result(
         model, x, y, spec, radius=radius, norm=norm, clip=clip, generator=generator
     )
@@ -179,13 +173,7 @@ class EntropicLoss(nn.Module):
     ) -> None:
         super().__init__()
         self.radius = check_radius(radius)
-        self.spec = EstimatorSpec(
-            eta=eta,
-            estimator=estimator,
-            max_level=max_level,
-            n_samples=n_samples,
-            control_variate=control_variate,
-        )
+        self.spec = EstimatorSpec.pick(locals())
         self.norm = check_norm(norm)
         self.clip = check_clip(clip)
         self.generator = generator

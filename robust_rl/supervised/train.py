@@ -264,13 +264,7 @@ def fit(
     check_positive(lr, "lr")
     spec = None
     if method == "entropic":
-        spec = EstimatorSpec(
-            eta=eta,
-            estimator=estimator,
-            max_level=max_level,
-            n_samples=n_samples,
-            control_variate=control_variate,
-        )
+        spec = EstimatorSpec.pick(locals())
 
     device = torch.device(device)
     x_all, y_all = _as_tensors(train_data)
