@@ -39,6 +39,7 @@ __all__ = [
     "AcrobotSimulator",
     "BatchedSimulator",
     "CartPoleSimulator",
+    "EpisodeBatch",
     "MountainCarContinuousSimulator",
     "MountainCarSimulator",
     "PendulumSimulator",
@@ -93,9 +94,39 @@ class BatchedSimulator(ABC):
     def _step(self, states: np.ndarray, actions: np.ndarray, params: np.ndarray) -> SimulatedStep:
         """:meth:`step` on checked arrays."""
 
+    def episodes(self, states: np.ndarray, params: np.ndarray) -> EpisodeBatch:
+        """Rows that are stepped again and again (episodes in lockstep), from their first
+        states ``(N, state_dim)``, each under its own parameters ``(N, P)``.
+
+        Here each step is :meth:`step` from the states the rows reached; a simulator whose
+        step depends on more than the physics state (MuJoCo's solver warm start) keeps it.
+        """
+        return EpisodeBatch(self, states, params)
+
     @abstractmethod
     def observe(self, states: np.ndarray) -> np.ndarray:
         """``(N, *obs_shape)`` float32 observations of ``(N, state_dim)`` physics states."""
+
+
+class EpisodeBatch:
+    """Episodes of a :class:`BatchedSimulator` in lockstep: each row's state kept between steps.
+
+    :param simulator: the task's simulator.
+    :param states: ``(N, state_dim)`` first physics states (e.g. read from the env after
+        ``reset``).
+    :param params: ``(N, P)`` each row's parameters, fixed for the episode.
+    """
+
+    def __init__(self, simulator: BatchedSimulator, states: np.ndarray, params: np.ndarray) -> None:
+        self.simulator = simulator
+        self.states = np.array(states, dtype=np.float64)
+        self.params = np.asarray(params, dtype=np.float64)
+
+    def step(self, rows: np.ndarray, actions: np.ndarray) -> SimulatedStep:
+        """Advance the rows ``rows`` (indices) one step under ``actions`` (one per row)."""
+        out = self.simulator.step(self.states[rows], actions, self.params[rows])
+        self.states[rows] = out.states
+        return out
 
 
 class CartPoleSimulator(BatchedSimulator):

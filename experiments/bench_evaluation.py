@@ -5,8 +5,9 @@ of the task's suite with ``--episodes`` episodes per point, by ``evaluate_grid(.
 lockstep=False)`` (one gymnasium env per episode, ``predict`` per grid point) and by the default
 lockstep path (every (point, episode) row stepped together on the task's batched simulator). The
 two are interleaved over ``--rounds`` rounds so that machine noise hits both alike; the ratio uses
-the median env-steps/s of each. The returns of the two paths are compared (maximum absolute
-difference; exact equality for CartPole).
+the median env-steps/s of each (the env-steps counted as the rows the lockstep loop asks
+actions for). The
+returns of the two paths are compared (maximum absolute difference and exact equality).
 
 Writes ``OUT/evaluation_speed.md`` and ``OUT/evaluation_speed.csv``.
 
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 
 from robust_rl.evaluation import evaluate_grid, load_model
+from robust_rl.evaluation import lockstep as lockstep_module
 from robust_rl.evaluation.suites import get_suite
 from robust_rl.io import atomic_write_text
 
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                 seconds, ret = _grid(model, suite, args.points, args.episodes, lockstep)
                 times[lockstep].append(seconds)
                 returns[lockstep] = ret
-        env_steps = _env_steps(suite, returns[True])
+        env_steps = _env_steps(model, suite, args.points, args.episodes)
         med = {k: statistics.median(v) for k, v in times.items()}
         rows.append(
             {
@@ -119,14 +121,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _env_steps(suite: str, returns: np.ndarray) -> int:
-    """Environment steps of the grid: CartPole's return is its length; Pendulum's episodes all
-    last 200 steps."""
-    if suite == "cartpole":
-        return int(returns.sum())
-    if suite == "pendulum":
-        return 200 * len(returns)
-    raise SystemExit(f"--model: suite {suite!r} is not one this benchmark counts steps for")
+def _env_steps(model, suite: str, points: int, episodes: int) -> int:
+    """Environment steps of the grid, counted in one more (untimed) lockstep run as the rows
+    the lockstep loop asks actions for: one per unfinished episode and step."""
+    rows: list[int] = []
+    predict_rows = lockstep_module.predict_rows
+
+    def counting(model, obs, *args, **kwargs):
+        rows.append(len(obs))
+        return predict_rows(model, obs, *args, **kwargs)
+
+    lockstep_module.predict_rows = counting
+    try:
+        _grid(model, suite, points, episodes, lockstep=True)
+    finally:
+        lockstep_module.predict_rows = predict_rows
+    return sum(rows)
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ def test_evaluate_grid_uses_lockstep_with_the_same_rows():
 def test_unsupported_ids_are_refused_by_name():
     assert not lockstep_supported("CartPole-v1")  # gymnasium's own: no parameters here
     assert not lockstep_supported("robust_rl/CartPoleDomainRandomized-v1")  # wrapped
-    with pytest.raises(InvalidArgumentError, match="has no classic-control batched simulator"):
+    with pytest.raises(InvalidArgumentError, match="has no batched simulator"):
         lockstep_returns(Controller("cartpole"), "CartPole-v1", [{}], 1, 0)
 
 
@@ -126,3 +126,100 @@ def test_the_rl_zoos_time_limit_subclass_keeps_lockstep() -> None:
     base = gym.make("robust_rl/CartPole-v1").env
     assert _neutral(PatchedTimeLimit(base, 10))
     assert not _neutral(TransformReward(base, lambda r: 2 * r))
+
+
+class RobotController:
+    """A fixed deterministic feedback of each observation, for the MuJoCo robots (the pole is
+    balanced at some points and falls at others; the hoppers fall after a while)."""
+
+    def __init__(self, action_dim: int) -> None:
+        self.action_dim = action_dim
+
+    def predict(self, obs, deterministic=True):
+        obs = np.asarray(obs, dtype=np.float64)
+        if self.action_dim == 1:  # InvertedPendulum: PD on the pole angle and the cart
+            u = 10 * obs[:, 1] + obs[:, 3] + 0.3 * obs[:, 0] + 0.3 * obs[:, 2]
+            return np.clip(u, -3, 3).astype(np.float32)[:, None], None
+        w = np.sin(np.arange(obs.shape[1] * self.action_dim)).reshape(obs.shape[1], -1)
+        return np.tanh(0.3 * obs @ w).astype(np.float32), None
+
+
+MUJOCO_CASES = [
+    ("robust_rl/InvertedPendulum-v5", "inverted-pendulum", 1),
+    ("robust_rl/Hopper-v5", "hopper", 3),
+    ("robust_rl/Walker2d-v5", "walker2d", 6),
+]
+
+
+@pytest.mark.parametrize(("env_id", "suite", "action_dim"), MUJOCO_CASES)
+def test_mujoco_lockstep_equals_the_scalar_path_exactly(env_id, suite, action_dim):
+    """One MjData per episode carries the solver's warm start as the env does: the same
+    returns to the last bit, contacts included (a cold start per step would drift)."""
+    pytest.importorskip("mujoco")
+    assert lockstep_supported(env_id)
+    model = RobotController(action_dim)
+    points = grid_points(get_suite(suite), 2, None)[:3]
+    fast = lockstep_returns(model, env_id, points, 2, 11, chunk_size=4, max_episode_steps=300)
+    lengths = []
+    for point, got in zip(points, fast, strict=True):
+        ref = evaluate_returns(model, env_id, 2, 11, params=point, max_episode_steps=300)
+        np.testing.assert_array_equal(got, ref)
+        lengths.append(got)
+    assert len({float(r) for r in np.concatenate(lengths)}) > 1  # not one trivial episode
+
+
+def test_mujoco_grids_take_workers_over_lockstep_when_asked(monkeypatch):
+    """A MuJoCo batch steps in one thread: with n_workers > 1 the grid uses the workers."""
+    pytest.importorskip("mujoco")
+    from robust_rl.evaluation import _parallel
+
+    calls = []
+    original = _parallel._run_lockstep
+    monkeypatch.setattr(_parallel, "_run_lockstep", lambda *a: calls.append(1) or original(*a))
+    model = {"controller": RobotController(1)}
+    evaluate_grid(model, "inverted-pendulum", n_episodes=1, points=2, max_episode_steps=20)
+    assert calls == [1]
+    evaluate_grid(
+        model, "inverted-pendulum", n_episodes=1, points=2, max_episode_steps=20, n_workers=2
+    )
+    assert calls == [1]
+
+
+@pytest.mark.parametrize(
+    ("algo", "env_id"),
+    [
+        ("dqn", "robust_rl/CartPole-v1"),
+        ("ppo", "robust_rl/Pendulum-v1"),
+        ("sac", "robust_rl/Pendulum-v1"),
+        ("td3", "robust_rl/Pendulum-v1"),
+        ("robust-sac", "robust_rl/Pendulum-v1"),
+    ],
+)
+def test_predict_rows_gives_a_row_the_same_action_in_any_batch(algo, env_id):
+    """A network's forward rounds the tail rows of a batch differently (PPO, SAC: one ulp);
+    predict_rows pads every batch to whole kernel blocks, so no row depends on its batch."""
+    from robust_rl.evaluation.rollouts import predict_rows
+    from robust_rl.training import ALGOS
+
+    model = ALGOS[algo]("MlpPolicy", env_id, seed=0, device="cpu")
+    obs = np.random.default_rng(1).normal(size=(70, *model.observation_space.shape))
+    obs = obs.astype(np.float32)
+    whole = predict_rows(model, obs, True)
+    for n in (1, 2, 3, 5, 8, 13, 31, 33, 69):
+        parts = [predict_rows(model, obs[i : i + n], True) for i in range(0, len(obs), n)]
+        np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+
+def test_mujoco_lockstep_of_an_sb3_network_equals_the_scalar_path():
+    """With a network policy too: the same returns to the last bit (the batches differ in size
+    between the two paths; predict_rows keeps each row's action the same)."""
+    pytest.importorskip("mujoco")
+    from stable_baselines3 import SAC
+
+    model = SAC("MlpPolicy", "robust_rl/Hopper-v5", seed=3, device="cpu")
+    points = grid_points(get_suite("hopper"), 2, None)[:2]
+    fast = lockstep_returns(model, "robust_rl/Hopper-v5", points, 3, 5)
+    for point, got in zip(points, fast, strict=True):
+        np.testing.assert_array_equal(
+            got, evaluate_returns(model, "robust_rl/Hopper-v5", 3, 5, params=point)
+        )

@@ -25,10 +25,10 @@ import numpy as np
 from mujoco import rollout
 
 from robust_rl.envs.mujoco.base import ModelWriter
-from robust_rl.envs.simulators import BatchedSimulator, SimulatedStep
+from robust_rl.envs.simulators import BatchedSimulator, EpisodeBatch, SimulatedStep
 from robust_rl.errors import InvalidArgumentError
 
-__all__ = ["MujocoSimulator"]
+__all__ = ["MujocoEpisodes", "MujocoSimulator"]
 
 _FULL = mujoco.mjtState.mjSTATE_FULLPHYSICS
 
@@ -91,7 +91,8 @@ class MujocoSimulator(BatchedSimulator):
 
     def _step(self, states: np.ndarray, actions: np.ndarray, params: np.ndarray) -> SimulatedStep:
         n, nq, nv = len(states), self._nq, self._nv
-        actions = np.asarray(actions, dtype=np.float64).reshape(n, -1)
+        given = np.asarray(actions).reshape(n, -1)  # the reward's control cost in their dtype
+        actions = given.astype(np.float64)
         final = np.empty((n, self._nstate))
         for start in range(0, n, self._pool_size):
             rows = slice(start, min(n, start + self._pool_size))
@@ -101,8 +102,13 @@ class MujocoSimulator(BatchedSimulator):
             out, _ = rollout.rollout(self._pool(params[rows]), self._datas, init, control)
             final[rows] = out[:, -1, :]
         nxt = final[:, 1 : 1 + nq + nv]
-        rewards, terminated = self._reward(states, nxt, actions)
+        rewards, terminated = self._reward(states, nxt, given)
         return SimulatedStep(nxt, self.observe(nxt), rewards, terminated)
+
+    def episodes(self, states: np.ndarray, params: np.ndarray) -> EpisodeBatch:
+        """Episodes in lockstep, each stepped exactly as the env steps it
+        (:class:`MujocoEpisodes`)."""
+        return MujocoEpisodes(self, states, params)
 
     # ---------------------------------------------------------------- gymnasium v5 formulas
     def observe(self, states: np.ndarray) -> np.ndarray:
@@ -145,3 +151,57 @@ class MujocoSimulator(BatchedSimulator):
         healthy = self._healthy(nxt)
         reward += healthy * env._healthy_reward
         return reward, ~healthy & bool(env._terminate_when_unhealthy)
+
+
+class MujocoEpisodes(EpisodeBatch):
+    """Episodes of a MuJoCo robot in lockstep, each stepped as the env steps it.
+
+    One model per distinct parameter row (a grid point: the parameters written as the env
+    writes them, then ``mj_setConst``) and one ``MjData`` per row (an episode). A row keeps its
+    ``MjData`` from step to step, and with it the constraint solver's warm start, which
+    :meth:`MujocoSimulator.step` cannot carry; a step is the env's: ``ctrl`` set to the action,
+    ``frame_skip`` calls of ``mj_step``. Rows start as the env does after ``reset``: the
+    physics state read back, the warm start zero. So a row's states, rewards and terminations
+    are the env's, step for step (asserted in the tests against ``env.step``).
+
+    The rows are stepped one after another in this thread: the MuJoCo step itself is C, what
+    the batch saves is the env's Python per step and one ``predict`` per episode and step.
+    """
+
+    def __init__(self, simulator: MujocoSimulator, states: np.ndarray, params: np.ndarray) -> None:
+        super().__init__(simulator, states, params)
+        self._sim = simulator
+        env = simulator._env
+        unique, which = np.unique(self.params, axis=0, return_inverse=True)
+        values = env.model_values(unique)
+        models = []
+        for k in range(len(unique)):
+            write = env.model_writer(copy.copy(env.model))
+            write(values, k)
+            mujoco.mj_setConst(write.model, simulator._scratch)
+            models.append(write.model)
+        self._models = [models[i] for i in np.asarray(which).reshape(-1)]
+        self._datas = []
+        nq = simulator._nq
+        for model, state in zip(self._models, self.states, strict=True):
+            data = mujoco.MjData(model)
+            data.qpos[:] = state[:nq]
+            data.qvel[:] = state[nq:]
+            self._datas.append(data)
+
+    def step(self, rows: np.ndarray, actions: np.ndarray) -> SimulatedStep:
+        sim, nq = self._sim, self._sim._nq
+        rows = np.asarray(rows)
+        given = np.asarray(actions).reshape(len(rows), -1)
+        before = self.states[rows]
+        after = np.empty_like(before)
+        frame_skip = sim._frame_skip
+        for i, row in enumerate(rows.tolist()):
+            data = self._datas[row]
+            data.ctrl[:] = given[i]
+            mujoco.mj_step(self._models[row], data, nstep=frame_skip)
+            after[i, :nq] = data.qpos
+            after[i, nq:] = data.qvel
+        self.states[rows] = after
+        rewards, terminated = sim._reward(before, after, given)
+        return SimulatedStep(after, sim.observe(after), rewards, terminated)

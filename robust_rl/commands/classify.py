@@ -101,7 +101,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"training radius; default {d['radius']} for entropic, {d['adv_radius']} for fgm/ifgm",
     )
     # options with a type and a default from DEFAULTS
-    for flag, kind, text in (
+    for flag, number, text in (
         ("--eta", float, "entropic regularisation η"),
         ("--max-level", int, "truncation level L"),
         ("--ifgm-steps", int, "IFGM steps T"),
@@ -111,7 +111,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ("--pgd-steps", int, "evaluation PGD steps"),
     ):
         key = flag[2:].replace("-", "_")
-        p.add_argument(flag, type=kind, default=d[key], help=f"{text} (default: %(default)s)")
+        p.add_argument(flag, type=number, default=d[key], help=f"{text} (default: %(default)s)")
     p.add_argument(
         "--estimator",
         choices=["rt-mlmc", "saa"],

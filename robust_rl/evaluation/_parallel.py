@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from robust_rl._ray import WORKER_ENV, import_ray, join_cluster, task_env
+from robust_rl.envs.tasks import get_task
 from robust_rl.errors import InvalidArgumentError
 from robust_rl.evaluation._progress import Progress
 from robust_rl.evaluation.lockstep import lockstep_returns, lockstep_supported
@@ -150,9 +151,10 @@ def run_tasks(
     :param lockstep: run the tasks of each model together on the task's batched simulator, in
         this process (:mod:`robust_rl.evaluation.lockstep`: one ``predict`` per step on every
         unfinished (MDP, episode) row; the same returns as the scalar path, asserted in the
-        tests). ``None``: whenever every task is on one env id with a classic-control simulator
-        and the backend is ``"local"`` (``n_workers`` is then not used); ``False``: one env
-        per episode (the reference path, and the only one for the MuJoCo robots and Ray).
+        tests). ``None``: whenever every task is on one env id with a batched simulator and the
+        backend is ``"local"`` (``n_workers`` is then not used), except for a MuJoCo robot with
+        ``n_workers > 1`` (its batch steps in one thread; the workers use more cores);
+        ``False``: one env per episode (the reference path, and the only one for Ray).
     :param progress: draw a progress bar (tasks done, rate, ETA) on stderr, labelled ``desc``.
     :raises ValueError: bad ``n_workers`` or ``backend``; Ray not installed.
     """
@@ -167,6 +169,8 @@ def run_tasks(
     env_ids = {t.env_id for t in tasks}
     if lockstep is None:
         lockstep = backend == "local" and len(env_ids) == 1 and lockstep_supported(*env_ids)
+        # a MuJoCo batch steps its rows in this one thread: spawned workers use more cores
+        lockstep = lockstep and (n_workers == 1 or not get_task(*env_ids).needs_mujoco)
     if lockstep and backend != "local":
         raise InvalidArgumentError("lockstep runs in this process: use backend='local'")
     with Progress(len(tasks), desc, progress) as bar:

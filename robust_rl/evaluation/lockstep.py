@@ -13,20 +13,26 @@ Pendulum's, whose cost term ``0.001·u²`` NumPy squares differently for a float
 an array (a float32 rounding of that term per step: returns agree to within 1e-8, about 1e-12
 relative under NumPy 2 and 1e-9 under NumPy 1). Asserted in the tests.
 
-Used by :func:`robust_rl.evaluation.evaluate_grid` for tasks with a classic-control simulator
-(the MuJoCo robots keep the scalar path).
+The MuJoCo robots step the same way (:class:`~robust_rl.envs.mujoco.simulator.MujocoEpisodes`:
+one ``MjData`` per episode, so that the solver's warm start is carried as in the env): their
+returns are the scalar path's exactly (asserted in the tests).
+
+Used by :func:`robust_rl.evaluation.evaluate_grid` and
+:func:`~robust_rl.evaluation.evaluate_suite` for every task with a batched simulator.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
 
+from robust_rl.envs.simulators import EpisodeBatch
 from robust_rl.envs.tasks import TaskSpec, get_task
 from robust_rl.errors import InvalidArgumentError, UnknownNameError
-from robust_rl.evaluation.rollouts import Predictor, keep_rows, start_episodes
+from robust_rl.evaluation.rollouts import Predictor, keep_rows, predict_rows, start_episodes
 
 __all__ = ["lockstep_returns", "lockstep_supported"]
 
@@ -52,10 +58,13 @@ def _task_of(env_id: str) -> TaskSpec | None:
 
 
 def lockstep_supported(env_id: str) -> bool:
-    """Whether ``env_id`` is a nominal task id with a classic-control batched simulator and no
-    wrapper beyond those of ``gym.make`` (so that the simulator reproduces its episodes)."""
+    """Whether ``env_id`` is a nominal task id with a batched simulator (for a MuJoCo robot:
+    ``mujoco`` installed) and no wrapper beyond those of ``gym.make`` (so that the simulator
+    reproduces its episodes)."""
     task = _task_of(env_id)
-    if task is None or task.simulator in ("", "mujoco"):
+    if task is None or not task.simulator:
+        return False
+    if task.needs_mujoco and importlib.util.find_spec("mujoco") is None:
         return False
     env = gym.make(env_id)
     try:
@@ -93,12 +102,12 @@ def lockstep_returns(
     :param max_episode_steps: extra cap on the episode length (the id's time limit applies).
     :param chunk_size: rows stepped together (bounds the memory of one ``predict``).
     :return: one float64 array of ``n_episodes`` returns per point, in order.
-    :raises InvalidArgumentError: an id without a classic-control simulator; actions of the
+    :raises InvalidArgumentError: an id without a batched simulator; actions of the
         wrong shape.
     """
     if not lockstep_supported(env_id):
         raise InvalidArgumentError(
-            f"{env_id} has no classic-control batched simulator (or is wrapped): evaluate it "
+            f"{env_id} has no batched simulator (or is wrapped): evaluate it "
             "with robust_rl.evaluation.evaluate_returns"
         )
     simulator = get_task(env_id).make_simulator()
@@ -116,9 +125,8 @@ def lockstep_returns(
     returns = np.zeros(len(states), dtype=np.float64)
     for lo in range(0, len(states), chunk_size):
         hi = min(lo + chunk_size, len(states))
-        returns[lo:hi] = _run_chunk(
-            model, simulator, states[lo:hi], params[lo:hi], obs[lo:hi], cap, deterministic
-        )
+        batch = simulator.episodes(states[lo:hi], params[lo:hi])
+        returns[lo:hi] = _run_chunk(model, batch, obs[lo:hi], cap, deterministic)
     return [returns[i * n_episodes : (i + 1) * n_episodes] for i in range(len(points))]
 
 
@@ -151,31 +159,27 @@ def _starts(
 
 def _run_chunk(
     model: Predictor,
-    simulator,  # BatchedSimulator
-    states: np.ndarray,
-    params: np.ndarray,
+    batch: EpisodeBatch,
     obs: np.ndarray,
     cap: int,
     deterministic: bool,
 ) -> np.ndarray:
-    states = states.copy()
+    n = len(batch.states)
     obs = obs.copy()
-    returns = np.zeros(len(states), dtype=np.float64)
-    steps = np.zeros(len(states), dtype=np.int64)
-    active = np.arange(len(states))
+    returns = np.zeros(n, dtype=np.float64)
+    steps = np.zeros(n, dtype=np.int64)
+    active = np.arange(n)
     start_episodes(model, len(active))
     while len(active):
-        actions, _ = model.predict(obs[active], deterministic=deterministic)
-        actions = np.asarray(actions)
+        actions = predict_rows(model, obs[active], deterministic)
         if actions.ndim == 0 or actions.shape[0] != len(active):
             raise InvalidArgumentError(
                 f"model.predict returned actions of shape {actions.shape} for a batch of "
                 f"{len(active)} observations; expected a leading dimension of {len(active)}"
             )
-        out = simulator.step(states[active], actions, params[active])
+        out = batch.step(active, actions)
         returns[active] += out.rewards
         steps[active] += 1
-        states[active] = out.states
         obs[active] = out.observations
         going = ~(out.terminated | (steps[active] >= cap))
         if not going.all():

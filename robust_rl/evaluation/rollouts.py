@@ -167,6 +167,41 @@ def keep_rows(model: Any, rows: np.ndarray) -> None:
         hook(np.asarray(rows, dtype=np.int64))
 
 
+#: :func:`predict_rows` asks an SB3 model for a multiple of this many rows.
+PREDICT_ROW_BLOCK = 16
+
+
+def predict_rows(
+    model: Any, obs: np.ndarray, deterministic: bool, **extra: np.ndarray
+) -> np.ndarray:
+    """``model.predict`` on a batch of observations, its actions returned.
+
+    A network's forward on the CPU computes the last rows of a batch whose size is not a
+    multiple of the matrix kernel's block with other kernels, which round differently (measured:
+    PPO's and SAC's MLP actions differ by one float32 ulp), so that an episode's actions would
+    depend on how many other episodes run beside it; in MuJoCo an ulp grows into another
+    trajectory. So an SB3 model (not recurrent, array observations) is asked for a multiple of
+    :data:`PREDICT_ROW_BLOCK` rows, the batch padded with copies of its last row (and so is
+    each ``extra`` array, e.g. action masks), and the padding's actions are dropped: then a
+    row's action is the same in any batch (tested for DQN, PPO, SAC, TD3 and RobustSAC over
+    batch sizes 1 to 70). Other predictors (controllers, attacked or normalised models) get
+    the batch as it is.
+    """
+    from stable_baselines3.common.base_class import BaseAlgorithm
+
+    n = len(obs)
+    pad = -n % PREDICT_ROW_BLOCK
+    if pad == 0 or not isinstance(model, BaseAlgorithm) or not isinstance(obs, np.ndarray):
+        return np.asarray(model.predict(obs, deterministic=deterministic, **extra)[0])
+
+    def padded(a: np.ndarray) -> np.ndarray:
+        return np.concatenate([a, np.repeat(a[-1:], pad, axis=0)])
+
+    more: dict[str, Any] = {k: padded(np.asarray(v)) for k, v in extra.items()}
+    actions = model.predict(padded(obs), deterministic=deterministic, **more)[0]
+    return np.asarray(actions)[:n]
+
+
 class WrappedPredictor:
     """Base of the predictors that act through an inner ``self.model`` (attacked observations,
     recorded observations): the episode hooks reach a model inside that remembers, and
@@ -324,8 +359,7 @@ def _run_batch(
         masks = _masks([envs[j] for j in active]) if masked else None
         extra = {} if masks is None else {"action_masks": masks}
         batch = np.stack([obs[j] for j in active])
-        actions, _ = model.predict(batch, deterministic=deterministic, **extra)
-        actions = np.asarray(actions)
+        actions = predict_rows(model, batch, deterministic, **extra)
         if actions.ndim == 0 or actions.shape[0] != len(active):
             raise InvalidArgumentError(
                 f"model.predict returned actions of shape {actions.shape} for a batch of "
