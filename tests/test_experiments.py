@@ -472,3 +472,34 @@ def test_committed_results_stay_compact():
         f for f in files if f.parent.name == "eval" and f.suffix in (".png", ".md", ".json")
     ]
     assert not per_trial, per_trial[:3]
+
+
+def test_reevaluate_trial_finds_a_changed_row(tmp_path):
+    import json
+
+    from robust_rl.sweep import expand_sweep, parse_sweep, run_trial
+
+    spec = {
+        "name": "tiny",
+        "env": "robust_rl/Pendulum-v1",
+        "seeds": [0],
+        "evaluation": {"suite": "pendulum", "tune_episodes": 1, "episodes": 2},
+        "variants": {"a2c": {"algo": "a2c", "params": {"n_timesteps": 16, "n_steps": 8}}},
+    }
+    trial = expand_sweep(parse_sweep(spec))[0]
+    assert run_trial(trial, tmp_path / "runs").status == "done"
+    folder = tmp_path / "runs" / trial.name
+    proc = run("reevaluate_trial.py", str(folder), "--out", str(tmp_path / "same.md"))
+    assert proc.returncode == 0, proc.stderr
+    rows = len(json.loads((folder / "result.json").read_text())["evaluation"]["rows"])
+    assert f"{rows} rows, 0 differ" in (tmp_path / "same.md").read_text()
+    # the stored record altered: one episode of the first row
+    record = json.loads((folder / "result.json").read_text())
+    record["evaluation"]["rows"][0][1][0] += 1.0
+    (folder / "result.json").write_text(json.dumps(record))
+    proc = run("reevaluate_trial.py", str(folder), "--out", str(tmp_path / "changed.md"))
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "changed.md").read_text()
+    assert f"{rows} rows, 1 differ" in text and re.search(r"\| 1 of [12] \|", text)
+    again = run("reevaluate_trial.py", str(folder), "--out", str(tmp_path / "changed.md"))
+    assert again.returncode == 2 and "exists" in again.stderr
