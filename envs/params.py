@@ -42,7 +42,8 @@ class ParamSpec:
     ``<= upper``.
 
     :param name: the keyword of ``set_params``.
-    :param description: meaning and unit, for documentation and error messages.
+    :param description: meaning and unit (the unit last, in parentheses), for documentation,
+        error messages and plot labels.
     :param upper: inclusive upper bound, or ``None`` for none.
     :param upper_reason: why there is an upper bound (quoted in the error message).
     """
@@ -51,6 +52,18 @@ class ParamSpec:
     description: str
     upper: float | None = None
     upper_reason: str = ""
+
+    @property
+    def unit(self) -> str:
+        """The unit: what the description ends with in parentheses (``""`` if it does not).
+
+        >>> ParamSpec("gravity", "gravitational acceleration (m/s²)").unit
+        'm/s²'
+        """
+        text = self.description.rstrip()
+        if not text.endswith(")") or "(" not in text:
+            return ""
+        return text[text.rindex("(") + 1 : -1]
 
     def accepted(self) -> str:
         """The accepted values, in words."""

@@ -120,9 +120,11 @@ class TaskSpec:
     description: str = ""
     test_mdps: Mapping[str, Mapping[str, float]] | None = None
 
-    def make_simulator(self) -> BatchedSimulator:
+    def make_simulator(self, threads: int = 1) -> BatchedSimulator:
         """A new instance of the task's batched one-step simulator.
 
+        :param threads: native threads of a MuJoCo simulator (the classic-control simulators
+            are vectorised NumPy and take none).
         :raises InvalidArgumentError: if the task has none.
         """
         from robust_rl.envs.simulators import SIMULATORS
@@ -130,7 +132,7 @@ class TaskSpec:
         if self.simulator == "mujoco":
             from robust_rl.envs.mujoco.simulator import MujocoSimulator
 
-            return MujocoSimulator(self.id)
+            return MujocoSimulator(self.id, threads=threads)
         if not self.simulator:
             have = ", ".join(t.id for t in TASKS if t.simulator)
             raise InvalidArgumentError(

@@ -36,11 +36,17 @@ from robust_rl.evaluation.suites import get_suite
 from robust_rl.io import atomic_write_text
 
 
-def _grid(model, suite: str, points: int, episodes: int, lockstep: bool):
+def _grid(model, suite: str, points: int, episodes: int, lockstep: bool, workers: int = 1):
     axes = list(get_suite(suite).uncertainty)[:2]
     t0 = time.perf_counter()
     res = evaluate_grid(
-        {"m": model}, suite, n_episodes=episodes, points=points, axes=axes, lockstep=lockstep
+        {"m": model},
+        suite,
+        n_episodes=episodes,
+        points=points,
+        axes=axes,
+        lockstep=lockstep,
+        n_workers=workers,
     )
     seconds = time.perf_counter() - t0
     returns = np.concatenate([np.asarray(r.returns) for r in res.rows])
@@ -53,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--points", type=int, default=10, help="grid points per axis (default 10)")
     p.add_argument("--episodes", type=int, default=20, help="episodes per point (default 20)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="n_workers of both paths: spawned processes for the scalar path, native threads "
+        "for a MuJoCo robot's lockstep batch (default 1)",
+    )
     p.add_argument("--out", required=True, help="output folder")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -65,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         returns: dict[bool, np.ndarray] = {}
         for _ in range(args.rounds):
             for lockstep in (False, True):
-                seconds, ret = _grid(model, suite, args.points, args.episodes, lockstep)
+                seconds, ret = _grid(
+                    model, suite, args.points, args.episodes, lockstep, args.workers
+                )
                 times[lockstep].append(seconds)
                 returns[lockstep] = ret
         env_steps = _env_steps(model, suite, args.points, args.episodes)
@@ -75,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 "suite": suite,
                 "model": path,
                 "grid": f"{args.points}x{args.points}x{args.episodes}",
+                "workers": args.workers,
                 "env_steps": env_steps,
                 "scalar_s": med[False],
                 "lockstep_s": med[True],
@@ -96,20 +112,22 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Robustness grid: lockstep against the scalar path",
         "",
-        "| suite | grid | env-steps | scalar (s) | lockstep (s) | scalar steps/s | lockstep "
-        "steps/s | speed-up | max abs return diff | identical |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| suite | grid | workers | env-steps | scalar (s) | lockstep (s) | scalar steps/s | "
+        "lockstep steps/s | speed-up | max abs return diff | identical |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['suite']} | {r['grid']} | {r['env_steps']:,} | {r['scalar_s']:.1f} | "
+            f"| {r['suite']} | {r['grid']} | {r['workers']} | {r['env_steps']:,} | "
+            f"{r['scalar_s']:.1f} | "
             f"{r['lockstep_s']:.2f} | {r['scalar_steps_per_s']:,.0f} | "
             f"{r['lockstep_steps_per_s']:,.0f} | {r['speedup']:.1f}× | "
             f"{r['max_abs_return_diff']:.2g} | {r['identical']} |"
         )
     lines += [
         "",
-        f"Medians of {args.rounds} interleaved rounds, one torch thread, one process. Machine: "
+        f"Medians of {args.rounds} interleaved rounds, one torch thread, {args.workers} "
+        "worker(s). Machine: "
         f"{platform.platform()}, {os.cpu_count()} CPU cores, Python {sys.version.split()[0]}; "
         f"load average before {' '.join(load_before)}, after {' '.join(load_after)}.",
         "",

@@ -555,3 +555,43 @@ def test_plot_bands_stay_within_the_episodes_and_the_nominal_point_is_known():
     assert hi == 500.0 and lo == pytest.approx(row.mean - row.std)
     assert _nominal("robust_rl/CartPole-v1")["masspole"] == 0.1
     assert _nominal("CartPole-v1") == {}
+
+
+def test_grid_axes_carry_the_parameters_units():
+    from robust_rl.evaluation.report import _grid_curves, _grid_heatmaps, _labels, _pyplot
+    from robust_rl.evaluation.results import EvaluationRow
+
+    labels = _labels("robust_rl/CartPole-v1")
+    assert labels["masspole"] == "masspole (kg)" and labels["gravity"] == "gravity (m/s²)"
+    assert _labels("CartPole-v1") == {}
+    rows = [
+        EvaluationRow(
+            model="m",
+            mdp=f"p{i}{j}",
+            env="robust_rl/CartPole-v1",
+            returns=(float(100 * i + j),),
+            kind="grid",
+            params={"masspole": mp, "length": ln},
+        )
+        for i, mp in enumerate((0.05, 0.5))
+        for j, ln in enumerate((0.25, 1.0))
+    ]
+    plt = _pyplot()
+    fig = _grid_heatmaps(plt, rows, ["m"], {}, labels, ["masspole", "length"])
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("length (m)", "masspole (kg)")
+    plt.close(fig)
+    single = [
+        EvaluationRow(
+            model="m",
+            mdp=f"q{mp}",
+            env="robust_rl/CartPole-v1",
+            returns=(1.0,),
+            kind="grid",
+            params={"masspole": mp},
+        )
+        for mp in (0.05, 0.5)
+    ]
+    fig = _grid_curves(plt, single, ["m"], {}, labels)
+    assert fig.axes[0].get_xlabel() == "masspole (kg)"
+    plt.close(fig)

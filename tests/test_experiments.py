@@ -156,8 +156,8 @@ def test_bench_evaluation_tiny(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     table = (tmp_path / "out" / "evaluation_speed.md").read_text()
-    assert "| cartpole | 2x2x2 |" in table and "| True |" in table.split("| pendulum")[0]
-    assert "| pendulum | 2x2x2 | 1,600 |" in table
+    assert "| cartpole | 2x2x2 | 1 |" in table and "| True |" in table.split("| pendulum")[0]
+    assert "| pendulum | 2x2x2 | 1 | 1,600 |" in table
 
 
 def test_bench_throughput_tiny(tmp_path):

@@ -175,7 +175,9 @@ def test_mujoco_grids_take_workers_over_lockstep_when_asked(monkeypatch):
 
     calls = []
     original = _parallel._run_lockstep
-    monkeypatch.setattr(_parallel, "_run_lockstep", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setattr(
+        _parallel, "_run_lockstep", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
     model = {"controller": RobotController(1)}
     evaluate_grid(model, "inverted-pendulum", n_episodes=1, points=2, max_episode_steps=20)
     assert calls == [1]
@@ -223,3 +225,17 @@ def test_mujoco_lockstep_of_an_sb3_network_equals_the_scalar_path():
         np.testing.assert_array_equal(
             got, evaluate_returns(model, "robust_rl/Hopper-v5", 3, 5, params=point)
         )
+
+
+def test_mujoco_threads_give_the_same_returns():
+    pytest.importorskip("mujoco")
+    model = RobotController(3)
+    points = grid_points(get_suite("hopper"), 2, None)[:2]
+    one = lockstep_returns(model, "robust_rl/Hopper-v5", points, 5, 3, max_episode_steps=200)
+    two = lockstep_returns(
+        model, "robust_rl/Hopper-v5", points, 5, 3, max_episode_steps=200, threads=2
+    )
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(InvalidArgumentError, match="threads must be a positive integer"):
+        lockstep_returns(model, "robust_rl/Hopper-v5", points, 1, 3, threads=0)

@@ -26,7 +26,7 @@ NOMINAL_MOUNTAIN_CAR_PARAMS: Mapping[str, float] = {"force": 0.001, "gravity": 0
 #: ``MountainCarContinuous-v0`` values.
 NOMINAL_MOUNTAIN_CAR_CONTINUOUS_PARAMS: Mapping[str, float] = {"power": 0.0015, "gravity": 0.0025}
 
-_GRAVITY = ParamSpec("gravity", "gravity term of the velocity update (per step², unitless track)")
+_GRAVITY = ParamSpec("gravity", "gravity term of the velocity update (track units per step²)")
 
 
 class PerturbedMountainCarEnv(PerturbableEnv, MountainCarEnv):
@@ -61,7 +61,10 @@ class PerturbedMountainCarEnv(PerturbableEnv, MountainCarEnv):
     """
 
     TASK_NAME = "MountainCar"
-    PARAM_SPECS = (ParamSpec("force", "velocity change of one push"), _GRAVITY)
+    PARAM_SPECS = (
+        ParamSpec("force", "velocity change of one push (track units per step)"),
+        _GRAVITY,
+    )
 
     def __init__(
         self,
@@ -117,7 +120,10 @@ class PerturbedMountainCarContinuousEnv(PerturbableEnv, Continuous_MountainCarEn
 
     TASK_NAME = "MountainCarContinuous"
     _STATE_DTYPE = np.float32
-    PARAM_SPECS = (ParamSpec("power", "velocity change of a full-throttle step"), _GRAVITY)
+    PARAM_SPECS = (
+        ParamSpec("power", "velocity change of a full-throttle step (track units per step)"),
+        _GRAVITY,
+    )
 
     def __init__(
         self,

@@ -17,6 +17,9 @@ its tolerance either way, so a step differs from the env's by the solver's toler
 from __future__ import annotations
 
 import copy
+import itertools
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import gymnasium as gym
@@ -59,7 +62,8 @@ class MujocoSimulator(BatchedSimulator):
         self._pool_size = pool
         self._writers: list[ModelWriter] = []
         self._scratch = mujoco.MjData(model)
-        self._datas = [mujoco.MjData(model) for _ in range(max(1, threads))]
+        self.threads = check_threads(threads)
+        self._datas = [mujoco.MjData(model) for _ in range(threads)]
         self._kind = type(env).__name__
         self._check_rollout()
 
@@ -107,8 +111,8 @@ class MujocoSimulator(BatchedSimulator):
 
     def episodes(self, states: np.ndarray, params: np.ndarray) -> EpisodeBatch:
         """Episodes in lockstep, each stepped exactly as the env steps it
-        (:class:`MujocoEpisodes`)."""
-        return MujocoEpisodes(self, states, params)
+        (:class:`MujocoEpisodes`, on this simulator's ``threads``)."""
+        return MujocoEpisodes(self, states, params, threads=self.threads)
 
     # ---------------------------------------------------------------- gymnasium v5 formulas
     def observe(self, states: np.ndarray) -> np.ndarray:
@@ -164,12 +168,21 @@ class MujocoEpisodes(EpisodeBatch):
     physics state read back, the warm start zero. So a row's states, rewards and terminations
     are the env's, step for step (asserted in the tests against ``env.step``).
 
-    The rows are stepped one after another in this thread: the MuJoCo step itself is C, what
-    the batch saves is the env's Python per step and one ``predict`` per episode and step.
+    The MuJoCo step itself is C; what the batch saves is the env's Python around it and one
+    ``predict`` per episode and step. With ``threads > 1`` the rows are split into that many
+    contiguous parts stepped by a pool of threads (``mj_step`` releases the GIL); the result
+    does not depend on the split.
     """
 
-    def __init__(self, simulator: MujocoSimulator, states: np.ndarray, params: np.ndarray) -> None:
+    def __init__(
+        self, simulator: MujocoSimulator, states: np.ndarray, params: np.ndarray, threads: int = 1
+    ) -> None:
         super().__init__(simulator, states, params)
+        self.threads = check_threads(threads)
+        self._pool: ThreadPoolExecutor | None = None
+        if self.threads > 1:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="mujoco-episodes")
+            weakref.finalize(self, self._pool.shutdown, wait=False)
         self._sim = simulator
         env = simulator._env
         unique, which = np.unique(self.params, axis=0, return_inverse=True)
@@ -196,12 +209,29 @@ class MujocoEpisodes(EpisodeBatch):
         before = self.states[rows]
         after = np.empty_like(before)
         frame_skip = sim._frame_skip
-        for i, row in enumerate(rows.tolist()):
-            data = self._datas[row]
-            data.ctrl[:] = given[i]
-            mujoco.mj_step(self._models[row], data, nstep=frame_skip)
-            after[i, :nq] = data.qpos
-            after[i, nq:] = data.qvel
+        order = rows.tolist()
+
+        def advance(part: range) -> None:
+            for i in part:
+                data = self._datas[order[i]]
+                data.ctrl[:] = given[i]
+                mujoco.mj_step(self._models[order[i]], data, nstep=frame_skip)
+                after[i, :nq] = data.qpos
+                after[i, nq:] = data.qvel
+
+        if self._pool is None or len(order) < 2 * self.threads:
+            advance(range(len(order)))
+        else:
+            bounds = np.linspace(0, len(order), self.threads + 1).astype(int)
+            parts = [range(a, b) for a, b in itertools.pairwise(bounds.tolist())]
+            list(self._pool.map(advance, parts))
         self.states[rows] = after
         rewards, terminated = sim._reward(before, after, given)
         return SimulatedStep(after, sim.observe(after), rewards, terminated)
+
+
+def check_threads(threads: Any) -> int:
+    """``threads`` as a positive int, or a one-line error naming the argument."""
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
+        raise InvalidArgumentError(f"threads must be a positive integer, got {threads!r}")
+    return int(threads)

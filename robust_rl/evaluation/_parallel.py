@@ -152,9 +152,10 @@ def run_tasks(
         this process (:mod:`robust_rl.evaluation.lockstep`: one ``predict`` per step on every
         unfinished (MDP, episode) row; the same returns as the scalar path, asserted in the
         tests). ``None``: whenever every task is on one env id with a batched simulator and the
-        backend is ``"local"`` (``n_workers`` is then not used), except for a MuJoCo robot with
-        ``n_workers > 1`` (its batch steps in one thread; the workers use more cores);
-        ``False``: one env per episode (the reference path, and the only one for Ray).
+        backend is ``"local"``, except for a MuJoCo robot with ``n_workers > 1`` (spawned
+        workers, see the benchmark in ``experiments/results/bench_evaluation``); ``True`` with a
+        MuJoCo robot: its rows are stepped by ``n_workers`` native threads; ``False``: one env
+        per episode (the reference path, and the only one for Ray).
     :param progress: draw a progress bar (tasks done, rate, ETA) on stderr, labelled ``desc``.
     :raises ValueError: bad ``n_workers`` or ``backend``; Ray not installed.
     """
@@ -169,14 +170,14 @@ def run_tasks(
     env_ids = {t.env_id for t in tasks}
     if lockstep is None:
         lockstep = backend == "local" and len(env_ids) == 1 and lockstep_supported(*env_ids)
-        # a MuJoCo batch steps its rows in this one thread: spawned workers use more cores
+        # MuJoCo with several workers: processes (measured against lockstep threads)
         lockstep = lockstep and (n_workers == 1 or not get_task(*env_ids).needs_mujoco)
     if lockstep and backend != "local":
         raise InvalidArgumentError("lockstep runs in this process: use backend='local'")
     with Progress(len(tasks), desc, progress) as bar:
         if lockstep:
             live = {name: resolve_model(m, f"models[{name!r}]") for name, m in models.items()}
-            return _run_lockstep(live, tasks, bar)
+            return _run_lockstep(live, tasks, bar, threads=n_workers)
         if backend == "local" and n_workers == 1:
             live = {name: resolve_model(m, f"models[{name!r}]") for name, m in models.items()}
             out = []
@@ -194,9 +195,10 @@ def run_tasks(
 
 
 def _run_lockstep(
-    live: Mapping[str, Any], tasks: Sequence[RolloutTask], bar: Progress
+    live: Mapping[str, Any], tasks: Sequence[RolloutTask], bar: Progress, threads: int = 1
 ) -> list[np.ndarray]:
-    """Tasks that differ only in their MDP's parameters run as one lockstep batch."""
+    """Tasks that differ only in their MDP's parameters run as one lockstep batch (a MuJoCo
+    robot's rows stepped by ``threads`` native threads)."""
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i, t in enumerate(tasks):
         key = (t.model, t.env_id, t.n_episodes, t.seed, t.deterministic, t.max_episode_steps)
@@ -211,6 +213,7 @@ def _run_lockstep(
             seed,
             deterministic=deterministic,
             max_episode_steps=cap,
+            threads=threads,
         )
         for i, returns in zip(members, results, strict=True):
             out[i] = returns

@@ -88,6 +88,7 @@ def lockstep_returns(
     deterministic: bool = True,
     max_episode_steps: int | None = None,
     chunk_size: int = 1024,
+    threads: int = 1,
 ) -> list[np.ndarray]:
     """Returns of ``n_episodes`` episodes (reset seeds ``seed .. seed + n_episodes - 1``) at
     every point, all stepped together.
@@ -101,6 +102,8 @@ def lockstep_returns(
     :param deterministic: passed on to ``predict``.
     :param max_episode_steps: extra cap on the episode length (the id's time limit applies).
     :param chunk_size: rows stepped together (bounds the memory of one ``predict``).
+    :param threads: native threads stepping a MuJoCo robot's rows (the returns do not depend
+        on it); the classic-control simulators are vectorised and ignore it.
     :return: one float64 array of ``n_episodes`` returns per point, in order.
     :raises InvalidArgumentError: an id without a batched simulator; actions of the
         wrong shape.
@@ -110,7 +113,7 @@ def lockstep_returns(
             f"{env_id} has no batched simulator (or is wrapped): evaluate it "
             "with robust_rl.evaluation.evaluate_returns"
         )
-    simulator = get_task(env_id).make_simulator()
+    simulator = get_task(env_id).make_simulator(threads=threads)
     env = gym.make(env_id)
     try:
         cap = int(env.spec.max_episode_steps) if env.spec and env.spec.max_episode_steps else None

@@ -43,12 +43,12 @@ def grid_png(results: EvaluationResults) -> bytes | None:
     plt = _pyplot()
     axes = list(results.axes) or list(dict.fromkeys(k for r in rows for k in r.params))
     models = list(dict.fromkeys(r.model for r in rows))
-    nominal = _nominal(rows[0].env)
+    nominal, labels = _nominal(rows[0].env), _labels(rows[0].env)
     curves = all(len(r.params) == 1 for r in rows) or len(axes) == 1
     if curves:
-        fig = _grid_curves(plt, rows, models, nominal)
+        fig = _grid_curves(plt, rows, models, nominal, labels)
     else:
-        fig = _grid_heatmaps(plt, rows, models, nominal, axes)
+        fig = _grid_heatmaps(plt, rows, models, nominal, labels, axes)
     fig.suptitle(f"Grid over the uncertainty set{_suite(results)}", fontsize=10)
     if curves:
         fig.tight_layout()
@@ -58,7 +58,11 @@ def grid_png(results: EvaluationResults) -> bytes | None:
 
 
 def _grid_curves(
-    plt: Any, rows: Sequence[EvaluationRow], models: list[str], nominal: dict[str, float]
+    plt: Any,
+    rows: Sequence[EvaluationRow],
+    models: list[str],
+    nominal: dict[str, float],
+    labels: dict[str, str],
 ) -> Any:
     """One panel per parameter varied alone: mean return against its value, per model."""
     params = list(dict.fromkeys(next(iter(r.params)) for r in rows if r.params))
@@ -75,7 +79,7 @@ def _grid_curves(
             ax.fill_between(x, lo, hi, alpha=0.15)
         if p in nominal:
             ax.axvline(nominal[p], color="0.4", linestyle=":", linewidth=1, label="nominal")
-        ax.set_xlabel(p)
+        ax.set_xlabel(labels.get(p, p))
         ax.set_ylabel("mean return (band: ± 1 std over episodes, within their range)")
         ax.yaxis.label.set_fontsize(7)
         ax.grid(alpha=0.3)
@@ -88,6 +92,7 @@ def _grid_heatmaps(
     rows: Sequence[EvaluationRow],
     models: list[str],
     nominal: dict[str, float],
+    labels: dict[str, str],
     axes: list[str],
 ) -> Any:
     """One heatmap per model over the first two axes (the worst over the others)."""
@@ -134,8 +139,8 @@ def _grid_heatmaps(
                 label="nominal",
             )
             ax.legend(fontsize=7, loc="upper right")
-        ax.set_xlabel(a1)
-        ax.set_ylabel(a0)
+        ax.set_xlabel(labels.get(a1, a1))
+        ax.set_ylabel(labels.get(a0, a0))
         ax.set_title(m + (f" (worst over {', '.join(rest)})" if rest else ""), fontsize=9)
     fig.colorbar(im, ax=list(panels[0]), label="mean return", shrink=0.9)
     return fig
@@ -178,6 +183,22 @@ def _band(row: EvaluationRow) -> tuple[float, float]:
     returns = np.asarray(row.returns, dtype=float)
     lo, hi = float(returns.min()), float(returns.max())
     return max(lo, row.mean - row.std), min(hi, row.mean + row.std)
+
+
+def _labels(env_id: str) -> dict[str, str]:
+    """Parameter name -> axis label with its unit, ``"masspole (kg)"`` (the task's
+    :class:`~robust_rl.envs.params.ParamSpec`; empty for an env that is not a task, or whose
+    class cannot be imported here, e.g. a MuJoCo robot without ``mujoco``)."""
+    import importlib
+
+    try:
+        from robust_rl.envs.tasks import get_task
+
+        module, _, name = get_task(env_id).entry_point.partition(":")
+        specs = getattr(importlib.import_module(module), name).PARAM_SPECS
+    except Exception:  # not one of the package's tasks, or its simulator is not installed
+        return {}
+    return {s.name: f"{s.name} ({s.unit})" if s.unit else s.name for s in specs}
 
 
 def _nominal(env_id: str) -> dict[str, float]:
