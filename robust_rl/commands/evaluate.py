@@ -90,7 +90,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="suite and grid: step each MDP's episodes in their own envs (the reference path) "
         "instead of all (MDP, episode) rows together on the task's batched simulator (the "
-        "default for classic-control tasks with --backend local; --workers is then not used)",
+        "default with --backend local for every task with one, but for a MuJoCo robot with "
+        "--workers > 1, which takes the workers)",
     )
     a = p.add_argument_group("observation attacks")
     a.add_argument("--attack", choices=ATTACKS, default=None, help="attack to evaluate")
