@@ -24,11 +24,14 @@ import argparse
 import platform
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
+import robust_rl.common.robust as robust_module
 from robust_rl.io import atomic_write_text
 from robust_rl.training import load_config, make_model
 
@@ -42,11 +45,28 @@ def agents(levels: list[int], saa_levels: list[int]) -> list[tuple[str, str, dic
     out += [
         (f"RobustDQN dynamics, RT-MLMC L={lv}", "robust-dqn", {"max_level": lv}) for lv in levels
     ]
-    out += [
-        (f"RobustDQN dynamics, SAA L={lv}", "robust-dqn", {"estimator": "saa", "max_level": lv})
-        for lv in saa_levels
-    ]
+    for lv in saa_levels:
+        saa = {"estimator": "saa", "max_level": lv}
+        out.append((f"RobustDQN dynamics, SAA L={lv}", "robust-dqn", saa))
+        # the target network on all rows of a pass in one call (TARGET_CHUNK_ROWS unbounded)
+        out.append((f"RobustDQN dynamics, SAA L={lv}, one call", "robust-dqn", {**saa, ONE: 1}))
     return out
+
+
+#: an agent's override: its target network is called on all rows of a pass at once
+ONE = "_target_in_one_call"
+
+
+@contextmanager
+def chunk_rows(overrides: dict) -> Iterator[dict]:
+    """The config overrides without :data:`ONE`; while open, the target chunk size the agent
+    asks for (unbounded with :data:`ONE`, the library's default otherwise)."""
+    saved = robust_module.TARGET_CHUNK_ROWS
+    robust_module.TARGET_CHUNK_ROWS = 2**62 if overrides.get(ONE) else saved
+    try:
+        yield {k: v for k, v in overrides.items() if k != ONE}
+    finally:
+        robust_module.TARGET_CHUNK_ROWS = saved
 
 
 def config_for(algo: str, overrides: dict) -> dict:
@@ -64,10 +84,11 @@ def throughput(specs: list[tuple[str, str, dict]], steps: int, repeats: int) -> 
     rates: dict[str, list[float]] = {name: [] for name, _, _ in specs}
     for _ in range(repeats):
         for name, algo, overrides in specs:
-            model = make_model(algo, ENV, config_for(algo, overrides), seed=0)
-            start = time.perf_counter()
-            model.learn(steps)
-            rates[name].append(steps / (time.perf_counter() - start))
+            with chunk_rows(overrides) as config:
+                model = make_model(algo, ENV, config_for(algo, config), seed=0)
+                start = time.perf_counter()
+                model.learn(steps)
+                rates[name].append(steps / (time.perf_counter() - start))
     return rates
 
 
@@ -75,21 +96,23 @@ def breakdown(specs: list[tuple[str, str, dict]], rounds: int, calls: int) -> di
     """Seconds per gradient step: the whole step, and the dynamics target's parts."""
     models = {}
     for name, algo, overrides in specs:
-        cfg = config_for(algo, overrides)
-        model = make_model(algo, ENV, cfg, seed=0)
-        model.learn(int(cfg["learning_starts"]) + 2 * int(cfg["train_freq"]))
-        models[name] = (model, int(cfg["batch_size"]))
+        with chunk_rows(overrides) as config:
+            cfg = config_for(algo, config)
+            model = make_model(algo, ENV, cfg, seed=0)
+            model.learn(int(cfg["learning_starts"]) + 2 * int(cfg["train_freq"]))
+        models[name] = (model, int(cfg["batch_size"]), overrides)
     out: dict[str, dict[str, list[float]]] = {name: {} for name in models}
     for _ in range(rounds):
-        for name, (model, batch) in models.items():
+        for name, (model, batch, overrides) in models.items():
             rec = out[name]
-            start = time.perf_counter()
-            model.train(32, batch)
+            with chunk_rows(overrides):
+                start = time.perf_counter()
+                model.train(32, batch)
             rec.setdefault("step", []).append((time.perf_counter() - start) / 32)
             if getattr(model, "dynamics", None) is None:
                 continue
             samples = model.replay_buffer.sample(batch)
-            with torch.no_grad():
+            with torch.no_grad(), chunk_rows(overrides):
                 start = time.perf_counter()
                 for _ in range(calls):
                     model.robust_targets(samples, model._target_values, model.gamma)
@@ -107,9 +130,12 @@ def breakdown(specs: list[tuple[str, str, dict]], rounds: int, calls: int) -> di
                     )
                 simulate = (time.perf_counter() - start) / calls
                 obs = torch.as_tensor(step.observations)
+                # as the target calls it: in parts of TARGET_CHUNK_ROWS rows
+                values = robust_module.in_chunks(model._target_values)
+                index = torch.as_tensor(idx)
                 start = time.perf_counter()
                 for _ in range(calls):
-                    model.q_net_target(obs).max(dim=1)
+                    values(obs, index)
                 forward = (time.perf_counter() - start) / calls
             rec.setdefault("target", []).append(target)
             rec.setdefault("simulate", []).append(simulate)

@@ -484,3 +484,48 @@ def test_observation_ball_object_is_the_ball_arguments():
     assert _same(by_args, by_object)
     with pytest.raises(InvalidArgumentError, match=r"perturbation\['ball'\] must be a mapping"):
         RobustDQN("MlpPolicy", "robust_rl/CartPole-v1", perturbation={"ball": {"eta": 1}})
+
+
+def test_target_passes_in_chunks_train_exactly_as_one_call(monkeypatch):
+    """The target network is called on parts of TARGET_CHUNK_ROWS rows: the same values to the
+    last bit, so the same training (SAA with 16 draws: 17 rows per transition, 1,088 per
+    replay batch of 64, more than one part)."""
+    import robust_rl.common.robust as robust_module
+
+    def trained(rows: int) -> list[th.Tensor]:
+        monkeypatch.setattr(robust_module, "TARGET_CHUNK_ROWS", rows)
+        model = RobustDQN(
+            "MlpPolicy",
+            "robust_rl/CartPole-v1",
+            perturbation=DynamicsSet(),
+            estimator="saa",
+            max_level=4,
+            eta=30.0,
+            learning_starts=64,
+            batch_size=64,
+            train_freq=32,
+            gradient_steps=4,
+            seed=3,
+            device="cpu",
+        )
+        model.learn(300)
+        return [p.detach().clone() for p in model.q_net.parameters()]
+
+    split, whole = trained(208), trained(10**9)
+    assert all(th.equal(a, b) for a, b in zip(split, whole, strict=True))
+
+
+def test_in_chunks_joins_the_parts_of_dict_observations():
+    from robust_rl.common.robust import in_chunks
+
+    calls = []
+
+    def values(obs, index):
+        calls.append(len(index))
+        return obs["a"].sum(dim=1) + index
+
+    obs = {"a": th.arange(30.0).reshape(10, 3), "b": th.zeros(10, 1)}
+    index = th.arange(10)
+    out = in_chunks(values, rows=4)(obs, index)
+    assert calls == [4, 4, 2]
+    assert th.equal(out, obs["a"].sum(dim=1) + index)

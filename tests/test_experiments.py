@@ -110,11 +110,12 @@ def test_bench_dynamics_and_target_variance_tiny(tmp_path):
     proc = run(
         "bench_dynamics.py",
         *("--timesteps", "1300", "--repeats", "1", "--rounds", "1", "--calls", "2"),
-        *("--levels", "2", "--saa-levels", "--out", str(tmp_path / "bench")),
+        *("--levels", "2", "--saa-levels", "1", "--out", str(tmp_path / "bench")),
     )
     assert proc.returncode == 0, proc.stderr
     table = (tmp_path / "bench" / "dynamics.md").read_text()
     assert re.search(r"\| RobustDQN dynamics, RT-MLMC L=2 \| [\d,]+ \| \d\.\d\d \|", table)
+    assert re.search(r"\| RobustDQN dynamics, SAA L=1, one call \| [\d,]+ \| \d\.\d\d \|", table)
     from stable_baselines3 import DQN
 
     import robust_rl  # noqa: F401  (registers the envs)

@@ -68,6 +68,7 @@ from robust_rl.common.observations import (
     ObservationPerturbation,
     RadiusSpec,
     UnsupportedSpaceError,
+    batch_rows,
     check_observation_space,
     check_radius,
     check_unperturbed_keys,
@@ -115,6 +116,35 @@ ROBUST_SETTINGS: tuple[str, ...] = (
 #: smoothing) are drawn once per replay row and gathered with ``index``, so that all perturbed
 #: copies of a next state share them (common random numbers).
 Values = Callable[[Any, th.Tensor], th.Tensor]
+
+#: Rows of one call of the target networks inside a robust target. A target pass evaluates
+#: every draw of a few replay batches (SAA with 16 draws: 17 rows per transition, thousands per
+#: pass); split into parts of this many rows, the activations stay in the CPU's cache (a
+#: multiple of 16, so that every part but the last is whole kernel blocks and a row's value is
+#: the same as in one call: tested).
+TARGET_CHUNK_ROWS = 1024
+
+
+def in_chunks(values: Values, rows: int | None = None) -> Values:
+    """``values`` called on consecutive parts of at most ``rows`` rows (default
+    :data:`TARGET_CHUNK_ROWS`), the results joined."""
+    size = TARGET_CHUNK_ROWS if rows is None else rows
+
+    def chunked(obs: Any, index: th.Tensor) -> th.Tensor:
+        n = batch_rows(obs)
+        if n <= size:
+            return values(obs, index)
+        parts = []
+        for a in range(0, n, size):
+            part = (
+                {k: v[a : a + size] for k, v in obs.items()}
+                if isinstance(obs, Mapping)
+                else obs[a : a + size]
+            )
+            parts.append(values(part, index[a : a + size]))
+        return th.cat(parts)
+
+    return chunked
 
 
 class RobustAgentMixin:
@@ -415,8 +445,10 @@ class RobustAgentMixin:
         perturbation = self._robust_perturbation
         x = perturbation.flatten(next_observations)
 
+        chunked = in_chunks(values)
+
         def evaluate(z: th.Tensor, index: th.Tensor) -> th.Tensor:
-            return values(perturbation.unflatten(z, next_observations, index), index)
+            return chunked(perturbation.unflatten(z, next_observations, index), index)
 
         est = self._target_estimator(evaluate, x, generator=self._robust_generator)
         self._robust_estimates.append((est, updates))
@@ -456,7 +488,11 @@ class RobustAgentMixin:
                 "a dynamics-set target needs one discount gamma (n-step returns are not supported)"
             )
         estimate, terminal = self._dynamics_target(
-            samples, values, float(discounts), self._robust_generator, self._vec_normalize_env
+            samples,
+            in_chunks(values),
+            float(discounts),
+            self._robust_generator,
+            self._vec_normalize_env,
         )
         self._robust_estimates.append((estimate, updates))
         self._terminal_shares.append(terminal)
