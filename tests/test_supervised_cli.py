@@ -154,3 +154,15 @@ def test_classify_reads_mnist_idx_files(tmp_path):
     assert load_classifier(out / "model.pt").arch_name == "wrm_cnn"
     rows = list(csv.DictReader((out / "robustness.csv").open()))
     assert {r["n"] for r in rows} == {"8"}
+
+
+def test_classify_shows_progress_unless_asked_not_to(tmp_path, capsys):
+    """A bar for the training and one for the robustness table on stderr; none with
+    --no-progress."""
+    base = ["classify", "--method", "erm", "--dataset", "digits", "--out"]
+    shown = [a for a in FAST if a != "--no-progress"]
+    assert main([*base, str(tmp_path / "a"), *shown]) == 0
+    err = capsys.readouterr().err
+    assert "fit[erm]" in err and "robustness" in err and "batch" in err
+    assert main([*base, str(tmp_path / "b"), *FAST]) == 0
+    assert capsys.readouterr().err == ""

@@ -257,6 +257,7 @@ def run(args: argparse.Namespace) -> int:
             grids,
             pgd_steps=args.pgd_steps,
             seed=args.seed,
+            progress=not args.no_progress,
         )
         for kind in table.kinds:
             for mag, err in zip(table.magnitudes(kind), table.errors(kind), strict=True):

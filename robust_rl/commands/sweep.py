@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file; give a folder")
-    from robust_rl.evaluation._progress import Progress
+    from robust_rl._progress import Progress
 
     n_trials = sum(spec.budget().values()) * len(spec.seeds)
     bars: list[Progress] = []  # drawn from the first result on: an early error stays one line

@@ -23,10 +23,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from robust_rl._progress import Progress
 from robust_rl._ray import WORKER_ENV, import_ray, join_cluster, task_env
 from robust_rl.envs.tasks import get_task
 from robust_rl.errors import InvalidArgumentError
-from robust_rl.evaluation._progress import Progress
 from robust_rl.evaluation.lockstep import lockstep_returns, lockstep_supported
 from robust_rl.evaluation.rollouts import ModelLike, evaluate_returns, resolve_model
 

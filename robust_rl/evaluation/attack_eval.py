@@ -19,6 +19,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
+from robust_rl._progress import Progress
 from robust_rl.errors import InvalidArgumentError, UnknownNameError
 from robust_rl.evaluation._checks import (
     check_models,
@@ -26,7 +27,6 @@ from robust_rl.evaluation._checks import (
     check_positive_int,
     check_seed,
 )
-from robust_rl.evaluation._progress import Progress
 from robust_rl.evaluation.attacks import AttackedPredictor, ObservationAttack
 from robust_rl.evaluation.results import EvaluationResults, EvaluationRow
 from robust_rl.evaluation.rollouts import (

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from robust_rl._progress import Progress
 from robust_rl.errors import InvalidArgumentError, UnknownNameError
 from robust_rl.io import atomic_write_text
 from robust_rl.risk import EstimatorSpec
@@ -451,6 +452,7 @@ def evaluate_robustness(
     seed: int = 0,
     batch_size: int = 500,
     device: str | torch.device | None = None,
+    progress: bool = False,
 ) -> RobustnessTable:
     """Misclassification error of ``model`` under each perturbation kind and magnitude.
 
@@ -470,6 +472,8 @@ def evaluate_robustness(
     :param seed: seed of the random noise.
     :param batch_size: evaluation batch size.
     :param device: evaluation device (default: the model's).
+    :param progress: draw a progress bar on stderr (batches done over every kind and
+        magnitude, rate, ETA).
     :raises ValueError: on an unknown kind, a negative magnitude or bad inputs.
     """
     kinds = list(kinds)
@@ -498,6 +502,9 @@ def evaluate_robustness(
     model.eval()
     gen = torch.Generator(device=device)
     rows: list[tuple[str, float, float]] = []
+    batches = -(-len(x) // batch_size)
+    total = batches * sum(len(grids[k]) for k in kinds)
+    bar = Progress(total, "robustness", progress, unit="batch")
     try:
         for kind in kinds:
             norm = "linf" if kind.startswith("linf") else "l2"
@@ -512,7 +519,9 @@ def evaluate_robustness(
                         step = pgd_step_factor * mag / pgd_steps if mag > 0 else None
                         z = pgd(model, xb, yb, mag, pgd_steps, step, norm=norm, clip=box)
                     wrong += _count_errors(model, z, yb)
+                    bar.update()
                 rows.append((kind, float(mag), wrong / len(x)))
     finally:
+        bar.close()
         model.train(was_training)
     return RobustnessTable(rows=rows, n=len(x))
