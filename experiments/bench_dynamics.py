@@ -43,7 +43,12 @@ def agents(levels: list[int], saa_levels: list[int]) -> list[tuple[str, str, dic
     """(name, algorithm, config overrides) of every agent measured."""
     out: list[tuple[str, str, dict]] = [("DQN (SB3)", "dqn", {})]
     out += [
-        (f"RobustDQN dynamics, RT-MLMC L={lv}", "robust-dqn", {"max_level": lv}) for lv in levels
+        (
+            f"RobustDQN dynamics, RT-MLMC L={lv}",
+            "robust-dqn",
+            {"estimator": "rt-mlmc", "max_level": lv},
+        )
+        for lv in levels
     ]
     for lv in saa_levels:
         saa = {"estimator": "saa", "max_level": lv}

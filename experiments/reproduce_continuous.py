@@ -84,6 +84,7 @@ PAIRS = [
     ("robust-sac-dynamics", "sac"),
     ("robust-sac-dynamics", "sac-dr"),
     ("robust-sac-dynamics", "robust-sac-dynamics-eta-inf"),
+    ("robust-sac-dynamics-eta-inf", "sac"),
     ("robust-sac-dynamics-eta-inf", "sac-dr"),
     ("robust-sac-dynamics", "robust-sac"),
     ("robust-td3-dynamics", "td3"),

@@ -168,23 +168,25 @@ def test_mujoco_lockstep_equals_the_scalar_path_exactly(env_id, suite, action_di
     assert len({float(r) for r in np.concatenate(lengths)}) > 1  # not one trivial episode
 
 
-def test_mujoco_grids_take_workers_over_lockstep_when_asked(monkeypatch):
-    """A MuJoCo batch steps in one thread: with n_workers > 1 the grid uses the workers."""
+def test_mujoco_grids_step_their_rows_on_the_workers_as_threads(monkeypatch):
+    """With n_workers > 1 a MuJoCo grid stays in lockstep, its rows on n_workers threads."""
     pytest.importorskip("mujoco")
     from robust_rl.evaluation import _parallel
 
     calls = []
     original = _parallel._run_lockstep
     monkeypatch.setattr(
-        _parallel, "_run_lockstep", lambda *a, **k: calls.append(1) or original(*a, **k)
+        _parallel,
+        "_run_lockstep",
+        lambda *a, threads=1: calls.append(threads) or original(*a, threads=threads),
     )
     model = {"controller": RobotController(1)}
-    evaluate_grid(model, "inverted-pendulum", n_episodes=1, points=2, max_episode_steps=20)
-    assert calls == [1]
-    evaluate_grid(
-        model, "inverted-pendulum", n_episodes=1, points=2, max_episode_steps=20, n_workers=2
+    one = evaluate_grid(model, "inverted-pendulum", n_episodes=2, points=2, max_episode_steps=50)
+    two = evaluate_grid(
+        model, "inverted-pendulum", n_episodes=2, points=2, max_episode_steps=50, n_workers=2
     )
-    assert calls == [1]
+    assert calls == [1, 2]
+    assert [r.returns for r in one.rows] == [r.returns for r in two.rows]
 
 
 @pytest.mark.parametrize(

@@ -76,7 +76,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--grid-episodes", type=int, default=10, help="episodes per grid point (default 10)"
     )
     g.add_argument(
-        "--workers", type=int, default=1, help="worker processes for the grid (default 1)"
+        "--workers",
+        type=int,
+        default=1,
+        help="grid: worker processes (--no-lockstep, --backend ray) or threads stepping a MuJoCo "
+        "robot in lockstep (default 1)",
     )
     g.add_argument(
         "--backend",
@@ -90,8 +94,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="suite and grid: step each MDP's episodes in their own envs (the reference path) "
         "instead of all (MDP, episode) rows together on the task's batched simulator (the "
-        "default with --backend local for every task with one, but for a MuJoCo robot with "
-        "--workers > 1, which takes the workers)",
+        "default with --backend local for every task with one; --workers K then steps a MuJoCo "
+        "robot's rows on K threads)",
     )
     a = p.add_argument_group("observation attacks")
     a.add_argument("--attack", choices=ATTACKS, default=None, help="attack to evaluate")
