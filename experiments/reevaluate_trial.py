@@ -63,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--out: {args.out} exists (pass --force to overwrite it)")
     torch.set_num_threads(1)
     lines = ["# Re-evaluation of finished trials with the current code", ""]
+    missing = [f"{f}/{n}" for f in args.folders for n in ("model.zip", "result.json")]
+    missing = [m for m in missing if not Path(m).is_file()]
+    if missing:
+        p.error(f"trial folders need model.zip and result.json; missing: {', '.join(missing)}")
     for folder in args.folders:
         old, new = reevaluate(folder)
         changed = differences(old, new)

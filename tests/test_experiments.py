@@ -507,3 +507,19 @@ def test_reevaluate_trial_finds_a_changed_row(tmp_path):
     assert f"{rows} rows, 1 differ" in text and re.search(r"\| 1 of [12] \|", text)
     again = run("reevaluate_trial.py", str(folder), "--out", str(tmp_path / "changed.md"))
     assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_training_curves_reads_a_tensorboard_log(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    run_dir = tmp_path / "runs" / "dqn__seed0"
+    writer = SummaryWriter(str(run_dir / "tb" / "DQN_1"))
+    for step, value in [(500, 10.0), (1500, 80.0), (2500, 300.0), (3500, 120.0)]:
+        writer.add_scalar("rollout/ep_rew_mean", value, step)
+    writer.close()
+    out = tmp_path / "curves.md"
+    proc = run("training_curves.py", str(run_dir), "--every", "1000", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "| dqn__seed0 | 10 | 80 | 300 | 120 | 300 | 120 |" in out.read_text()
+    proc = run("training_curves.py", str(tmp_path), "--tag", "x/y", "--out", str(tmp_path / "b.md"))
+    assert proc.returncode == 2 and "no scalar 'x/y'" in proc.stderr.strip().splitlines()[-1]
