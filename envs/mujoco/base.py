@@ -64,8 +64,8 @@ class PerturbedMujocoEnv(PerturbableEnv):
     """Mixin for a gymnasium ``MujocoEnv``: body masses and friction as parameters.
 
     Subclasses set :attr:`ROBOT` (and ``TASK_NAME``/``PARAM_SPECS`` from it); the constructor
-    takes the robot's parameters by name beside gymnasium's keyword arguments. See the module documentation for what a mass
-    or friction change does to the model.
+    takes the robot's parameters by name beside gymnasium's keyword arguments. See the module
+    documentation for what a mass or friction change does to the model.
     """
 
     ROBOT: ClassVar[MujocoRobotSpec]
