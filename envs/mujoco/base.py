@@ -149,16 +149,16 @@ class PerturbedMujocoEnv(PerturbableEnv):
         """What ``N`` parameter vectors write into a model, as arrays with a leading row axis.
 
         :param params: ``(N, P)`` values in the order of :meth:`param_names`.
-        :return: ``{"body_ids": (B,), "body_mass": (N, B), "body_inertia": (N, B, 3)}`` for the
-            bodies with a mass parameter, plus ``"geom_friction": (N, ngeom)`` and ``"pair_friction": (N, npair,
-            2)`` when the robot has a friction parameter (see the module documentation).
+        :return: ``{"body_mass": (N, B), "body_inertia": (N, B, 3)}`` for the B bodies with a
+            mass parameter (in the order of :meth:`param_names`), plus ``"geom_friction":
+            (N, ngeom)`` and ``"pair_friction": (N, npair, 2)`` when the robot has a friction
+            parameter (see the module documentation).
         """
         names = self.param_names()
         masses = [k for k, n in enumerate(names) if n != "friction"]
         ids = self._mass_body_ids()
         mass = params[:, masses]
         out = {
-            "body_ids": ids,
             "body_mass": mass,
             "body_inertia": self._nominal_inertia[ids]
             * (mass / self._nominal_mass[ids])[..., None],
@@ -182,7 +182,7 @@ class PerturbedMujocoEnv(PerturbableEnv):
     def model_writer(self, model: Any) -> ModelWriter:
         """A :class:`ModelWriter` that writes rows of :meth:`model_values` into ``model`` (this
         env's model or a copy of it)."""
-        return ModelWriter(model, self._mass_body_ids())
+        return ModelWriter(model, self._mass_body_ids(), self._scratch)
 
     def _mass_body_ids(self) -> np.ndarray:
         """Body ids of the mass parameters, in the order of :meth:`param_names`."""
@@ -194,25 +194,29 @@ class PerturbedMujocoEnv(PerturbableEnv):
         full = {**self._read_params(), **params}
         values = self.model_values(np.array([[full[n] for n in self.param_names()]]))
         self.model_writer(self.model)(values, 0)
-        # Derived constants (subtree masses, M0, inverse weights, solver statistics); the
-        # scratch data keeps the episode's state out of it.
-        mujoco.mj_setConst(self.model, self._scratch)
         mujoco.mj_forward(self.model, self.data)
         # A pickled copy is rebuilt from the constructor arguments: keep them current.
         self._ezpickle_kwargs.update(params)
 
 
 class ModelWriter:
-    """Writes one row of :meth:`PerturbedMujocoEnv.model_values` into one ``mjModel``.
+    """Writes one row of :meth:`PerturbedMujocoEnv.model_values` into one ``mjModel`` and
+    refreshes the constants MuJoCo derives from it (``mj_setConst``: subtree masses, M0,
+    inverse weights, solver statistics).
 
     The model's arrays are bound once (as numpy views of the model's memory, the contiguous
     body ids as a slice), so that a write is a few array copies: the batched simulator writes
-    one row into each of hundreds of models per call. The caller refreshes the derived
-    constants (``mj_setConst``).
+    one row into each of hundreds of models per call.
+
+    :param model: the model written (an env's model or a copy of it).
+    :param body_ids: the bodies of the mass columns, in order.
+    :param scratch: an ``mjData`` of the model's size for ``mj_setConst`` (so that no episode's
+        state is touched).
     """
 
-    def __init__(self, model: Any, body_ids: np.ndarray) -> None:
+    def __init__(self, model: Any, body_ids: np.ndarray, scratch: Any) -> None:
         self.model = model
+        self._scratch = scratch
         ids = np.asarray(body_ids, dtype=np.int64)
         contiguous = len(ids) > 0 and bool(np.all(np.diff(ids) == 1))
         self._bodies: slice | np.ndarray = (
@@ -231,3 +235,4 @@ class ModelWriter:
         if "geom_friction" in values:
             self._geom[:] = values["geom_friction"][row]
             self._pair[:] = values["pair_friction"][row]
+        mujoco.mj_setConst(self.model, self._scratch)

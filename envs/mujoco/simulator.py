@@ -2,10 +2,9 @@ r"""Batched one-step simulation of the perturbed MuJoCo robots, each row under i
 
 A row is a physics state ``(qpos, qvel)``, an action and a parameter vector (body masses,
 friction). Each row's parameters are written into one model of a pool of copies of the env's
-model, exactly as the env writes them (:meth:`PerturbedMujocoEnv.model_values
-<robust_rl.envs.mujoco.base.PerturbedMujocoEnv.model_values>` and ``mj_setConst``), and all rows
-are stepped ``frame_skip`` times by MuJoCo's native rollout (``mujoco.rollout``, ``threads``
-threads). Observation, reward and termination are the gymnasium v5 formulas, vectorised, read
+model, exactly as the env writes them (:class:`~robust_rl.envs.mujoco.base.ModelWriter`: the
+parameters, then ``mj_setConst``), and all rows are stepped ``frame_skip`` times by MuJoCo's
+native rollout (``mujoco.rollout``, ``threads`` threads). Observation, reward and termination are the gymnasium v5 formulas, vectorised, read
 from the env's own settings (weights, healthy ranges, observation options).
 
 The one difference from the env: the env carries the constraint solver's warm start
@@ -87,10 +86,8 @@ class MujocoSimulator(BatchedSimulator):
             self._writers.append(self._env.model_writer(copy.copy(self._env.model)))
         writers = self._writers[: len(params)]
         values = self._env.model_values(params)
-        scratch = self._scratch
         for row, write in enumerate(writers):
             write(values, row)
-            mujoco.mj_setConst(write.model, scratch)
         return [write.model for write in writers]
 
     def _step(self, states: np.ndarray, actions: np.ndarray, params: np.ndarray) -> SimulatedStep:
@@ -187,13 +184,10 @@ class MujocoEpisodes(EpisodeBatch):
         env = simulator._env
         unique, which = np.unique(self.params, axis=0, return_inverse=True)
         values = env.model_values(unique)
-        models = []
-        for k in range(len(unique)):
-            write = env.model_writer(copy.copy(env.model))
+        writers = [env.model_writer(copy.copy(env.model)) for _ in range(len(unique))]
+        for k, write in enumerate(writers):
             write(values, k)
-            mujoco.mj_setConst(write.model, simulator._scratch)
-            models.append(write.model)
-        self._models = [models[i] for i in np.asarray(which).reshape(-1)]
+        self._models = [writers[i].model for i in np.asarray(which).reshape(-1)]
         self._datas = []
         nq = simulator._nq
         for model, state in zip(self._models, self.states, strict=True):
