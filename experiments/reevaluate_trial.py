@@ -27,12 +27,22 @@ from robust_rl.io import atomic_write_text
 from robust_rl.sweep.parsing import _parse_evaluation
 from robust_rl.sweep.trials import evaluate_trial
 
+#: what a trial folder needs to be evaluated again
+NEEDED = ("model.zip", "result.json")
+
+
+def missing_files(folders: list[Path]) -> list[Path]:
+    """The files of :data:`NEEDED` that ``folders`` lack."""
+    return [f / name for f in folders for name in NEEDED if not (f / name).is_file()]
+
 
 def reevaluate(folder: Path) -> tuple[dict, dict]:
     """The stored and the recomputed compact evaluation of one trial folder."""
-    for name in ("model.zip", "result.json"):
-        if not (folder / name).is_file():
-            raise InvalidArgumentError(f"trial folder {folder}: no {name}")
+    missing = missing_files([folder])
+    if missing:
+        raise InvalidArgumentError(
+            f"trial folder {folder}: no {', '.join(p.name for p in missing)}"
+        )
     stored = json.loads((folder / "result.json").read_text())
     spec = _parse_evaluation(stored["trial"]["evaluation"], None)
     model = load_model(folder / "model.zip", device="cpu")
@@ -63,10 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--out: {args.out} exists (pass --force to overwrite it)")
     torch.set_num_threads(1)
     lines = ["# Re-evaluation of finished trials with the current code", ""]
-    missing = [f"{f}/{n}" for f in args.folders for n in ("model.zip", "result.json")]
-    missing = [m for m in missing if not Path(m).is_file()]
+    missing = missing_files(args.folders)
     if missing:
-        p.error(f"trial folders need model.zip and result.json; missing: {', '.join(missing)}")
+        p.error(
+            f"trial folders need {' and '.join(NEEDED)}; missing: {', '.join(map(str, missing))}"
+        )
     for folder in args.folders:
         old, new = reevaluate(folder)
         changed = differences(old, new)
@@ -80,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             for label, k, n, a, b in changed:
                 lines.append(f"| {label} | {k} of {n} | {a:.3f} | {b:.3f} |")
             lines.append("")
-    lines += ["", "    python experiments/reevaluate_trial.py " + " ".join(sys.argv[1:]), ""]
+    given = sys.argv[1:] if argv is None else argv
+    lines += ["", "    python experiments/reevaluate_trial.py " + " ".join(given), ""]
     atomic_write_text(args.out, "\n".join(lines), force=args.force)
     print("\n".join(lines))
     return 0

@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(
             f"| {folder.name} | " + " | ".join(cells) + f" | {max(values):.0f} | {values[-1]:.0f} |"
         )
-    lines += ["", "    python experiments/training_curves.py " + " ".join(sys.argv[1:]), ""]
+    given = sys.argv[1:] if argv is None else argv
+    lines += ["", "    python experiments/training_curves.py " + " ".join(given), ""]
     atomic_write_text(args.out, "\n".join(lines), force=args.force)
     print("\n".join(lines))
     return 0

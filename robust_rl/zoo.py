@@ -14,8 +14,8 @@ from the zoo's own file for the algorithm and this package's shipped configurati
 there is one (:func:`robust_rl.configs.default_config`), else the zoo's entry for the
 gymnasium id it perturbs (``robust_rl/CartPole-v1`` takes ``CartPole-v1``'s). A robust agent
 takes its parent's entries for every other id (RobustDQN on ``LunarLander-v3``: DQN's, with the
-robust settings at their defaults). ``-conf NAME`` also takes a shipped config by name for the ``--env`` given
-(e.g. ``robust_sac_dynamics_pendulum`` for the physics-set target). The zoo ranks an Optuna
+robust settings at their defaults). ``-conf NAME`` also takes a shipped config by name for the
+``--env`` given (e.g. ``robust_sac_dynamics_pendulum`` for the physics-set target). The zoo ranks an Optuna
 search on its own evaluation env, one MDP; ranking on a suite's validation MDPs (the tuning
 protocol) is what ``robust-rl sweep`` does.
 
