@@ -6,8 +6,8 @@ lockstep=False)`` (one gymnasium env per episode, ``predict`` per grid point) an
 lockstep path (every (point, episode) row stepped together on the task's batched simulator). The
 two are interleaved over ``--rounds`` rounds so that machine noise hits both alike; the ratio uses
 the median env-steps/s of each (the env-steps counted as the rows the lockstep loop asks
-actions for). The
-returns of the two paths are compared (maximum absolute difference and exact equality).
+actions for). The returns of the two paths are compared (maximum absolute difference and exact
+equality).
 
 Writes ``OUT/evaluation_speed.md`` and ``OUT/evaluation_speed.csv``.
 
