@@ -9,6 +9,13 @@ the median env-steps/s of each (the env-steps counted as the rows the lockstep l
 actions for). The returns of the two paths are compared (maximum absolute difference and exact
 equality).
 
+With ``--attack NAME`` the workload is an attack curve instead: ``evaluate_attacks`` on the
+suite's nominal test MDP, ``--episodes`` episodes per radius of ``--epsilons``, by the per-radius
+path (``lockstep=False``: one radius after another, one attack call and one ``predict`` per
+step on that radius's episodes) and by the default batched path (every (radius, episode) row
+stepped together, one PGD over all radii per step). With radii all above 0 every step is an
+attacked step.
+
 Writes ``OUT/evaluation_speed.md`` and ``OUT/evaluation_speed.csv``.
 
     python experiments/bench_evaluation.py --model cartpole=PATH --model pendulum=PATH \\
@@ -30,24 +37,34 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from robust_rl.evaluation import evaluate_grid, load_model
+from robust_rl.evaluation import evaluate_attacks, evaluate_grid, load_model
 from robust_rl.evaluation import lockstep as lockstep_module
 from robust_rl.evaluation.suites import get_suite
 from robust_rl.io import atomic_write_text
 
 
-def _grid(model, suite: str, points: int, episodes: int, lockstep: bool, workers: int = 1):
-    axes = list(get_suite(suite).uncertainty)[:2]
+def _run(model, suite: str, args: argparse.Namespace, lockstep: bool):
+    """The timed workload (a grid, or an attack curve with ``--attack``): seconds, returns."""
     t0 = time.perf_counter()
-    res = evaluate_grid(
-        {"m": model},
-        suite,
-        n_episodes=episodes,
-        points=points,
-        axes=axes,
-        lockstep=lockstep,
-        n_workers=workers,
-    )
+    if args.attack:
+        res = evaluate_attacks(
+            {"m": model},
+            suite,
+            n_episodes=args.episodes,
+            attack=args.attack,
+            epsilons=args.epsilons,
+            lockstep=lockstep,
+        )
+    else:
+        res = evaluate_grid(
+            {"m": model},
+            suite,
+            n_episodes=args.episodes,
+            points=args.points,
+            axes=list(get_suite(suite).uncertainty)[:2],
+            lockstep=lockstep,
+            n_workers=args.workers,
+        )
     seconds = time.perf_counter() - t0
     returns = np.concatenate([np.asarray(r.returns) for r in res.rows])
     return seconds, returns
@@ -66,6 +83,18 @@ def main(argv: list[str] | None = None) -> int:
         help="n_workers of both paths: spawned processes for the scalar path, native threads "
         "for a MuJoCo robot's lockstep batch (default 1)",
     )
+    p.add_argument(
+        "--attack",
+        default=None,
+        help="time an attack curve of this attack (e.g. pgd) instead of a grid",
+    )
+    p.add_argument(
+        "--epsilons",
+        type=float,
+        nargs="+",
+        default=[0.01, 0.02, 0.05, 0.1, 0.2],
+        help="radii of --attack (default 0.01 0.02 0.05 0.1 0.2)",
+    )
     p.add_argument("--out", required=True, help="output folder")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -78,18 +107,20 @@ def main(argv: list[str] | None = None) -> int:
         returns: dict[bool, np.ndarray] = {}
         for _ in range(args.rounds):
             for lockstep in (False, True):
-                seconds, ret = _grid(
-                    model, suite, args.points, args.episodes, lockstep, args.workers
-                )
+                seconds, ret = _run(model, suite, args, lockstep)
                 times[lockstep].append(seconds)
                 returns[lockstep] = ret
-        env_steps = _env_steps(model, suite, args.points, args.episodes)
+        env_steps = _env_steps(model, suite, args)
         med = {k: statistics.median(v) for k, v in times.items()}
         rows.append(
             {
                 "suite": suite,
                 "model": path,
-                "grid": f"{args.points}x{args.points}x{args.episodes}",
+                "grid": (
+                    f"{args.attack}: {len(args.epsilons)} radii x {args.episodes}"
+                    if args.attack
+                    else f"{args.points}x{args.points}x{args.episodes}"
+                ),
                 "workers": args.workers,
                 "env_steps": env_steps,
                 "scalar_s": med[False],
@@ -139,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _env_steps(model, suite: str, points: int, episodes: int) -> int:
-    """Environment steps of the grid, counted in one more (untimed) lockstep run as the rows
+def _env_steps(model, suite: str, args: argparse.Namespace) -> int:
+    """Environment steps of the workload, counted in one more (untimed) lockstep run as the rows
     the lockstep loop asks actions for: one per unfinished episode and step."""
     rows: list[int] = []
     predict_rows = lockstep_module.predict_rows
@@ -151,7 +182,7 @@ def _env_steps(model, suite: str, points: int, episodes: int) -> int:
 
     lockstep_module.predict_rows = counting
     try:
-        _grid(model, suite, points, episodes, lockstep=True)
+        _run(model, suite, args, lockstep=True)
     finally:
         lockstep_module.predict_rows = predict_rows
     return sum(rows)

@@ -388,3 +388,81 @@ def test_trained_dqn_return_drops_under_pgd(tmp_path) -> None:
         pytest.fail(f"no seed learned CartPole: clean returns {cleans}")
     assert res.rows[1].attack == "q"
     assert attacked < 0.5 * clean, (clean, attacked)
+
+
+@pytest.mark.parametrize(
+    ("name", "suite"),
+    [
+        ("dqn", "cartpole"),
+        ("robust-dqn", "cartpole"),
+        ("ppo", "cartpole"),
+        ("a2c", "pendulum"),
+        ("sac", "pendulum"),
+        ("td3", "pendulum"),
+    ],
+)
+def test_batched_attack_path_equals_the_per_radius_path(
+    sb3_models: dict, name: str, suite: str
+) -> None:
+    """All radii in one lockstep batch (one PGD per step) give the per-radius path's returns,
+    for every attack the model takes."""
+    model = sb3_models[name]
+    for attack in attacks_for(model):
+        kw = {
+            "attack": attack,
+            "epsilons": (0.0, 0.05, 0.3),
+            "n_episodes": 3,
+            "seed": 4,
+            "steps": 3,
+            "max_episode_steps": 40,
+        }
+        fast = evaluate_attacks({name: model}, suite, lockstep=True, **kw)
+        ref = evaluate_attacks({name: model}, suite, lockstep=False, **kw)
+        for a, b in zip(fast.rows, ref.rows, strict=True):
+            assert (a.attack, a.epsilon) == (b.attack, b.epsilon)
+            if suite == "pendulum":  # the float32 cost term (robust_rl.evaluation.lockstep)
+                np.testing.assert_allclose(a.returns, b.returns, rtol=1e-9, atol=1e-8)
+            else:
+                assert a.returns == b.returns, (attack, a.epsilon)
+
+
+def test_per_row_radii_equal_one_call_per_radius() -> None:
+    """pgd_attack with a radius per row gives each row what its own radius gives alone."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
+    obs = torch.randn(6, 3)
+    radii = np.array([[0.1] * 3] * 3 + [[0.4, 0.2, 0.0]] * 3)
+    noise = torch.rand(6, 3, generator=torch.Generator().manual_seed(2))
+
+    def objective(x: torch.Tensor) -> torch.Tensor:
+        return net(x).reshape(-1)
+
+    both = pgd_attack(objective, obs, radii, steps=4, start_noise=noise)
+    for rows in (slice(0, 3), slice(3, 6)):
+        alone = pgd_attack(objective, obs[rows], radii[rows][0], steps=4, start_noise=noise[rows])
+        torch.testing.assert_close(both[rows], alone, rtol=0, atol=1e-7)
+    assert _in_ball(both, obs, radii)
+
+
+def test_ball_ascent_reaches_the_closed_form_optimum_of_a_linear_objective() -> None:
+    """max w·z over the ball: x + ρ·sign(w) (ℓ∞), x + ρ·w/‖w‖ (ℓ2), one radius per row; a box
+    bound caps the ℓ∞ step and a point outside the box is not moved further out."""
+    from robust_rl.risk import ball_ascent
+
+    w = torch.tensor([1.0, -2.0, 0.5])
+    x = torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
+    radius = torch.tensor([[0.1], [0.5], [0.0]])
+
+    def objective(z: torch.Tensor) -> torch.Tensor:
+        return z @ w
+
+    z = ball_ascent(objective, x, radius, steps=3, step_size=radius)
+    torch.testing.assert_close(z, x + radius * w.sign())
+    z2 = ball_ascent(objective, x, radius, steps=20, step_size=radius / 4, norm="l2")
+    torch.testing.assert_close(z2, x + radius * w / w.norm(), atol=1e-6, rtol=0)
+    high = torch.tensor([0.05, 10.0, 0.5])
+    zb = ball_ascent(objective, x, radius, steps=3, step_size=radius, high=high)
+    torch.testing.assert_close(zb[0], torch.tensor([0.05, -0.1, 0.1]))
+    torch.testing.assert_close(zb[1], torch.tensor([1.0, 0.5, 1.0]))  # x[1] is above high
+    with pytest.raises(InvalidArgumentError, match="an l2 radius must be one value per row"):
+        ball_ascent(objective, x, torch.ones(3, 3), steps=1, step_size=radius, norm="l2")

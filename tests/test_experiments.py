@@ -523,3 +523,30 @@ def test_training_curves_reads_a_tensorboard_log(tmp_path):
     assert "| dqn__seed0 | 10 | 80 | 300 | 120 | 300 | 120 |" in out.read_text()
     proc = run("training_curves.py", str(tmp_path), "--tag", "x/y", "--out", str(tmp_path / "b.md"))
     assert proc.returncode == 2 and "no scalar 'x/y'" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_bench_evaluation_attack_tiny(tmp_path):
+    from stable_baselines3 import DQN
+
+    import robust_rl  # noqa: F401  (registers the ids)
+
+    DQN("MlpPolicy", "robust_rl/CartPole-v1", seed=0).save(tmp_path / "dqn.zip")
+    proc = run(
+        "bench_evaluation.py",
+        "--model",
+        f"cartpole={tmp_path / 'dqn.zip'}",
+        "--attack",
+        "pgd",
+        "--epsilons",
+        "0.05",
+        "0.1",
+        "--episodes",
+        "3",
+        "--rounds",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = (tmp_path / "out" / "evaluation_speed.md").read_text()
+    assert "| cartpole | pgd: 2 radii x 3 | 1 |" in table and "| True |" in table

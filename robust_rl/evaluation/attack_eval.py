@@ -27,7 +27,8 @@ from robust_rl.evaluation._checks import (
     check_positive_int,
     check_seed,
 )
-from robust_rl.evaluation.attacks import AttackedPredictor, ObservationAttack
+from robust_rl.evaluation.attacks import AttackBatch, AttackedPredictor, ObservationAttack
+from robust_rl.evaluation.lockstep import lockstep_returns, lockstep_supported
 from robust_rl.evaluation.results import EvaluationResults, EvaluationRow
 from robust_rl.evaluation.rollouts import (
     ModelLike,
@@ -161,6 +162,7 @@ def evaluate_attacks(
     max_episode_steps: int | None = None,
     batch_size: int = 32,
     progress: bool = False,
+    lockstep: bool | None = None,
 ) -> EvaluationResults:
     """Mean return of every model under an observation attack, for every radius.
 
@@ -187,8 +189,15 @@ def evaluate_attacks(
         :data:`RANDOM_SCALE_STEPS` random-action steps).
     :param deterministic: passed on to ``predict``.
     :param max_episode_steps: extra cap on episode length.
-    :param batch_size: episodes run in lockstep.
+    :param batch_size: episodes per ``predict`` call on the per-radius path.
     :param progress: draw a progress bar on stderr ((model, ε) pairs done, rate, ETA).
+    :param lockstep: run every (radius, episode) of a model together on the task's batched
+        simulator (:func:`~robust_rl.evaluation.lockstep.lockstep_returns`), one attack call
+        (:class:`~robust_rl.evaluation.attacks.AttackBatch`: one PGD over all radii) and one
+        ``predict`` per step; by default where the suite's task has a batched simulator. The
+        returns are those of the per-radius path (``lockstep=False``: one radius at a time,
+        ``batch_size`` episodes per call) whenever ``n_episodes <= batch_size`` (asserted in the
+        tests): each radius keeps its own random stream.
     :return: results (``name="attack"``) with one ``kind="attack"`` row per (model, ε):
         ``attack`` is the concrete attack, ``epsilon`` the radius, ``epsilon_scale`` the
         per-coordinate scale (empty for absolute radii).
@@ -208,6 +217,7 @@ def evaluate_attacks(
             s, RANDOM_SCALE_STEPS, seed, split=split, mdp=m.name,
             max_episode_steps=max_episode_steps,
         )  # fmt: skip
+    use_lockstep = lockstep_supported(s.nominal_id) if lockstep is None else bool(lockstep)
     rows = []
     with Progress(len(models) * len(eps), f"attack {attack}", progress, unit="radius") as bar:
         for name, model in models.items():
@@ -223,21 +233,22 @@ def evaluate_attacks(
                 deterministic,
                 max_episode_steps,
             )
-            for k, e in enumerate(eps):
-                radius = e if coord_scale is None else e * coord_scale
-                bound = ObservationAttack(
-                    predictor, attack, radius, seed=seed * 1000 + k, steps=steps
+            bounds = [
+                ObservationAttack(
+                    predictor,
+                    attack,
+                    e if coord_scale is None else e * coord_scale,
+                    seed=seed * 1000 + k,
+                    steps=steps,
                 )
-                returns = evaluate_returns(
-                    AttackedPredictor(predictor, bound),
-                    s.nominal_id,
-                    n_episodes,
-                    seed,
-                    params=m.params,
-                    deterministic=deterministic,
-                    max_episode_steps=max_episode_steps,
-                    batch_size=batch_size,
-                )
+                for k, e in enumerate(eps)
+            ]
+            returns_per_radius = _attacked_returns(
+                predictor, bounds, s.nominal_id, m.params, n_episodes, seed,
+                deterministic=deterministic, max_episode_steps=max_episode_steps,
+                batch_size=batch_size, lockstep=use_lockstep,
+            )  # fmt: skip
+            for e, bound, returns in zip(eps, bounds, returns_per_radius, strict=True):
                 rows.append(
                     EvaluationRow(
                         model=name,
@@ -255,6 +266,47 @@ def evaluate_attacks(
                 )
                 bar.update()
     return EvaluationResults(tuple(rows), name="attack", suite=s.name)
+
+
+def _attacked_returns(
+    predictor: Any,
+    bounds: Sequence[ObservationAttack],
+    env_id: str,
+    params: Mapping[str, float],
+    n_episodes: int,
+    seed: int,
+    *,
+    deterministic: bool,
+    max_episode_steps: int | None,
+    batch_size: int,
+    lockstep: bool,
+) -> list[np.ndarray]:
+    """Returns of ``n_episodes`` episodes under each bound attack: all radii in one lockstep
+    batch, or one radius after another."""
+    if lockstep:
+        return lockstep_returns(
+            predictor,
+            env_id,
+            [params] * len(bounds),
+            n_episodes,
+            seed,
+            deterministic=deterministic,
+            max_episode_steps=max_episode_steps,
+            observe=AttackBatch(bounds, n_episodes),
+        )
+    return [
+        evaluate_returns(
+            AttackedPredictor(predictor, bound),
+            env_id,
+            n_episodes,
+            seed,
+            params=params,
+            deterministic=deterministic,
+            max_episode_steps=max_episode_steps,
+            batch_size=batch_size,
+        )
+        for bound in bounds
+    ]
 
 
 #: random-action steps behind ``scale="random"`` (SB3's ``learning_starts`` of the MuJoCo configs)

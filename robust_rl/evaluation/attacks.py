@@ -28,9 +28,8 @@ Reinforcement Learning with Adversarial Attacks", AAMAS 2018.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -38,10 +37,17 @@ import torch
 from torch import Tensor, nn
 
 from robust_rl.errors import InvalidArgumentError, UnknownNameError
-from robust_rl.evaluation.rollouts import WrappedPredictor, is_recurrent
+from robust_rl.evaluation.rollouts import (
+    PREDICT_ROW_BLOCK,
+    WrappedPredictor,
+    is_recurrent,
+    predict_rows,
+)
+from robust_rl.risk.pgd import attack_mode, ball_ascent
 
 __all__ = [
     "ATTACKS",
+    "AttackBatch",
     "AttackName",
     "AttackedPredictor",
     "ObservationAttack",
@@ -60,13 +66,17 @@ AttackName = Literal["random", "pgd", "q", "critic", "mad"]
 ATTACKS: tuple[str, ...] = ("random", "pgd", "q", "critic", "mad")
 
 
-def _check_epsilon(epsilon: Any, dim: int) -> np.ndarray:
+def _check_epsilon(epsilon: Any, dim: int, rows: int | None = None) -> np.ndarray:
+    """A radius as float64: shape ``(dim,)``, or ``(rows, dim)`` when ``rows`` is given and
+    ``epsilon`` is a per-row array."""
     eps = np.asarray(epsilon, dtype=np.float64)
     if eps.ndim == 0:
         eps = np.full(dim, float(eps))
-    if eps.shape != (dim,):
+    shapes = [(dim,)] if rows is None else [(dim,), (rows, dim)]
+    if eps.shape not in shapes:
+        accepted = " or ".join(str(s) for s in shapes)
         raise InvalidArgumentError(
-            f"epsilon must be a number or an array of shape ({dim},), got shape {eps.shape}"
+            f"epsilon must be a number or an array of shape {accepted}, got shape {eps.shape}"
         )
     if not (np.all(np.isfinite(eps)) and np.all(eps >= 0)):
         raise InvalidArgumentError(f"epsilon must be finite and >= 0, got {epsilon!r}")
@@ -99,17 +109,27 @@ def random_attack(
     """Uniform noise in the ℓ∞ ball: ``obs + epsilon * u``, ``u ~ U[-1, 1]^d``.
 
     :param obs: observations, shape ``(n, d)``.
-    :param epsilon: radius, a number or shape ``(d,)``.
+    :param epsilon: radius, a number, shape ``(d,)`` or one per row ``(n, d)``.
     :param rng: the source of the noise.
     :param low: optional lower bounds ``(d,)`` to clip to (non-finite entries ignored).
     :param high: optional upper bounds ``(d,)``.
     :return: float array of shape ``(n, d)`` with ``|result - obs| <= epsilon``.
     """
     d = _check_obs(obs)
-    eps = _check_epsilon(epsilon, d)
+    eps = _check_epsilon(epsilon, d, len(obs))
+    return _noise_step(obs, eps, rng.uniform(-1.0, 1.0, size=np.shape(obs)), low, high)
+
+
+def _noise_step(
+    obs: np.ndarray,
+    eps: np.ndarray,
+    u: np.ndarray,
+    low: np.ndarray | None,
+    high: np.ndarray | None,
+) -> np.ndarray:
+    """``obs + eps * u`` clipped to the box, in ``obs``'s dtype."""
     x = np.asarray(obs, dtype=np.float64)
-    out = x + eps * rng.uniform(-1.0, 1.0, size=x.shape)
-    return _clip_np(out, x, low, high).astype(np.asarray(obs).dtype, copy=False)
+    return _clip_np(x + eps * u, x, low, high).astype(np.asarray(obs).dtype, copy=False)
 
 
 def _clip_np(
@@ -121,19 +141,6 @@ def _clip_np(
     if high is not None:
         out = np.minimum(out, np.maximum(np.where(np.isfinite(high), high, np.inf), x))
     return out
-
-
-@contextlib.contextmanager
-def _eval_mode(modules: list[nn.Module]) -> Iterator[None]:
-    """Put ``modules`` (and their children) in eval mode; restore every module's mode after."""
-    saved = [(m, m.training) for top in modules for m in top.modules()]
-    try:
-        for top in modules:
-            top.eval()
-        yield
-    finally:
-        for m, mode in saved:
-            m.training = mode
 
 
 def _modules_of(*fns: Any) -> list[nn.Module]:
@@ -161,11 +168,13 @@ def pgd_attack(
     step_size: float | np.ndarray | None = None,
     random_start: bool = True,
     generator: torch.Generator | None = None,
+    start_noise: Tensor | None = None,
     low: Tensor | None = None,
     high: Tensor | None = None,
     modules: list[nn.Module] | None = None,
 ) -> Tensor:
-    """Maximise ``objective(x̃)`` (per sample) over the ℓ∞ ball around ``obs`` by PGD.
+    """Maximise ``objective(x̃)`` (per sample) over the ℓ∞ ball around ``obs`` by PGD
+    (:func:`robust_rl.risk.ball_ascent` with a random start, keeping each row's best iterate).
 
     .. math::
         x_{k+1} = \\Pi_{B_\\infty(s, \\varepsilon)}\\big(x_k + \\alpha\\,
@@ -174,11 +183,14 @@ def pgd_attack(
     :param objective: maps a ``(n, d)`` tensor to ``(n,)`` values to maximise; samples are
         independent (the gradient of the sum is taken).
     :param obs: observations, shape ``(n, d)``.
-    :param epsilon: radius, a number or shape ``(d,)``.
+    :param epsilon: radius, a number, shape ``(d,)`` or one per row ``(n, d)`` (many radii in
+        one call).
     :param steps: number of steps ``T >= 1``.
-    :param step_size: step ``α`` (number or ``(d,)``); default ``epsilon / steps``.
+    :param step_size: step ``α`` (shaped like ``epsilon``); default ``epsilon / steps``.
     :param random_start: start from a uniform point of the ball (else from ``obs``).
     :param generator: torch generator of the random start.
+    :param start_noise: the random start's ``U[0, 1)`` draws ``(n, d)``, drawn by the caller
+        instead of from ``generator`` (rows of several random streams in one call).
     :param low: optional bounds ``(d,)`` to clip to (non-finite entries ignored).
     :param high: optional upper bounds.
     :param modules: networks used by ``objective``, kept in eval mode during the attack and
@@ -188,46 +200,36 @@ def pgd_attack(
     """
     d = _check_obs(obs)
     steps = _check_steps(steps)
-    eps = torch.as_tensor(_check_epsilon(epsilon, d), dtype=obs.dtype, device=obs.device)
+    rows = obs.shape[0]
+    eps = torch.as_tensor(_check_epsilon(epsilon, d, rows), dtype=obs.dtype, device=obs.device)
     alpha = (
         eps / steps
         if step_size is None
-        else torch.as_tensor(_check_epsilon(step_size, d), dtype=obs.dtype, device=obs.device)
+        else torch.as_tensor(_check_epsilon(step_size, d, rows), dtype=obs.dtype, device=obs.device)
     )
     s = obs.detach()
-    lo, hi = s - eps, s + eps
-    if low is not None:  # clip to the box, but never move a point that lies outside it
-        lo = torch.minimum(torch.maximum(lo, torch.where(torch.isfinite(low), low.to(s), lo)), s)
-    if high is not None:
-        hi = torch.maximum(torch.minimum(hi, torch.where(torch.isfinite(high), high.to(s), hi)), s)
-    x = s.clone()
+    start = None
     if random_start:
-        u = torch.rand(s.shape, generator=generator, dtype=s.dtype, device="cpu").to(s.device)
-        x = s + (2 * u - 1) * eps
-    x = torch.clamp(x, lo, hi)
-    with _eval_mode((modules or []) + _modules_of(objective)):
-        best, best_val = x.clone(), _value(objective, x)
-        for _ in range(steps):
-            x = x.detach().requires_grad_(True)
-            val = objective(x)
-            (grad,) = torch.autograd.grad(val.sum(), x)
-            x = torch.clamp(x.detach() + alpha * grad.sign(), lo, hi)
-            new_val = _value(objective, x)
-            better = new_val > best_val
-            best = torch.where(better[:, None], x, best)
-            best_val = torch.where(better, new_val, best_val)
-    return best.detach()
-
-
-def _value(objective: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    with torch.no_grad():
-        v = objective(x)
-    if v.shape != (x.shape[0],):
-        raise InvalidArgumentError(
-            f"objective must return one value per sample, shape ({x.shape[0]},), got "
-            f"{tuple(v.shape)}"
-        )
-    return v
+        u = start_noise
+        if u is None:
+            u = torch.rand(s.shape, generator=generator, dtype=s.dtype, device="cpu")
+        if u.shape != s.shape:
+            raise InvalidArgumentError(
+                f"start_noise must have the shape of obs {tuple(s.shape)}, got {tuple(u.shape)}"
+            )
+        start = s + (2 * u.to(s) - 1) * eps
+    return ball_ascent(
+        objective,
+        s,
+        eps,
+        steps=steps,
+        step_size=alpha,
+        low=None if low is None else low.to(s),
+        high=None if high is None else high.to(s),
+        start=start,
+        keep_best=True,
+        modules=list(modules or []) + _modules_of(objective),
+    )
 
 
 def q_attack(
@@ -246,7 +248,7 @@ def q_attack(
     """
     _check_obs(obs)
     modules = _with(kwargs, q_net)
-    with _eval_mode(modules), torch.no_grad():
+    with attack_mode(modules), torch.no_grad():
         target = q_net(obs).argmax(dim=1)
 
     def objective(x: Tensor) -> Tensor:
@@ -295,7 +297,7 @@ def mad_attack(
     """
     _check_obs(obs)
     modules = _with(kwargs, policy_output)
-    with _eval_mode(modules), torch.no_grad():
+    with attack_mode(modules), torch.no_grad():
         clean = policy_output(obs).reshape(obs.shape[0], -1)
 
     def objective(x: Tensor) -> Tensor:
@@ -434,28 +436,88 @@ class ObservationAttack:
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         """Perturb a batch ``(n, d)`` of observations."""
         obs = np.asarray(obs)
-        if self.name == "random" or not np.any(self.epsilon > 0):
-            if not np.any(self.epsilon > 0):
-                return obs
-            return random_attack(obs, self.epsilon, self._rng, low=self.low, high=self.high)
+        if not np.any(self.epsilon > 0):
+            return obs
+        return self.perturb(obs, np.tile(self.epsilon, (len(obs), 1)), self.draw(len(obs)))
+
+    def draw(self, n: int) -> np.ndarray | Tensor:
+        """The next ``n`` rows of this attack's random stream: ``U[-1, 1]`` noise (numpy) for
+        ``"random"``, the random start's ``U[0, 1)`` draws (torch, CPU) for the PGD attacks."""
+        shape = (n, self.epsilon.shape[0])
+        if self.name == "random":
+            return self._rng.uniform(-1.0, 1.0, size=shape)
+        return torch.rand(shape, generator=self._gen, dtype=torch.float32, device="cpu")
+
+    def perturb(
+        self, obs: np.ndarray, epsilon: np.ndarray, noise: np.ndarray | Tensor
+    ) -> np.ndarray:
+        """Perturb ``obs`` ``(n, d)`` with a radius per row ``epsilon`` ``(n, d)`` and the
+        random draws ``noise`` (from :meth:`draw`, possibly of several attacks of the same model
+        and name): one batch for many radii. A PGD batch is padded to whole blocks of
+        :data:`~robust_rl.evaluation.rollouts.PREDICT_ROW_BLOCK` rows, so that a row's result
+        does not depend on the rows beside it."""
+        if self.name == "random":
+            return _noise_step(obs, epsilon, np.asarray(noise), self.low, self.high)
+        n = len(obs)
+        pad = -n % PREDICT_ROW_BLOCK
         device = getattr(self.model, "device", torch.device("cpu"))
-        x = torch.as_tensor(obs, dtype=torch.float32, device=device)
+
+        def rows(a: np.ndarray | Tensor) -> Tensor:
+            t = torch.as_tensor(np.asarray(a), dtype=torch.float32)
+            return torch.cat([t, t[-1:].expand(pad, -1)]) if pad else t
+
+        x = rows(obs).to(device)
         kw: dict[str, Any] = {
             "steps": self.steps,
-            "generator": self._gen,
+            "start_noise": rows(noise),
             "low": torch.as_tensor(self.low, dtype=torch.float32, device=device),
             "high": torch.as_tensor(self.high, dtype=torch.float32, device=device),
         }
+        eps = np.concatenate([epsilon, np.repeat(epsilon[-1:], pad, axis=0)]) if pad else epsilon
         nets = self._nets
         if self.name == "q":
-            out = q_attack(nets["q"], x, self.epsilon, modules=nets.get("modules"), **kw)
+            out = q_attack(nets["q"], x, eps, modules=nets.get("modules"), **kw)
         elif self.name == "critic":
             out = critic_attack(
-                nets["action"], nets["critic"], x, self.epsilon, modules=nets["modules"], **kw
+                nets["action"], nets["critic"], x, eps, modules=nets["modules"], **kw
             )
         else:
-            out = mad_attack(nets["action"], x, self.epsilon, modules=nets["modules"], **kw)
-        return out.cpu().numpy().astype(obs.dtype, copy=False)
+            out = mad_attack(nets["action"], x, eps, modules=nets["modules"], **kw)
+        return out[:n].cpu().numpy().astype(obs.dtype, copy=False)
+
+
+class AttackBatch:
+    """Several radii of one attack on one model, perturbed as one batch: the observation hook
+    of :func:`~robust_rl.evaluation.lockstep.lockstep_returns` over rows
+    ``k * rows_per_attack + i`` (attack ``k``, episode ``i``).
+
+    Each attack keeps its own random stream and draws for its own rows in order, so a row gets
+    the same perturbation as when its attack runs alone on the same rows (tested).
+
+    :param attacks: the bound attacks, one per radius, all of the same model and name.
+    :param rows_per_attack: consecutive rows of each attack (the episodes per radius).
+    """
+
+    def __init__(self, attacks: Sequence[ObservationAttack], rows_per_attack: int) -> None:
+        if not attacks or len({(id(a.model), a.name) for a in attacks}) != 1:
+            raise InvalidArgumentError("attacks must be one or more attacks of one model and name")
+        self.attacks = list(attacks)
+        self.rows_per_attack = rows_per_attack
+        self._eps = np.stack([a.epsilon for a in attacks])
+
+    def __call__(self, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The observations of ``rows`` (ascending) as the policy sees them."""
+        groups = np.asarray(rows) // self.rows_per_attack
+        eps = self._eps[groups]
+        hit = np.flatnonzero(eps.any(axis=1))
+        if not len(hit):
+            return obs
+        kinds, counts = np.unique(groups[hit], return_counts=True)
+        draws = [self.attacks[k].draw(c) for k, c in zip(kinds, counts, strict=True)]
+        noise = torch.cat(draws) if isinstance(draws[0], Tensor) else np.concatenate(draws)
+        out = np.array(obs, copy=True)
+        out[hit] = self.attacks[0].perturb(out[hit], eps[hit], noise)
+        return out
 
 
 class AttackedPredictor(WrappedPredictor):
@@ -473,7 +535,11 @@ class AttackedPredictor(WrappedPredictor):
     def predict(
         self, observation: Any, *, deterministic: bool = True, **kwargs: Any
     ) -> tuple[Any, Any]:
-        """Predict on ``attack(observation)``."""
-        return self.model.predict(
-            self.attack(np.asarray(observation)), deterministic=deterministic, **kwargs
-        )
+        """Predict on ``attack(observation)`` (through
+        :func:`~robust_rl.evaluation.rollouts.predict_rows`, so that a row's action does not
+        depend on the batch)."""
+        attacked = self.attack(np.asarray(observation))
+        if kwargs.get("state") is not None:  # a recurrent model's own state: asked as it is
+            return self.model.predict(attacked, deterministic=deterministic, **kwargs)
+        extra = {k: v for k, v in kwargs.items() if v is not None and k != "state"}
+        return predict_rows(self.model, attacked, deterministic, **extra), None

@@ -24,7 +24,7 @@ Used by :func:`robust_rl.evaluation.evaluate_grid` and
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -89,6 +89,7 @@ def lockstep_returns(
     max_episode_steps: int | None = None,
     chunk_size: int = 1024,
     threads: int = 1,
+    observe: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> list[np.ndarray]:
     """Returns of ``n_episodes`` episodes (reset seeds ``seed .. seed + n_episodes - 1``) at
     every point, all stepped together.
@@ -104,6 +105,10 @@ def lockstep_returns(
     :param chunk_size: rows stepped together (bounds the memory of one ``predict``).
     :param threads: native threads stepping a MuJoCo robot's rows (the returns do not depend
         on it); the classic-control simulators are vectorised and ignore it.
+    :param observe: ``observe(obs, rows) -> obs`` maps the observations of the unfinished
+        rows (row ``p * n_episodes + i`` is episode ``i`` of point ``p``; ascending) to those
+        the model is shown, e.g. an observation attack per row
+        (:class:`~robust_rl.evaluation.attacks.AttackBatch`).
     :return: one float64 array of ``n_episodes`` returns per point, in order.
     :raises InvalidArgumentError: an id without a batched simulator; actions of the
         wrong shape.
@@ -129,7 +134,8 @@ def lockstep_returns(
     for lo in range(0, len(states), chunk_size):
         hi = min(lo + chunk_size, len(states))
         batch = simulator.episodes(states[lo:hi], params[lo:hi])
-        returns[lo:hi] = _run_chunk(model, batch, obs[lo:hi], cap, deterministic)
+        seen = None if observe is None else (lambda o, rows, lo=lo: observe(o, rows + lo))
+        returns[lo:hi] = _run_chunk(model, batch, obs[lo:hi], cap, deterministic, seen)
     return [returns[i * n_episodes : (i + 1) * n_episodes] for i in range(len(points))]
 
 
@@ -166,6 +172,7 @@ def _run_chunk(
     obs: np.ndarray,
     cap: int,
     deterministic: bool,
+    observe: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
 ) -> np.ndarray:
     n = len(batch.states)
     obs = obs.copy()
@@ -174,7 +181,8 @@ def _run_chunk(
     active = np.arange(n)
     start_episodes(model, len(active))
     while len(active):
-        actions = predict_rows(model, obs[active], deterministic)
+        shown = obs[active] if observe is None else observe(obs[active], active)
+        actions = predict_rows(model, shown, deterministic)
         if actions.ndim == 0 or actions.shape[0] != len(active):
             raise InvalidArgumentError(
                 f"model.predict returned actions of shape {actions.shape} for a batch of "

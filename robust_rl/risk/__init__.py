@@ -29,6 +29,7 @@ from robust_rl.risk.mlmc import (
     entropic_risk,
     estimate_functional,
 )
+from robust_rl.risk.pgd import attack_mode, ball_ascent
 from robust_rl.risk.samplers import BOX_DISTRIBUTIONS, BoxSampler, Sampler
 from robust_rl.risk.spec import EstimatorSpec
 
@@ -46,6 +47,8 @@ __all__ = [
     "MLMCEstimate",
     "Sampler",
     "SetFunctional",
+    "attack_mode",
+    "ball_ascent",
     "entropic_max",
     "entropic_min",
     "entropic_risk",

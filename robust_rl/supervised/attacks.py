@@ -5,23 +5,24 @@ shape that lies in the ball of the given ``radius`` around ``x`` (ℓ∞ or ℓ2
 and, when ``clip=(low, high)`` is given, in that box (pixels in ``[0, 1]`` by default). Clipping to
 the box after the ball step keeps the point in the ball: the box contains ``x``.
 
-The attacks run the model in eval mode without parameter gradients, and restore the model's
-train/eval mode and every parameter's ``requires_grad`` flag afterwards; parameter ``.grad``
-fields are never written. The thin classes :class:`FGM`, :class:`PGD` and :class:`RandomNoise`
-bind the hyperparameters, in the style of torchattacks.
+FGM and PGD are the library's one ascent core (:func:`robust_rl.risk.ball_ascent`, shared with
+the observation attacks of :mod:`robust_rl.evaluation.attacks`), which runs the model in eval
+mode without parameter gradients and restores the model's train/eval mode and every parameter's
+``requires_grad`` flag afterwards; parameter ``.grad`` fields are never written. The thin
+classes :class:`FGM`, :class:`PGD` and :class:`RandomNoise` bind the hyperparameters, in the
+style of torchattacks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from robust_rl.errors import InvalidArgumentError
-from robust_rl.risk import sample_ball
+from robust_rl.risk import ball_ascent, sample_ball
 from robust_rl.supervised._checks import (
     check_clip,
     check_inputs,
@@ -33,64 +34,39 @@ from robust_rl.supervised._checks import (
 __all__ = ["FGM", "PGD", "RandomNoise", "fgm", "pgd", "random_noise"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-_EPS = 1e-12
-
-
-@contextmanager
-def _attack_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode and frozen parameters inside the block; the previous state is restored after."""
-    was_training = model.training
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    try:
-        model.eval()
-        for p, _ in flags:
-            p.requires_grad_(False)
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        model.train(was_training)
 
 
 def _default_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, y, reduction="sum")
 
 
-def _input_grad(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn
+def _ascend(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    start: torch.Tensor,
+    radius: float,
+    steps: int,
+    step_size: float,
+    norm: str,
+    box: tuple[float, float] | None,
+    loss_fn: LossFn | None,
 ) -> torch.Tensor:
-    x = x.detach().requires_grad_(True)
-    with torch.enable_grad():
-        loss = loss_fn(model(x), y)
-        (grad,) = torch.autograd.grad(loss, x)
-    return grad
-
-
-def _per_point_norm(v: torch.Tensor, norm: str) -> torch.Tensor:
-    flat = v.flatten(1)
-    n = flat.abs().amax(dim=1) if norm == "linf" else flat.norm(dim=1)
-    return n.view(-1, *([1] * (v.dim() - 1)))
-
-
-def _ascent_direction(grad: torch.Tensor, norm: str) -> torch.Tensor:
-    """Steepest ascent direction of unit norm: sign(g) for ℓ∞, g/‖g‖₂ for ℓ2 (0 where g = 0)."""
-    if norm == "linf":
-        return grad.sign()
-    return grad / _per_point_norm(grad, "l2").clamp_min(_EPS)
-
-
-def _project(delta: torch.Tensor, radius: float, norm: str) -> torch.Tensor:
-    if norm == "linf":
-        return delta.clamp(-radius, radius)
-    scale = (radius / _per_point_norm(delta, "l2").clamp_min(_EPS)).clamp(max=1.0)
-    return delta * scale
-
-
-def _finish(x: torch.Tensor, delta: torch.Tensor, clip: tuple[float, float] | None) -> torch.Tensor:
-    z = x + delta
-    if clip is not None:
-        z = z.clamp(*clip)
-    return z.detach()
+    """The shared ascent core (:func:`robust_rl.risk.ball_ascent`) on ``loss_fn(model(z), y)``."""
+    loss = loss_fn or _default_loss
+    bounds = None if box is None else [torch.full_like(x[:1], b) for b in box]
+    return ball_ascent(
+        lambda z: loss(model(z), y),
+        x.detach(),
+        torch.tensor(radius, dtype=x.dtype, device=x.device),
+        steps=steps,
+        step_size=torch.tensor(step_size, dtype=x.dtype, device=x.device),
+        norm="l2" if norm == "l2" else "linf",
+        low=None if bounds is None else bounds[0],
+        high=None if bounds is None else bounds[1],
+        start=start,
+        modules=[model],
+    )
 
 
 def _common_checks(
@@ -133,9 +109,7 @@ def fgm(
     r, box = _common_checks(x, y, radius, norm, clip)
     if r == 0.0:
         return x.detach().clone()
-    with _attack_mode(model):
-        grad = _input_grad(model, x, y, loss_fn or _default_loss)
-    return _finish(x, r * _ascent_direction(grad, norm), box)
+    return _ascend(model, x, y, x.detach(), r, 1, r, norm, box, loss_fn)
 
 
 def pgd(
@@ -176,17 +150,10 @@ def pgd(
     if r == 0.0:
         return x.detach().clone()
     x = x.detach()
+    start = x
     if random_start:
-        z = sample_ball(x, r, 1, norm=norm, generator=generator, clip=box).squeeze(1)
-    else:
-        z = x.clone()
-    loss = loss_fn or _default_loss
-    with _attack_mode(model):
-        for _ in range(steps):
-            grad = _input_grad(model, z, y, loss)
-            delta = _project(z + alpha * _ascent_direction(grad, norm) - x, r, norm)
-            z = _finish(x, delta, box)
-    return z
+        start = sample_ball(x, r, 1, norm=norm, generator=generator, clip=box).squeeze(1)
+    return _ascend(model, x, y, start, r, steps, alpha, norm, box, loss_fn)
 
 
 def random_noise(
