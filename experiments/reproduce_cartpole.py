@@ -137,6 +137,12 @@ class Args:
     """override the configs' training budget (default: 50,000 steps, the RL Zoo's)"""
     variants: list[str] | None
     """variants to train now (default: every variant with a config; all are reported)"""
+    select: str
+    """the policy evaluated: 'last' (end of training) or 'best' (best validation checkpoint)"""
+    checkpoints: int
+    """validation checkpoints per run with --select best (every timesteps/checkpoints steps)"""
+    checkpoint_episodes: int
+    """episodes per validation MDP at each checkpoint (reset seeds 20000, ...)"""
 
 
 def parse_args() -> Args:
@@ -156,6 +162,9 @@ def parse_args() -> Args:
     p.add_argument("--grid-episodes", type=int, default=20)
     p.add_argument("--timesteps", type=int, default=None)
     p.add_argument("--variants", nargs="+", default=None, choices=list(LABELS))
+    p.add_argument("--select", default="last", choices=("last", "best"))
+    p.add_argument("--checkpoints", type=int, default=10)
+    p.add_argument("--checkpoint-episodes", type=int, default=5)
     return Args(**vars(p.parse_args()))
 
 
@@ -204,6 +213,15 @@ def _base_configs(configs: str) -> dict[str, tuple[Path, dict]]:
 def sweep_file(args: Args) -> dict:
     """The sweep, as a sweep file would hold it: one point per variant."""
     budget = {"n_timesteps": args.timesteps} if args.timesteps else {}
+    search = (
+        {
+            "select": "best",
+            "checkpoints": args.checkpoints,
+            "checkpoint_episodes": args.checkpoint_episodes,
+        }
+        if args.select == "best"
+        else {}
+    )
     return {
         "name": "reproduce_cartpole",
         "env": "robust_rl/CartPole-v1",
@@ -216,6 +234,7 @@ def sweep_file(args: Args) -> dict:
             "grid_axes": args.grid_axes,
             "grid_episodes": args.grid_episodes,
         },
+        **({"search": search} if search else {}),
         "variants": {
             v: {
                 "algo": VARIANTS[v][0],
@@ -280,6 +299,19 @@ def main() -> int:
         "MDPs. All trained on nominal CartPole (the DR baseline on randomised physics) with the "
         f"RL Zoo DQN budget; hyperparameters from {configs}. Training seeds 0, 1, ... per "
         f"variant: {counts}.",
+        *(
+            [
+                "",
+                f"Each run is evaluated with its policy at the best of {args.checkpoints} "
+                "validation checkpoints (every "
+                f"1/{args.checkpoints} of training; mean return over the validation MDPs, "
+                f"{args.checkpoint_episodes} episodes each; the earliest among ties): "
+                "`search.select: best`, the same rule for every variant; the chosen checkpoint "
+                "is in each trial's `result.json` (`selected`).",
+            ]
+            if args.select == "best"
+            else []
+        ),
         "",
         *results_table(over, done, variants, LABELS, extra),
         "",

@@ -67,6 +67,7 @@ __all__ = [
     "load_config",
     "load_model",
     "make_model",
+    "save_model",
     "train",
     "validate_config",
 ]
@@ -219,6 +220,14 @@ def load_model(
     return _load_model(path, device=device, trust=trust)
 
 
+def save_model(model: Any, path: str | os.PathLike[str]) -> Path:
+    """Save an SB3 model to ``path`` atomically (a temporary file beside it, then a rename), so
+    that a reader never sees half a file."""
+    target = Path(path)
+    _atomic_save(lambda tmp: model.save(tmp), target)
+    return target
+
+
 def _atomic_save(save, target: Path) -> None:
     fd, tmp = temp_beside(target, suffix=target.suffix)  # SB3 keeps a path ending in .zip
     os.close(fd)
@@ -359,7 +368,7 @@ def train(
             message = str(exc).splitlines()[0] if str(exc) else ""
             write_state("failed", error=f"{type(exc).__name__}: {message}".rstrip(": "))
             raise
-        _atomic_save(lambda tmp: model.save(tmp), model_path)
+        save_model(model, model_path)
         write_state("finished")
         return TrainResult(model, model_path, int(model.num_timesteps), resumed_from)
 

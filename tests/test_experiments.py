@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -75,6 +76,22 @@ def test_reproduce_cartpole_tiny(tmp_path):
     # resume: a second invocation reuses the finished trials
     again = run("reproduce_cartpole.py", *args)
     assert again.returncode == 0 and again.stdout.count("[skipped]") == 6
+
+
+def test_reproduce_cartpole_select_best_tiny(tmp_path):
+    out = tmp_path / "repro"
+    args = ["--seeds", "1", "--timesteps", "300", "--episodes", "1", "--grid-points", "0"]
+    args += ["--max-parallel", "1", "--configs", "shipped", "--variants", "dqn", "dqn-dr"]
+    args += ["--select", "best", "--checkpoints", "3", "--checkpoint-episodes", "1"]
+    proc = run("reproduce_cartpole.py", *args, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "at the best of 3 validation checkpoints" in (out / "results.md").read_text()
+    record = json.loads((out / "runs" / "dqn__seed0" / "result.json").read_text())
+    assert record["trial"]["select"] == "best" and record["selected"]["timesteps"] in (
+        100,
+        200,
+        300,
+    )
 
 
 def test_reproduce_continuous_tiny(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import dataclasses
 import csv
 import importlib
 import io
@@ -306,7 +307,14 @@ _TUNE_ON_TEST = (
         ),
         (("search",), {"method": "optuna"}, "search.n_trials (Optuna points per variant"),
         (("search",), {"method": "random"}, "search.method must be 'grid' or 'optuna'"),
-        (("search",), {"n_trials": 3}, "search keys ['n_trials'] apply to method: optuna only"),
+        (("search",), {"n_trials": 3}, "search keys ['n_trials'] apply to method: optuna"),
+        (("search",), {"checkpoints": 3}, "search keys ['checkpoints'] apply to method: optuna"),
+        (("search",), {"select": "first"}, "search.select must be 'last' or 'best', got 'first'"),
+        (
+            ("search",),
+            {"select": "best", "checkpoints": 0},
+            "search.select: best needs search.checkpoints >= 1",
+        ),
         (
             ("variants", "dqn", "space"),
             {"learning_rate": {"low": 1e-3, "high": 1e-2}},
@@ -720,3 +728,43 @@ def test_the_sweep_package_has_no_import_cycles():
 
     cycles = sorted(n for n in graph if n in reach(n))
     assert not cycles, cycles
+
+
+def test_select_best_evaluates_the_best_validation_checkpoint(tmp_path: Path) -> None:
+    """With select: best the trial is evaluated with the model of its best validation
+    checkpoint (the earliest among ties), kept in best_model.zip."""
+    from robust_rl.sweep.trials import BEST_MODEL_FILE, evaluate_trial
+    from robust_rl.training import load_model
+
+    spec = cartpole_spec()
+    spec["search"] = {"select": "best", "checkpoints": 3, "checkpoint_episodes": 1}
+    trial = expand_sweep(parse_sweep(spec))[0]
+    assert (trial.select, trial.checkpoints) == ("best", 3)
+    res = run_trial(trial, tmp_path)
+    assert res.status == "done", res.error
+    data = recorded(tmp_path, trial.name)
+    values = {int(k): v for k, v in data["intermediate"].items()}
+    assert sorted(values) == [0, 1, 2]
+    chosen = data["selected"]["checkpoint"]
+    assert values[chosen] == max(values.values())
+    assert all(values[k] < values[chosen] for k in values if k < chosen)
+    assert data["selected"]["timesteps"] == [100, 200, 300][chosen]
+    best = load_model(tmp_path / trial.name / BEST_MODEL_FILE)
+    again = evaluate_trial(best, trial.name, trial.evaluation).to_dict(compact=True)
+    assert again == data["evaluation"]
+
+
+def test_a_record_from_before_select_still_belongs_to_its_trial(tmp_path: Path) -> None:
+    """A result.json written before Trial.select existed (no such key) is the same trial when
+    select holds its default, and another trial when it does not."""
+    from robust_rl.sweep.trials import stale_error
+
+    trial = expand_sweep(parse_sweep(cartpole_spec()))[0]
+    assert run_trial(trial, tmp_path).status == "done"
+    path = tmp_path / trial.name / RESULT_FILE
+    data = json.loads(path.read_text())
+    del data["trial"]["select"]
+    path.write_text(json.dumps(data))
+    assert stale_error(trial, tmp_path) is None
+    other = dataclasses.replace(trial, select="best", checkpoints=2)
+    assert "changed: checkpoints, select" in (stale_error(other, tmp_path) or "")

@@ -202,17 +202,38 @@ def _parse_search(data: Any) -> SearchSpec:
         "checkpoints",
         "checkpoint_episodes",
     ]
-    _check_keys("search", data, keys)
+    _check_keys("search", data, [*keys, "select"])
     method = data.get("method", "grid")
     if method not in ("grid", "optuna"):
         raise InvalidArgumentError(
             f"sweep: search.method must be 'grid' or 'optuna', got {method!r}"
         )
+    select = data.get("select", "last")
+    if select not in ("last", "best"):
+        raise InvalidArgumentError(f"sweep: search.select must be 'last' or 'best', got {select!r}")
+    checkpoints = _check_int("search.checkpoints", data.get("checkpoints", 4), 0)
+    checkpoint_episodes = _check_int(
+        "search.checkpoint_episodes", data.get("checkpoint_episodes", 5), 1
+    )
+    if select == "best" and checkpoints == 0:
+        raise InvalidArgumentError(
+            "sweep: search.select: best needs search.checkpoints >= 1 (the candidates)"
+        )
     if method == "grid":
-        extra = sorted(set(data) - {"method"})
+        allowed = {"method", "select"} | (
+            {"checkpoints", "checkpoint_episodes"} if select == "best" else set()
+        )
+        extra = sorted(set(data) - allowed)
         if extra:
-            raise InvalidArgumentError(f"sweep: search keys {extra} apply to method: optuna only")
-        return SearchSpec()
+            raise InvalidArgumentError(
+                f"sweep: search keys {extra} apply to method: optuna (checkpoints, "
+                "checkpoint_episodes also to select: best) only"
+            )
+        if select == "last":
+            return SearchSpec()
+        return SearchSpec(
+            checkpoints=checkpoints, checkpoint_episodes=checkpoint_episodes, select="best"
+        )
     if "n_trials" not in data:
         raise InvalidArgumentError(
             "sweep: search.n_trials (Optuna points per variant: the tuning budget) is required"
@@ -222,7 +243,6 @@ def _parse_search(data: Any) -> SearchSpec:
         raise InvalidArgumentError(
             f"sweep: search.pruner must be 'median' or 'none', got {pruner!r}"
         )
-    checkpoints = _check_int("search.checkpoints", data.get("checkpoints", 4), 0)
     if pruner != "none" and checkpoints == 0:
         raise InvalidArgumentError(
             "sweep: search.pruner needs search.checkpoints >= 1 (intermediate evaluations)"
@@ -234,9 +254,8 @@ def _parse_search(data: Any) -> SearchSpec:
         pruner=pruner,
         n_startup_trials=_check_int("search.n_startup_trials", data.get("n_startup_trials", 2), 0),
         checkpoints=checkpoints,
-        checkpoint_episodes=_check_int(
-            "search.checkpoint_episodes", data.get("checkpoint_episodes", 5), 1
-        ),
+        checkpoint_episodes=checkpoint_episodes,
+        select=select,
     )
 
 

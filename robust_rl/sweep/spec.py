@@ -27,6 +27,8 @@ Sweep file (YAML)::
       n_startup_trials: 2               # ... evaluations once this many points finished
       checkpoints: 4                    # intermediate validation evaluations per training run
       checkpoint_episodes: 5            # episodes per validation MDP at each of them
+      select: last                      # or best: evaluate each run's policy at its best
+                                        # validation checkpoint (also with method: grid)
     variants:
       robust-dqn:
         algo: robust-dqn
@@ -204,6 +206,9 @@ class SearchSpec:
     :param n_startup_trials: finished points before the pruner prunes anything.
     :param checkpoints: intermediate validation evaluations per training run (0: none).
     :param checkpoint_episodes: episodes per validation MDP at each of them.
+    :param select: the policy a training run is evaluated with: ``"last"`` (the model at the
+        end of training) or ``"best"`` (the model at the checkpoint with the highest mean
+        validation return, the earliest among ties; the end of training is the last checkpoint).
     """
 
     method: str = "grid"
@@ -213,6 +218,7 @@ class SearchSpec:
     n_startup_trials: int = 2
     checkpoints: int = 0
     checkpoint_episodes: int = 5
+    select: Literal["last", "best"] = "last"
 
 
 @dataclass(frozen=True)
@@ -293,8 +299,10 @@ class Trial:
     :param config: the full, validated config.
     :param params: the searched hyperparameters of this point.
     :param evaluation: what it is evaluated on.
-    :param checkpoints: intermediate validation evaluations during training (for pruning).
+    :param checkpoints: intermediate validation evaluations during training (for pruning and
+        ``select="best"``).
     :param checkpoint_episodes: episodes per validation MDP at each of them.
+    :param select: ``"last"`` or ``"best"`` (see :class:`SearchSpec`).
     """
 
     name: str
@@ -308,6 +316,7 @@ class Trial:
     evaluation: EvaluationSpec
     checkpoints: int = 0
     checkpoint_episodes: int = 5
+    select: Literal["last", "best"] = "last"
 
 
 # --------------------------------------------------------------------------------------------
@@ -330,7 +339,8 @@ def point_trials(
     """
     cfg = validate_config(variant.algo, {**variant.config, **params})
     group = group or f"{variant.name}__p{point_hash(params)}"
-    checkpoints = spec.search.checkpoints if spec.search.method == "optuna" else 0
+    search = spec.search
+    checkpoints = search.checkpoints if search.method == "optuna" or search.select == "best" else 0
     return [
         Trial(
             name=f"{group}__seed{seed}",
@@ -343,7 +353,8 @@ def point_trials(
             params=dict(params),
             evaluation=spec.evaluation,
             checkpoints=checkpoints,
-            checkpoint_episodes=spec.search.checkpoint_episodes,
+            checkpoint_episodes=search.checkpoint_episodes,
+            select=search.select,
         )
         for seed in spec.seeds
     ]

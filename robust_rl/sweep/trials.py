@@ -18,6 +18,10 @@ Every trial is evaluated on the suite's **validation** split (``tune_episodes`` 
 With ``trial.checkpoints > 0`` the trial also evaluates on the validation split during training
 (after every ``n_timesteps / checkpoints`` steps), records the mean return in
 ``intermediate.json`` and asks a pruner whether to stop; a stopped trial is ``"pruned"``.
+With ``trial.select == "best"`` the model of the checkpoint with the highest validation mean so
+far is kept in ``best_model.zip`` (written atomically), and the trial is evaluated with it: the
+policy is chosen on the validation split, as RL Zoo's ``EvalCallback`` keeps its best model, and
+reported on the test split. ``result.json`` records the chosen checkpoint (``selected``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +43,7 @@ from robust_rl.io import atomic_write_text, json_text
 from robust_rl.sweep.spec import EvaluationSpec, Trial
 
 __all__ = [
+    "BEST_MODEL_FILE",
     "INTERMEDIATE_FILE",
     "RESULT_FILE",
     "STATUSES",
@@ -53,6 +58,7 @@ __all__ = [
 
 RESULT_FILE = "result.json"
 INTERMEDIATE_FILE = "intermediate.json"
+BEST_MODEL_FILE = "best_model.zip"
 #: ``done`` (run now), ``skipped`` (finished earlier, read back), ``pruned``, ``failed``
 STATUSES: tuple[str, ...] = ("done", "skipped", "pruned", "failed")
 
@@ -139,6 +145,16 @@ def _changed(
     return out
 
 
+def _record_of(trial: Trial, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """``trial`` as JSON, without the fields a record written before they existed lacks and
+    that hold their default (such a record describes the same trial)."""
+    defaults = {f.name: f.default for f in fields(Trial) if f.default is not MISSING}
+    current = _as_json(asdict(trial))
+    return {
+        k: v for k, v in current.items() if k in recorded or k not in defaults or v != defaults[k]
+    }
+
+
 def stale_error(trial: Trial, out_dir: str | os.PathLike[str]) -> str | None:
     """Why ``out_dir/<trial>/result.json`` does not belong to ``trial`` (None if it does)."""
     done = Path(out_dir) / trial.name / RESULT_FILE
@@ -146,7 +162,7 @@ def stale_error(trial: Trial, out_dir: str | os.PathLike[str]) -> str | None:
         recorded = json.loads(done.read_text())["trial"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return f"{done} is unreadable ({type(exc).__name__}: {exc}); delete it to rerun the trial"
-    changed = _changed(recorded, _as_json(asdict(trial)))
+    changed = _changed(recorded, _record_of(trial, recorded))
     if changed:
         return (
             f"{done} was written by a different trial (changed: {', '.join(changed)}); "
@@ -234,14 +250,29 @@ def evaluate_trial(model: Any, name: str, ev: EvaluationSpec) -> Any:
     return parts[0].merge(*parts[1:], name="evaluation")
 
 
+def _marks(trial: Trial) -> list[int]:
+    """The timesteps of the trial's checkpoints (the last one is the end of training)."""
+    total = int(trial.config["n_timesteps"])
+    return [max(1, total * (k + 1) // trial.checkpoints) for k in range(trial.checkpoints)]
+
+
+def _best_checkpoint(recorded: Mapping[int, float]) -> int:
+    """The checkpoint with the highest validation mean, the earliest among ties."""
+    if not recorded:
+        raise InvalidArgumentError("select: best found no validation checkpoint to choose from")
+    best = max(recorded.values())
+    return min(k for k, v in recorded.items() if v == best)
+
+
 def _make_callback(
     trial: Trial, folder: Path, pruner: PruneFn | None, recorded: dict[int, float]
 ) -> Any:
     """An SB3 callback evaluating on the validation split at the trial's checkpoints."""
     from stable_baselines3.common.callbacks import BaseCallback
 
-    total = int(trial.config["n_timesteps"])
-    marks = [max(1, total * (k + 1) // trial.checkpoints) for k in range(trial.checkpoints)]
+    from robust_rl.training import save_model
+
+    marks = _marks(trial)
 
     class ValidationCheckpoints(BaseCallback):
         """Mean validation return at each checkpoint; stops training when the pruner says so."""
@@ -255,6 +286,8 @@ def _make_callback(
                 value = _validation_mean(
                     self.model, trial.name, trial.evaluation, trial.checkpoint_episodes
                 )
+                if trial.select == "best" and value > max(recorded.values(), default=-np.inf):
+                    save_model(self.model, folder / BEST_MODEL_FILE)
                 recorded[k] = value
                 atomic_write_text(
                     folder / INTERMEDIATE_FILE,
@@ -321,7 +354,7 @@ def run_trial(
     """
     import torch
 
-    from robust_rl.training import train
+    from robust_rl.training import load_model, train
 
     torch.set_num_threads(torch_threads)
     folder = Path(out_dir) / trial.name
@@ -355,7 +388,17 @@ def run_trial(
         else:
             from robust_rl.evaluation import EvaluationResults
 
-            measured = evaluate_trial(result.model, trial.name, trial.evaluation)
+            model = result.model
+            if trial.select == "best":
+                selected = _best_checkpoint(recorded)
+                record["selected"] = {
+                    "checkpoint": selected,
+                    "timesteps": _marks(trial)[selected],
+                    "validation_mean": recorded[selected],
+                }
+                if selected != trial.checkpoints - 1:
+                    model = load_model(folder / BEST_MODEL_FILE, device=str(result.model.device))
+            measured = evaluate_trial(model, trial.name, trial.evaluation)
             compact = measured.to_dict(compact=True)
             # what a resume reads back, so that a resumed sweep ranks on the same numbers
             evaluation = EvaluationResults.from_dict(compact)
