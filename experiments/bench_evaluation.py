@@ -140,10 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out / "evaluation_speed.csv", buf.getvalue(), force=True)
+    old = "per-radius" if args.attack else "scalar"
     lines = [
-        "# Robustness grid: lockstep against the scalar path",
+        (
+            "# Attack curve: every radius in one lockstep batch against one radius at a time"
+            if args.attack
+            else "# Robustness grid: lockstep against the scalar path"
+        ),
         "",
-        "| suite | grid | workers | env-steps | scalar (s) | lockstep (s) | scalar steps/s | "
+        f"| suite | {'workload' if args.attack else 'grid'} | workers | env-steps | "
+        f"{old} (s) | lockstep (s) | {old} steps/s | "
         "lockstep steps/s | speed-up | max abs return diff | identical |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]

@@ -567,3 +567,4 @@ def test_bench_evaluation_attack_tiny(tmp_path):
     assert proc.returncode == 0, proc.stderr
     table = (tmp_path / "out" / "evaluation_speed.md").read_text()
     assert "| cartpole | pgd: 2 radii x 3 | 1 |" in table and "| True |" in table
+    assert "per-radius steps/s" in table

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ast
 import copy
-import dataclasses
 import csv
+import dataclasses
 import importlib
 import io
 import json
