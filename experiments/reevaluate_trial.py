@@ -24,7 +24,7 @@ import torch
 from robust_rl.errors import InvalidArgumentError
 from robust_rl.evaluation import load_model
 from robust_rl.io import atomic_write_text
-from robust_rl.sweep.parsing import _parse_evaluation
+from robust_rl.sweep import parse_evaluation
 from robust_rl.sweep.trials import evaluate_trial
 
 #: what a trial folder needs to be evaluated again
@@ -44,7 +44,7 @@ def reevaluate(folder: Path) -> tuple[dict, dict]:
             f"trial folder {folder}: no {', '.join(p.name for p in missing)}"
         )
     stored = json.loads((folder / "result.json").read_text())
-    spec = _parse_evaluation(stored["trial"]["evaluation"], None)
+    spec = parse_evaluation(stored["trial"]["evaluation"])
     model = load_model(folder / "model.zip", device="cpu")
     again = evaluate_trial(model, stored["trial"]["name"], spec).to_dict(compact=True)
     return stored["evaluation"], again

@@ -22,7 +22,7 @@ on (test split, grid, attacks), and the search. Modules, one job each:
 """
 
 from robust_rl.sweep.backends import BACKENDS
-from robust_rl.sweep.parsing import load_sweep, parse_sweep
+from robust_rl.sweep.parsing import load_sweep, parse_evaluation, parse_sweep
 from robust_rl.sweep.runner import run_sweep, run_trials
 from robust_rl.sweep.search import STUDY_FILE, run_search
 from robust_rl.sweep.spec import (
@@ -48,6 +48,7 @@ __all__ = [
     "VariantSpec",
     "expand_sweep",
     "load_sweep",
+    "parse_evaluation",
     "parse_sweep",
     "run_search",
     "run_sweep",

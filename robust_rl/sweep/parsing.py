@@ -25,7 +25,7 @@ from robust_rl.sweep.spec import (
 )
 from robust_rl.training import ALGOS, check_env_id, load_config, validate_config
 
-__all__ = ["load_sweep", "parse_sweep"]
+__all__ = ["load_sweep", "parse_evaluation", "parse_sweep"]
 
 _VARIANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
@@ -77,7 +77,14 @@ def _resolve(path: str, base_dir: Path | None) -> Path:
     return p
 
 
-def _parse_evaluation(data: Any, base_dir: Path | None) -> EvaluationSpec:
+def parse_evaluation(data: Any, base_dir: Path | None = None) -> EvaluationSpec:
+    """A sweep file's ``evaluation`` mapping (or a trial record's, as ``result.json`` stores it)
+    as a checked :class:`~robust_rl.sweep.spec.EvaluationSpec`.
+
+    :param data: the mapping.
+    :param base_dir: the folder a relative suite YAML path is relative to (None: the current).
+    :raises InvalidArgumentError: a missing or bad key, naming it.
+    """
     data = _check_type("evaluation", data, dict, "a mapping with at least a suite")
     keys = [
         "suite",
@@ -472,7 +479,7 @@ def parse_sweep(
             "sweep: the evaluation key is required: {suite: NAME_OR_YAML, ...} names the suite "
             "the sweep tunes on (validation split) and reports on (test split)"
         )
-    evaluation = _parse_evaluation(data["evaluation"], base_dir)
+    evaluation = parse_evaluation(data["evaluation"], base_dir)
     search = _parse_search(data.get("search", {}))
     _check_seed_ranges(evaluation, search)
     variants_data = _check_type("variants", data.get("variants"), dict, "a non-empty mapping")
