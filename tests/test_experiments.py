@@ -153,32 +153,30 @@ def test_bench_dynamics_and_target_variance_tiny(tmp_path):
     assert "| rt-mlmc | 1 |" in table
 
 
-def test_bench_evaluation_tiny(tmp_path):
+@pytest.mark.parametrize("attack", [False, True], ids=["grid", "attack"])
+def test_bench_evaluation_tiny(tmp_path, attack):
     from stable_baselines3 import DQN, SAC
 
     import robust_rl  # noqa: F401  (registers the ids)
 
     DQN("MlpPolicy", "robust_rl/CartPole-v1", seed=0).save(tmp_path / "dqn.zip")
-    SAC("MlpPolicy", "robust_rl/Pendulum-v1", seed=0).save(tmp_path / "sac.zip")
-    proc = run(
-        "bench_evaluation.py",
-        "--model",
-        f"cartpole={tmp_path / 'dqn.zip'}",
-        "--model",
-        f"pendulum={tmp_path / 'sac.zip'}",
-        "--points",
-        "2",
-        "--episodes",
-        "2",
-        "--rounds",
-        "1",
-        "--out",
-        str(tmp_path / "out"),
-    )
+    models = ["--model", f"cartpole={tmp_path / 'dqn.zip'}"]
+    if attack:
+        workload = ["--attack", "pgd", "--epsilons", "0.05", "0.1", "--episodes", "3"]
+    else:
+        SAC("MlpPolicy", "robust_rl/Pendulum-v1", seed=0).save(tmp_path / "sac.zip")
+        models += ["--model", f"pendulum={tmp_path / 'sac.zip'}"]
+        workload = ["--points", "2", "--episodes", "2"]
+    out = tmp_path / "out"
+    proc = run("bench_evaluation.py", *models, *workload, "--rounds", "1", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    table = (tmp_path / "out" / "evaluation_speed.md").read_text()
-    assert "| cartpole | 2x2x2 | 1 |" in table and "| True |" in table.split("| pendulum")[0]
-    assert "| pendulum | 2x2x2 | 1 | 1,600 |" in table
+    table = (out / "evaluation_speed.md").read_text()
+    if attack:
+        assert "| cartpole | pgd: 2 radii x 3 | 1 |" in table and "| True |" in table
+        assert "per-radius steps/s" in table
+    else:
+        assert "| cartpole | 2x2x2 | 1 |" in table and "| True |" in table.split("| pendulum")[0]
+        assert "| pendulum | 2x2x2 | 1 | 1,600 |" in table
 
 
 def test_bench_throughput_tiny(tmp_path):
@@ -540,31 +538,3 @@ def test_training_curves_reads_a_tensorboard_log(tmp_path):
     assert "| dqn__seed0 | 10 | 80 | 300 | 120 | 300 | 120 |" in out.read_text()
     proc = run("training_curves.py", str(tmp_path), "--tag", "x/y", "--out", str(tmp_path / "b.md"))
     assert proc.returncode == 2 and "no scalar 'x/y'" in proc.stderr.strip().splitlines()[-1]
-
-
-def test_bench_evaluation_attack_tiny(tmp_path):
-    from stable_baselines3 import DQN
-
-    import robust_rl  # noqa: F401  (registers the ids)
-
-    DQN("MlpPolicy", "robust_rl/CartPole-v1", seed=0).save(tmp_path / "dqn.zip")
-    proc = run(
-        "bench_evaluation.py",
-        "--model",
-        f"cartpole={tmp_path / 'dqn.zip'}",
-        "--attack",
-        "pgd",
-        "--epsilons",
-        "0.05",
-        "0.1",
-        "--episodes",
-        "3",
-        "--rounds",
-        "1",
-        "--out",
-        str(tmp_path / "out"),
-    )
-    assert proc.returncode == 0, proc.stderr
-    table = (tmp_path / "out" / "evaluation_speed.md").read_text()
-    assert "| cartpole | pgd: 2 radii x 3 | 1 |" in table and "| True |" in table
-    assert "per-radius steps/s" in table

@@ -15,7 +15,7 @@ ESTIMATORS: tuple[str, ...] = ("rt-mlmc", "saa")
 
 def check_norm(norm: str) -> str:
     if norm not in NORMS:
-        raise InvalidArgumentError(f"norm must be one of {NORMS}, got {norm!r}")
+        raise InvalidArgumentError(f"norm must be one of {list(NORMS)}, got {norm!r}")
     return norm
 
 
@@ -80,7 +80,7 @@ def as_radius(
     return r
 
 
-def check_clip(clip: tuple[float, float] | None) -> tuple[float, float] | None:
+def check_clip(clip: Sequence[float] | None) -> tuple[float, float] | None:
     if clip is None:
         return None
     try:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 
 from robust_rl.errors import InvalidArgumentError
+from robust_rl.risk._checks import NORMS, check_clip, check_norm
 
-NORMS = ("linf", "l2")
-
-
-def check_norm(norm: str) -> str:
-    if norm not in NORMS:
-        raise InvalidArgumentError(f"norm must be one of {list(NORMS)}, got {norm!r}")
-    return norm
+__all__ = [
+    "NORMS",
+    "check_clip",
+    "check_inputs",
+    "check_norm",
+    "check_positive",
+    "check_radius",
+]
 
 
 def check_radius(radius: float, name: str = "radius") -> float:
@@ -30,20 +31,6 @@ def check_positive(value: float, name: str) -> float:
     if not math.isfinite(v) or v <= 0:
         raise InvalidArgumentError(f"{name} must be a finite number > 0, got {value!r}")
     return v
-
-
-def check_clip(clip: Sequence[float] | None) -> tuple[float, float] | None:
-    if clip is None:
-        return None
-    try:
-        lo, hi = (float(c) for c in clip)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(
-            f"clip must be None or a pair (low, high), got {clip!r}"
-        ) from exc
-    if not lo < hi:
-        raise InvalidArgumentError(f"clip must satisfy low < high, got {clip!r}")
-    return lo, hi
 
 
 def check_inputs(

@@ -16,6 +16,7 @@ style of torchattacks.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -83,6 +84,19 @@ def _common_checks(
     return r, box
 
 
+def _check_pgd(options: dict[str, Any]) -> None:
+    """The checks of :func:`pgd`'s own settings (``radius``, ``norm``, ``clip`` when given)."""
+    steps = options["steps"]
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise InvalidArgumentError(f"steps must be an integer >= 1, got {steps!r}")
+    if options["step_size"] is not None:
+        check_positive(options["step_size"], "step_size")
+    if "radius" in options:
+        check_radius(options["radius"])
+        check_norm(options["norm"])
+        check_clip(options["clip"])
+
+
 def fgm(
     model: nn.Module,
     x: torch.Tensor,
@@ -144,9 +158,8 @@ def pgd(
     :returns: adversarial inputs ``(B, *S)``, detached.
     """
     r, box = _common_checks(x, y, radius, norm, clip)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise InvalidArgumentError(f"steps must be an integer >= 1, got {steps!r}")
-    alpha = r / steps if step_size is None else check_positive(step_size, "step_size")
+    _check_pgd({"steps": steps, "step_size": step_size})
+    alpha = r / steps if step_size is None else float(step_size)
     if r == 0.0:
         return x.detach().clone()
     x = x.detach()
@@ -214,32 +227,12 @@ class PGD:
         generator: torch.Generator | None = None,
         loss_fn: LossFn | None = None,
     ) -> None:
-        self.radius = check_radius(radius)
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise InvalidArgumentError(f"steps must be an integer >= 1, got {steps!r}")
-        self.steps = steps
-        self.step_size = None if step_size is None else check_positive(step_size, "step_size")
-        self.norm = check_norm(norm)
-        self.clip = check_clip(clip)
-        self.random_start = random_start
-        self.generator = generator
         self.model = model
-        self.loss_fn = loss_fn
+        self.options = {k: v for k, v in locals().items() if k not in ("self", "model")}
+        _check_pgd(self.options)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return pgd(
-            self.model,
-            x,
-            y,
-            self.radius,
-            steps=self.steps,
-            step_size=self.step_size,
-            norm=self.norm,
-            clip=self.clip,
-            random_start=self.random_start,
-            generator=self.generator,
-            loss_fn=self.loss_fn,
-        )
+        return pgd(self.model, x, y, **self.options)
 
 
 class RandomNoise:
