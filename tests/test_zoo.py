@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytestmark = pytest.mark.zoo
+
 if importlib.util.find_spec("rl_zoo3") is None:  # not imported here: it patches gymnasium
     pytest.skip("RL Baselines3 Zoo is not installed", allow_module_level=True)
 
