@@ -92,8 +92,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--no-lockstep",
         action="store_true",
-        help="suite and grid: step each MDP's episodes in their own envs (the reference path) "
-        "instead of all (MDP, episode) rows together on the task's batched simulator (the "
+        help="suite, grid and attacks: step each MDP's (each radius's) episodes in their own "
+        "envs (the reference path) instead of all (MDP, episode) rows together on the task's batched simulator (the "
         "default with --backend local for every task with one; --workers K then steps a MuJoCo "
         "robot's rows on K threads)",
     )
@@ -238,16 +238,13 @@ def _evaluate(
             from robust_rl.evaluation.attacks import resolve_attack
 
             resolve_attack(args.attack, model)
+    common: dict[str, Any] = {
+        "seed": args.seed,
+        "lockstep": False if args.no_lockstep else None,
+        "progress": not args.quiet,
+    }
     results = [
-        evaluate_suite(
-            models,
-            args.suite,
-            n_episodes=args.episodes,
-            seed=args.seed,
-            split=args.split,
-            lockstep=False if args.no_lockstep else None,
-            progress=not args.quiet,
-        )
+        evaluate_suite(models, args.suite, n_episodes=args.episodes, split=args.split, **common)
     ]
     if args.grid:
         grid_models = (
@@ -260,14 +257,12 @@ def _evaluate(
                 grid_models,
                 args.suite,
                 n_episodes=args.grid_episodes,
-                seed=args.seed,
                 points=args.points,
                 axes=args.axes,
                 n_workers=args.workers,
                 backend=args.backend,
                 address=args.address,
-                lockstep=False if args.no_lockstep else None,
-                progress=not args.quiet,
+                **common,
             )
         )
     if args.attack:
@@ -276,13 +271,12 @@ def _evaluate(
                 models,
                 args.suite,
                 n_episodes=args.attack_episodes or args.episodes,
-                seed=args.seed,
                 attack=args.attack,
                 epsilons=args.epsilon,
                 scale=args.epsilon_scale,
                 split=args.split,
                 steps=args.attack_steps,
-                progress=not args.quiet,
+                **common,
             )
         )
     for res in results:
