@@ -241,3 +241,21 @@ def test_mujoco_threads_give_the_same_returns():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(InvalidArgumentError, match="threads must be a positive integer"):
         lockstep_returns(model, "robust_rl/Hopper-v5", points, 1, 3, threads=0)
+
+
+@pytest.mark.parametrize("lockstep", [True, False])
+def test_progress_counts_every_episode(lockstep, capsys):
+    """The bar counts episodes as they end, on the lockstep and the per-MDP path alike."""
+    from robust_rl.evaluation import evaluate_attacks
+
+    model = Controller("cartpole")
+    evaluate_grid(
+        {"c": model}, "cartpole", n_episodes=3, points=2, lockstep=lockstep, progress=True
+    )
+    assert "24/24" in capsys.readouterr().err.replace(" ", "")  # 2 ** 3 points x 3
+    model.observation_space = __import__("gymnasium").spaces.Box(-np.inf, np.inf, (4,), np.float32)
+    evaluate_attacks(
+        {"c": model}, "cartpole", n_episodes=2, epsilons=(0.0, 0.1), lockstep=lockstep,
+        progress=True,
+    )  # fmt: skip
+    assert "4/4" in capsys.readouterr().err.replace(" ", "")

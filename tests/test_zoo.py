@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = pytest.mark.zoo
-
 if importlib.util.find_spec("rl_zoo3") is None:  # not imported here: it patches gymnasium
     pytest.skip("RL Baselines3 Zoo is not installed", allow_module_level=True)
 
 from robust_rl import zoo
 from robust_rl.cli import main
 from robust_rl.configs import default_config
+
+pytestmark = pytest.mark.zoo
 
 
 def run_zoo(*args: str, cwd: Path) -> subprocess.CompletedProcess:

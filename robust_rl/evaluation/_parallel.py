@@ -172,7 +172,7 @@ def run_tasks(
         lockstep = backend == "local" and len(env_ids) == 1 and lockstep_supported(*env_ids)
     if lockstep and backend != "local":
         raise InvalidArgumentError("lockstep runs in this process: use backend='local'")
-    with Progress(len(tasks), desc, progress) as bar:
+    with Progress(sum(t.n_episodes for t in tasks), desc, progress, unit="episode") as bar:
         if lockstep:
             live = {name: resolve_model(m, f"models[{name!r}]") for name, m in models.items()}
             return _run_lockstep(live, tasks, bar, threads=n_workers)
@@ -181,12 +181,12 @@ def run_tasks(
             out = []
             for t in tasks:
                 out.append(_run_one(t, live[t.model]))
-                bar.update()
+                bar.update(t.n_episodes)
             return out
         with _payloads(models) as payloads:
             if backend == "ray":
                 result = _run_ray(payloads, tasks, n_workers, address)
-                bar.update(len(tasks))
+                bar.update(sum(t.n_episodes for t in tasks))
                 return result
             live = {name: resolve_model(m, f"models[{name!r}]") for name, m in models.items()}
             return _run_processes(live, payloads, tasks, n_workers, bar)
@@ -212,10 +212,10 @@ def _run_lockstep(
             deterministic=deterministic,
             max_episode_steps=cap,
             threads=threads,
+            on_done=bar.update,
         )
         for i, returns in zip(members, results, strict=True):
             out[i] = returns
-        bar.update(len(members))
     return [r for r in out if r is not None]
 
 
@@ -249,14 +249,15 @@ def _run_processes(
                 nxt += 1
             if nxt < len(tasks):
                 results[nxt] = _run_one(tasks[nxt], live[tasks[nxt].model])
+                bar.update(tasks[nxt].n_episodes)
                 nxt += 1
-                bar.update()
                 done: Collection[Future[np.ndarray]] = [f for f in pending if f.done()]
             else:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
-                results[pending.pop(f)] = f.result()
-                bar.update()
+                i = pending.pop(f)
+                results[i] = f.result()
+                bar.update(tasks[i].n_episodes)
     assert all(r is not None for r in results)
     return results  # type: ignore[return-value]
 

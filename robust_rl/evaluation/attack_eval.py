@@ -13,7 +13,7 @@ array. The scale used is recorded in every row (``epsilon_scale``).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -190,7 +190,7 @@ def evaluate_attacks(
     :param deterministic: passed on to ``predict``.
     :param max_episode_steps: extra cap on episode length.
     :param batch_size: episodes per ``predict`` call on the per-radius path.
-    :param progress: draw a progress bar on stderr ((model, ε) pairs done, rate, ETA).
+    :param progress: draw a progress bar on stderr (episodes done, rate, ETA).
     :param lockstep: run every (radius, episode) of a model together on the task's batched
         simulator (:func:`~robust_rl.evaluation.lockstep.lockstep_returns`), one attack call
         (:class:`~robust_rl.evaluation.attacks.AttackBatch`: one PGD over all radii) and one
@@ -219,7 +219,8 @@ def evaluate_attacks(
         )  # fmt: skip
     use_lockstep = lockstep_supported(s.nominal_id) if lockstep is None else bool(lockstep)
     rows = []
-    with Progress(len(models) * len(eps), f"attack {attack}", progress, unit="radius") as bar:
+    total = len(models) * len(eps) * n_episodes
+    with Progress(total, f"attack {attack}", progress, unit="episode") as bar:
         for name, model in models.items():
             predictor = resolve_model(model, f"models[{name!r}]")
             coord_scale = _scale(
@@ -246,7 +247,7 @@ def evaluate_attacks(
             returns_per_radius = _attacked_returns(
                 predictor, bounds, s.nominal_id, m.params, n_episodes, seed,
                 deterministic=deterministic, max_episode_steps=max_episode_steps,
-                batch_size=batch_size, lockstep=use_lockstep,
+                batch_size=batch_size, lockstep=use_lockstep, on_done=bar.update,
             )  # fmt: skip
             for e, bound, returns in zip(eps, bounds, returns_per_radius, strict=True):
                 rows.append(
@@ -264,7 +265,6 @@ def evaluate_attacks(
                         seed=seed,
                     )
                 )
-                bar.update()
     return EvaluationResults(tuple(rows), name="attack", suite=s.name)
 
 
@@ -280,9 +280,10 @@ def _attacked_returns(
     max_episode_steps: int | None,
     batch_size: int,
     lockstep: bool,
+    on_done: Callable[[int], None],
 ) -> list[np.ndarray]:
     """Returns of ``n_episodes`` episodes under each bound attack: all radii in one lockstep
-    batch, or one radius after another."""
+    batch, or one radius after another (``on_done`` is told how many episodes ended)."""
     if lockstep:
         return lockstep_returns(
             predictor,
@@ -293,20 +294,24 @@ def _attacked_returns(
             deterministic=deterministic,
             max_episode_steps=max_episode_steps,
             observe=AttackBatch(bounds, n_episodes),
+            on_done=on_done,
         )
-    return [
-        evaluate_returns(
-            AttackedPredictor(predictor, bound),
-            env_id,
-            n_episodes,
-            seed,
-            params=params,
-            deterministic=deterministic,
-            max_episode_steps=max_episode_steps,
-            batch_size=batch_size,
+    out = []
+    for bound in bounds:
+        out.append(
+            evaluate_returns(
+                AttackedPredictor(predictor, bound),
+                env_id,
+                n_episodes,
+                seed,
+                params=params,
+                deterministic=deterministic,
+                max_episode_steps=max_episode_steps,
+                batch_size=batch_size,
+            )
         )
-        for bound in bounds
-    ]
+        on_done(n_episodes)
+    return out
 
 
 #: random-action steps behind ``scale="random"`` (SB3's ``learning_starts`` of the MuJoCo configs)

@@ -68,7 +68,7 @@ def evaluate_grid(
     :param lockstep: step every (point, episode) of a model together on the task's batched
         simulator (see :func:`robust_rl.evaluation._parallel.run_tasks`); ``None``: whenever
         the task has one and the backend is ``"local"``; ``False``: the scalar path.
-    :param progress: draw a progress bar on stderr (MDPs done, rate, ETA).
+    :param progress: draw a progress bar on stderr (episodes done, rate, ETA).
     :return: results (``name="grid"``, ``axes`` set) with one ``kind="grid"`` row per (model,
         point); ``row.params`` holds the point.
     :raises ValueError: bad counts, ``points`` or ``axes``; unknown env id.

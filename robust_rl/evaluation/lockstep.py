@@ -90,6 +90,7 @@ def lockstep_returns(
     chunk_size: int = 1024,
     threads: int = 1,
     observe: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    on_done: Callable[[int], None] | None = None,
 ) -> list[np.ndarray]:
     """Returns of ``n_episodes`` episodes (reset seeds ``seed .. seed + n_episodes - 1``) at
     every point, all stepped together.
@@ -109,6 +110,8 @@ def lockstep_returns(
         rows (row ``p * n_episodes + i`` is episode ``i`` of point ``p``; ascending) to those
         the model is shown, e.g. an observation attack per row
         (:class:`~robust_rl.evaluation.attacks.AttackBatch`).
+    :param on_done: called with the number of episodes that ended at each step (a progress
+        bar's ``update``).
     :return: one float64 array of ``n_episodes`` returns per point, in order.
     :raises InvalidArgumentError: an id without a batched simulator; actions of the
         wrong shape.
@@ -135,7 +138,7 @@ def lockstep_returns(
         hi = min(lo + chunk_size, len(states))
         batch = simulator.episodes(states[lo:hi], params[lo:hi])
         seen = None if observe is None else (lambda o, rows, lo=lo: observe(o, rows + lo))
-        returns[lo:hi] = _run_chunk(model, batch, obs[lo:hi], cap, deterministic, seen)
+        returns[lo:hi] = _run_chunk(model, batch, obs[lo:hi], cap, deterministic, seen, on_done)
     return [returns[i * n_episodes : (i + 1) * n_episodes] for i in range(len(points))]
 
 
@@ -173,6 +176,7 @@ def _run_chunk(
     cap: int,
     deterministic: bool,
     observe: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+    on_done: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     n = len(batch.states)
     obs = obs.copy()
@@ -195,5 +199,7 @@ def _run_chunk(
         going = ~(out.terminated | (steps[active] >= cap))
         if not going.all():
             keep_rows(model, np.flatnonzero(going))
+            if on_done is not None:
+                on_done(int(len(going) - going.sum()))
         active = active[going]
     return returns

@@ -49,7 +49,7 @@ def evaluate_suite(
     :param lockstep: step every (MDP, episode) of a model together on the task's batched
         simulator (see :func:`robust_rl.evaluation._parallel.run_tasks`); ``None``: whenever
         the task has one and the backend is ``"local"``; ``False``: the scalar path.
-    :param progress: draw a progress bar on stderr (MDPs done, rate, ETA).
+    :param progress: draw a progress bar on stderr (episodes done, rate, ETA).
     :return: results (``name="suite"``) with one ``kind="suite"`` row per (model, MDP), in
         the order models × MDPs, each row carrying ``split``, ``params`` and ``seed``.
     :raises ValueError: empty ``models``, unknown split, bad counts, unknown env id.
