@@ -7,6 +7,7 @@ import io
 import json
 import pickle
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -98,8 +99,7 @@ def _hand_results() -> EvaluationResults:
     )
 
 
-@pytest.fixture(scope="module")
-def small_grid() -> EvaluationResults:
+def _small_grid(**kwargs: Any) -> EvaluationResults:
     return evaluate_grid(
         {"right": AlwaysRight(), "balancer": Balancer()},
         "cartpole",
@@ -107,7 +107,13 @@ def small_grid() -> EvaluationResults:
         points=2,
         axes=["masspole", "length"],
         max_episode_steps=100,
+        **kwargs,
     )
+
+
+@pytest.fixture(scope="module")
+def small_grid() -> EvaluationResults:
+    return _small_grid()
 
 
 def test_a_model_with_predict_is_a_predictor() -> None:
@@ -328,16 +334,7 @@ def test_grid_rows_summary_and_worst_case(small_grid: EvaluationResults) -> None
 
 
 def test_grid_with_two_workers_equals_one_worker(small_grid: EvaluationResults) -> None:
-    two = evaluate_grid(
-        {"right": AlwaysRight(), "balancer": Balancer()},
-        "cartpole",
-        n_episodes=2,
-        points=2,
-        axes=["masspole", "length"],
-        max_episode_steps=100,
-        n_workers=2,
-    )
-    assert two.to_dict() == small_grid.to_dict()
+    assert _small_grid(n_workers=2).to_dict() == small_grid.to_dict()
     with pytest.raises(InvalidArgumentError, match="n_workers must be a positive integer"):
         evaluate_grid({"b": Balancer()}, "cartpole", points=2, n_workers=0)
     with pytest.raises(InvalidArgumentError, match="backend must be 'local' or 'ray'"):

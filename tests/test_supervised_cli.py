@@ -80,39 +80,10 @@ def test_classify_refuses_to_overwrite(tmp_path, capsys):
 
 
 def test_classify_user_errors_exit_2(tmp_path, capsys):
-    assert (
-        main(
-            [
-                "classify",
-                "--method",
-                "erm",
-                "--dataset",
-                "mnist",
-                "--out",
-                str(tmp_path / "a"),
-                *FAST,
-            ]
-        )
-        == 2
-    )
+    mnist = ["classify", "--method", "erm", "--dataset", "mnist"]
+    assert main([*mnist, "--out", str(tmp_path / "a"), *FAST]) == 2
     assert "--data-dir is required" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "classify",
-                "--method",
-                "erm",
-                "--dataset",
-                "mnist",
-                "--data-dir",
-                str(tmp_path),
-                "--out",
-                str(tmp_path / "b"),
-                *FAST,
-            ]
-        )
-        == 2
-    )
+    assert main([*mnist, "--data-dir", str(tmp_path), "--out", str(tmp_path / "b"), *FAST]) == 2
     err = capsys.readouterr().err
     assert "train-images-idx3-ubyte" in err and len(err.strip().splitlines()) == 1
     assert (

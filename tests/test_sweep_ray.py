@@ -163,19 +163,9 @@ def test_wrong_address_fails_within_seconds(tmp_path: Path, capsys, monkeypatch)
     file = tmp_path / "tiny.yaml"
     file.write_text(yaml.safe_dump(PENDULUM, sort_keys=False))
     port = _free_port()  # nothing listens there
+    argv = ["sweep", str(file), "--out", str(tmp_path / "o"), "--backend", "ray"]
     start = time.perf_counter()
-    rc = main(
-        [
-            "sweep",
-            str(file),
-            "--out",
-            str(tmp_path / "o"),
-            "--backend",
-            "ray",
-            "--address",
-            f"127.0.0.1:{port}",
-        ]
-    )
+    rc = main([*argv, "--address", f"127.0.0.1:{port}"])
     assert rc == 2
     assert time.perf_counter() - start < 5
     err = capsys.readouterr().err
@@ -185,25 +175,10 @@ def test_wrong_address_fails_within_seconds(tmp_path: Path, capsys, monkeypatch)
         "address it prints\n"
     )
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "sweep",
-                str(file),
-                "--out",
-                str(tmp_path / "o"),
-                "--backend",
-                "ray",
-                "--address",
-                "nohostport",
-            ]
-        )
-        == 2
-    )
+    assert main([*argv, "--address", "nohostport"]) == 2
     assert "expected HOST:PORT" in capsys.readouterr().err
     # auto: the address Ray would pick (here RAY_ADDRESS), checked the same way
     monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
-    argv = ["sweep", str(file), "--out", str(tmp_path / "o"), "--backend", "ray"]
     assert main([*argv, "--address", "auto"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("robust-rl sweep: error: --address 'auto (") and err.count("\n") == 1
