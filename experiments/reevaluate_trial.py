@@ -1,7 +1,8 @@
 """Re-evaluate finished trials with the current code: does a change alter their evaluation?
 
 For each trial folder (a sweep's or a reproduction's ``runs/<trial>/`` with ``model.zip`` and
-``result.json``), the saved model is evaluated again exactly as the trial was (its own evaluation
+``result.json``), the saved model (``best_model.zip`` for a trial run with ``select: best``, the
+policy it was evaluated with) is evaluated again exactly as the trial was (its own evaluation
 spec, read from ``result.json``: suites, grid, attacks, seeds), and every row is compared with
 the stored one. Writes a Markdown table of the rows that differ (episodes that changed, mean
 before and after) and a line per trial.
@@ -25,7 +26,7 @@ from robust_rl.errors import InvalidArgumentError
 from robust_rl.evaluation import load_model
 from robust_rl.io import atomic_write_text
 from robust_rl.sweep import parse_evaluation
-from robust_rl.sweep.trials import evaluate_trial
+from robust_rl.sweep.trials import BEST_MODEL_FILE, evaluate_trial
 
 #: what a trial folder needs to be evaluated again
 NEEDED = ("model.zip", "result.json")
@@ -45,7 +46,8 @@ def reevaluate(folder: Path) -> tuple[dict, dict]:
         )
     stored = json.loads((folder / "result.json").read_text())
     spec = parse_evaluation(stored["trial"]["evaluation"])
-    model = load_model(folder / "model.zip", device="cpu")
+    chosen = BEST_MODEL_FILE if stored["trial"].get("select") == "best" else "model.zip"
+    model = load_model(folder / chosen, device="cpu")
     again = evaluate_trial(model, stored["trial"]["name"], spec).to_dict(compact=True)
     return stored["evaluation"], again
 

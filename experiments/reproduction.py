@@ -36,7 +36,7 @@ from robust_rl.sweep import (
     summarize,
     write_summary,
 )
-from robust_rl.sweep.trials import read_result
+from robust_rl.sweep.trials import BEST_MODEL_FILE, read_result
 
 #: per-seed numbers that can be compared: name -> (label, value of one seed's summary)
 METRICS: dict[str, tuple[str, Callable[[ModelSummary], float | None]]] = {
@@ -97,10 +97,11 @@ def run_variants(
     order = {t.name: i for i, t in enumerate(every)}
     results.sort(key=lambda r: order[r.trial.name])
     write_summary(results, runs, spec=spec, title=f"{title} (per trial)")
-    for r in results:
-        if r.ok and (runs / r.trial.name / "model.zip").is_file():
+    for r in results:  # the evaluated policy: the best checkpoint's under select: best
+        name = BEST_MODEL_FILE if r.trial.select == "best" else "model.zip"
+        if r.ok and (runs / r.trial.name / name).is_file():
             shutil.copyfile(
-                runs / r.trial.name / "model.zip", out / f"{r.trial.variant}_seed{r.trial.seed}.zip"
+                runs / r.trial.name / name, out / f"{r.trial.variant}_seed{r.trial.seed}.zip"
             )
     return results
 

@@ -740,25 +740,29 @@ def test_the_sweep_package_has_no_import_cycles():
     assert not cycles, cycles
 
 
-def test_select_best_evaluates_the_best_validation_checkpoint(tmp_path: Path) -> None:
+@pytest.mark.parametrize("checkpoints", [3, 1])
+def test_select_best_evaluates_the_best_validation_checkpoint(
+    tmp_path: Path, checkpoints: int
+) -> None:
     """With select: best the trial is evaluated with the model of its best validation
-    checkpoint (the earliest among ties), kept in best_model.zip."""
+    checkpoint (the earliest among ties), kept in best_model.zip; also when that is the last
+    one (the final model has trained once more after it)."""
     from robust_rl.sweep.trials import BEST_MODEL_FILE, evaluate_trial
     from robust_rl.training import load_model
 
     spec = cartpole_spec()
-    spec["search"] = {"select": "best", "checkpoints": 3, "checkpoint_episodes": 1}
+    spec["search"] = {"select": "best", "checkpoints": checkpoints, "checkpoint_episodes": 1}
     trial = expand_sweep(parse_sweep(spec))[0]
-    assert (trial.select, trial.checkpoints) == ("best", 3)
+    assert (trial.select, trial.checkpoints) == ("best", checkpoints)
     res = run_trial(trial, tmp_path)
     assert res.status == "done", res.error
     data = recorded(tmp_path, trial.name)
     values = {int(k): v for k, v in data["intermediate"].items()}
-    assert sorted(values) == [0, 1, 2]
+    assert sorted(values) == list(range(checkpoints))
     chosen = data["selected"]["checkpoint"]
     assert values[chosen] == max(values.values())
     assert all(values[k] < values[chosen] for k in values if k < chosen)
-    assert data["selected"]["timesteps"] == [100, 200, 300][chosen]
+    assert data["selected"]["timesteps"] == 300 * (chosen + 1) // checkpoints
     best = load_model(tmp_path / trial.name / BEST_MODEL_FILE)
     again = evaluate_trial(best, trial.name, trial.evaluation).to_dict(compact=True)
     assert again == data["evaluation"]

@@ -396,8 +396,9 @@ def run_trial(
                     "timesteps": _marks(trial)[selected],
                     "validation_mean": recorded[selected],
                 }
-                if selected != trial.checkpoints - 1:
-                    model = load_model(folder / BEST_MODEL_FILE, device=str(result.model.device))
+                # the model the checkpoint measured (an off-policy agent trains once more
+                # after its last step, so the final model differs even when the last is chosen)
+                model = load_model(folder / BEST_MODEL_FILE, device=str(result.model.device))
             measured = evaluate_trial(model, trial.name, trial.evaluation)
             compact = measured.to_dict(compact=True)
             # what a resume reads back, so that a resumed sweep ranks on the same numbers
