@@ -18,8 +18,9 @@ uncertainty set (average and worst case) and two observation attacks (random and
 gradient) at two ε, relative to each observation coordinate's std.
 
 Writes ``OUT/<task>/results.md`` (table: mean ± std over seeds, the goals of the issue checked,
-and permutation tests between variants), ``results.csv``, ``per_seed.csv``, ``grid.png``,
-``evaluation.{json,csv,md}`` and the trials under ``OUT/<task>/runs/``.
+and permutation tests between variants), ``results.csv``, ``per_seed.csv``,
+``evaluation_over_seeds.{json,md}`` with its figures (``evaluation_over_seeds_grid.png``,
+``evaluation_over_seeds_attack.png``) and the trials under ``OUT/<task>/runs/``.
 
     python experiments/reproduce_continuous.py --task pendulum --out experiments/results/continuous
 """

@@ -23,10 +23,9 @@ from robust_rl.evaluation import (
     ModelSummary,
     aggregate_over_seeds,
     compare_means,
-    grid_png,
     save_results,
 )
-from robust_rl.io import atomic_write_bytes, atomic_write_text
+from robust_rl.io import atomic_write_text
 from robust_rl.sweep import (
     SweepSpec,
     TrialResult,
@@ -107,15 +106,13 @@ def run_variants(
 
 
 def aggregate(done: Sequence[TrialResult], out: Path) -> EvaluationResults:
-    """Mean ± std over seeds per variant; writes ``evaluation_over_seeds.{json,md,png}`` (compact
-    JSON) and ``grid.png``."""
+    """Mean ± std over seeds per variant; writes ``evaluation_over_seeds.{json,md}`` (compact
+    JSON) and its figures (``evaluation_over_seeds.png``, the grid; with attack rows too,
+    ``evaluation_over_seeds_grid.png`` and ``evaluation_over_seeds_attack.png``)."""
     merged = done[0].evaluation.merge(*(r.evaluation for r in done[1:]), name="evaluation")
     variant_of = {r.trial.name: r.trial.variant for r in done}
     over = aggregate_over_seeds(merged, group_of=variant_of.__getitem__)
     save_results(over, out, force=True, compact=True)
-    png = grid_png(over)
-    if png is not None:
-        atomic_write_bytes(out / "grid.png", png, force=True)
     return over
 
 
