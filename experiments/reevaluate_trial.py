@@ -26,7 +26,7 @@ from robust_rl.errors import InvalidArgumentError
 from robust_rl.evaluation import load_model
 from robust_rl.io import atomic_write_text
 from robust_rl.sweep import parse_evaluation
-from robust_rl.sweep.trials import BEST_MODEL_FILE, evaluate_trial
+from robust_rl.sweep.trials import evaluate_trial, policy_file
 
 #: what a trial folder needs to be evaluated again
 NEEDED = ("model.zip", "result.json")
@@ -46,7 +46,7 @@ def reevaluate(folder: Path) -> tuple[dict, dict]:
         )
     stored = json.loads((folder / "result.json").read_text())
     spec = parse_evaluation(stored["trial"]["evaluation"])
-    chosen = BEST_MODEL_FILE if stored["trial"].get("select") == "best" else "model.zip"
+    chosen = policy_file(stored["trial"].get("select", "last"))
     model = load_model(folder / chosen, device="cpu")
     again = evaluate_trial(model, stored["trial"]["name"], spec).to_dict(compact=True)
     return stored["evaluation"], again

@@ -18,7 +18,8 @@ paper's four), its validation MDPs and a grid over the uncertainty set.
 Writes ``OUT/<variant>_seed<k>.zip`` (each model), ``OUT/results.md`` (paper-style table, mean ±
 std over seeds; with ``--previous DIR`` the table in DIR beside it; and whether the variants can
 be told apart: permutation test over seeds), ``OUT/results.csv``, ``OUT/per_seed.csv``,
-``OUT/evaluation_over_seeds.{json,md,png}`` (the PNG: the grid); the trials are under ``OUT/runs/``.
+``OUT/evaluation_over_seeds.{json,md,png}`` (the PNG: the grid); the trials are under
+``OUT/runs/``.
 
     python experiments/reproduce_cartpole.py --seeds 10 --out experiments/results/cartpole_tuned \\
         --previous experiments/results/cartpole
@@ -324,8 +325,8 @@ def main() -> int:
         "",
         f"Grid: every point of a {args.grid_points}-per-axis grid over "
         f"{', '.join(args.grid_axes)} (the suite's uncertainty set), {args.grid_episodes} "
-        "episodes per point; `evaluation_over_seeds.png`. 'Grid worst case (per seed)' is the mean ± std over seeds "
-        "of each seed's worst grid point. Per-seed numbers: `per_seed.csv`, `runs/trials.csv`.",
+        "episodes per point; `evaluation_over_seeds.png`. 'Grid worst case (per seed)' is the "
+        "mean ± std over seeds of each seed's worst grid point. Per-seed numbers: `per_seed.csv`, `runs/trials.csv`.",
     ]
     if args.previous:
         lines += [

@@ -35,7 +35,7 @@ from robust_rl.sweep import (
     summarize,
     write_summary,
 )
-from robust_rl.sweep.trials import BEST_MODEL_FILE, read_result
+from robust_rl.sweep.trials import policy_file, read_result
 
 #: per-seed numbers that can be compared: name -> (label, value of one seed's summary)
 METRICS: dict[str, tuple[str, Callable[[ModelSummary], float | None]]] = {
@@ -97,7 +97,7 @@ def run_variants(
     results.sort(key=lambda r: order[r.trial.name])
     write_summary(results, runs, spec=spec, title=f"{title} (per trial)")
     for r in results:  # the evaluated policy: the best checkpoint's under select: best
-        name = BEST_MODEL_FILE if r.trial.select == "best" else "model.zip"
+        name = policy_file(r.trial.select)
         if r.ok and (runs / r.trial.name / name).is_file():
             shutil.copyfile(
                 runs / r.trial.name / name, out / f"{r.trial.variant}_seed{r.trial.seed}.zip"

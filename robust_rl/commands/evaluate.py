@@ -93,9 +93,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--no-lockstep",
         action="store_true",
         help="suite, grid and attacks: step each MDP's (each radius's) episodes in their own "
-        "envs (the reference path) instead of all (MDP, episode) rows together on the task's batched simulator (the "
-        "default with --backend local for every task with one; --workers K then steps a MuJoCo "
-        "robot's rows on K threads)",
+        "envs (the reference path) instead of all (MDP, episode) rows together on the task's "
+        "batched simulator (the default with --backend local for every task with one; "
+        "--workers K then steps a MuJoCo robot's rows on K threads)",
     )
     a = p.add_argument_group("observation attacks")
     a.add_argument("--attack", choices=ATTACKS, default=None, help="attack to evaluate")

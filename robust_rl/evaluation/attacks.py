@@ -38,9 +38,9 @@ from torch import Tensor, nn
 
 from robust_rl.errors import InvalidArgumentError, UnknownNameError
 from robust_rl.evaluation.rollouts import (
-    PREDICT_ROW_BLOCK,
     WrappedPredictor,
     is_recurrent,
+    pad_rows,
     predict_rows,
 )
 from robust_rl.risk.pgd import attack_mode, ball_ascent
@@ -459,12 +459,10 @@ class ObservationAttack:
         if self.name == "random":
             return _noise_step(obs, epsilon, np.asarray(noise), self.low, self.high)
         n = len(obs)
-        pad = -n % PREDICT_ROW_BLOCK
         device = getattr(self.model, "device", torch.device("cpu"))
 
         def rows(a: np.ndarray | Tensor) -> Tensor:
-            t = torch.as_tensor(np.asarray(a), dtype=torch.float32)
-            return torch.cat([t, t[-1:].expand(pad, -1)]) if pad else t
+            return torch.as_tensor(pad_rows(np.asarray(a)), dtype=torch.float32)
 
         x = rows(obs).to(device)
         kw: dict[str, Any] = {
@@ -473,7 +471,7 @@ class ObservationAttack:
             "low": torch.as_tensor(self.low, dtype=torch.float32, device=device),
             "high": torch.as_tensor(self.high, dtype=torch.float32, device=device),
         }
-        eps = np.concatenate([epsilon, np.repeat(epsilon[-1:], pad, axis=0)]) if pad else epsilon
+        eps = pad_rows(epsilon)
         nets = self._nets
         if self.name == "q":
             out = q_attack(nets["q"], x, eps, modules=nets.get("modules"), **kw)
@@ -541,5 +539,5 @@ class AttackedPredictor(WrappedPredictor):
         attacked = self.attack(np.asarray(observation))
         if kwargs.get("state") is not None:  # a recurrent model's own state: asked as it is
             return self.model.predict(attacked, deterministic=deterministic, **kwargs)
-        extra = {k: v for k, v in kwargs.items() if v is not None and k != "state"}
+        extra = {k: v for k, v in kwargs.items() if v is not None}
         return predict_rows(self.model, attacked, deterministic, **extra), None

@@ -171,6 +171,13 @@ def keep_rows(model: Any, rows: np.ndarray) -> None:
 PREDICT_ROW_BLOCK = 16
 
 
+def pad_rows(a: np.ndarray) -> np.ndarray:
+    """``a`` with copies of its last row appended up to a whole number of
+    :data:`PREDICT_ROW_BLOCK` rows (unchanged when it has one already)."""
+    pad = -len(a) % PREDICT_ROW_BLOCK
+    return np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) if pad else a
+
+
 def predict_rows(
     model: Any, obs: np.ndarray, deterministic: bool, **extra: np.ndarray
 ) -> np.ndarray:
@@ -184,21 +191,20 @@ def predict_rows(
     :data:`PREDICT_ROW_BLOCK` rows, the batch padded with copies of its last row (and so is
     each ``extra`` array, e.g. action masks), and the padding's actions are dropped: then a
     row's action is the same in any batch (tested for DQN, PPO, SAC, TD3 and RobustSAC: a
-    70-row batch against its parts of 1, 2, 3, 5, 8, 13, 31, 33 and 69 rows). Other predictors (controllers, attacked or normalised models) get
-    the batch as it is.
+    70-row batch against its parts of 1, 2, 3, 5, 8, 13, 31, 33 and 69 rows). Other predictors
+    (controllers, attacked or normalised models) get the batch as it is.
     """
     from stable_baselines3.common.base_class import BaseAlgorithm
 
     n = len(obs)
-    pad = -n % PREDICT_ROW_BLOCK
-    if pad == 0 or not isinstance(model, BaseAlgorithm) or not isinstance(obs, np.ndarray):
+    if (
+        n % PREDICT_ROW_BLOCK == 0
+        or not isinstance(model, BaseAlgorithm)
+        or not isinstance(obs, np.ndarray)
+    ):
         return np.asarray(model.predict(obs, deterministic=deterministic, **extra)[0])
-
-    def padded(a: np.ndarray) -> np.ndarray:
-        return np.concatenate([a, np.repeat(a[-1:], pad, axis=0)])
-
-    more: dict[str, Any] = {k: padded(np.asarray(v)) for k, v in extra.items()}
-    actions = model.predict(padded(obs), deterministic=deterministic, **more)[0]
+    more: dict[str, Any] = {k: pad_rows(np.asarray(v)) for k, v in extra.items()}
+    actions = model.predict(pad_rows(obs), deterministic=deterministic, **more)[0]
     return np.asarray(actions)[:n]
 
 

@@ -84,17 +84,12 @@ def _common_checks(
     return r, box
 
 
-def _check_pgd(options: dict[str, Any]) -> None:
-    """The checks of :func:`pgd`'s own settings (``radius``, ``norm``, ``clip`` when given)."""
-    steps = options["steps"]
+def _check_steps(steps: Any, step_size: Any) -> None:
+    """:func:`pgd`'s own settings: ``steps`` an integer >= 1, ``step_size`` None or > 0."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise InvalidArgumentError(f"steps must be an integer >= 1, got {steps!r}")
-    if options["step_size"] is not None:
-        check_positive(options["step_size"], "step_size")
-    if "radius" in options:
-        check_radius(options["radius"])
-        check_norm(options["norm"])
-        check_clip(options["clip"])
+    if step_size is not None:
+        check_positive(step_size, "step_size")
 
 
 def fgm(
@@ -158,7 +153,7 @@ def pgd(
     :returns: adversarial inputs ``(B, *S)``, detached.
     """
     r, box = _common_checks(x, y, radius, norm, clip)
-    _check_pgd({"steps": steps, "step_size": step_size})
+    _check_steps(steps, step_size)
     alpha = r / steps if step_size is None else float(step_size)
     if r == 0.0:
         return x.detach().clone()
@@ -227,9 +222,12 @@ class PGD:
         generator: torch.Generator | None = None,
         loss_fn: LossFn | None = None,
     ) -> None:
+        check_radius(radius)
+        check_norm(norm)
+        check_clip(clip)
+        _check_steps(steps, step_size)
         self.model = model
         self.options = {k: v for k, v in locals().items() if k not in ("self", "model")}
-        _check_pgd(self.options)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return pgd(self.model, x, y, **self.options)

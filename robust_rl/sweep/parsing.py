@@ -208,8 +208,9 @@ def _parse_search(data: Any) -> SearchSpec:
         "n_startup_trials",
         "checkpoints",
         "checkpoint_episodes",
+        "select",
     ]
-    _check_keys("search", data, [*keys, "select"])
+    _check_keys("search", data, keys)
     method = data.get("method", "grid")
     if method not in ("grid", "optuna"):
         raise InvalidArgumentError(

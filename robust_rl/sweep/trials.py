@@ -51,6 +51,7 @@ __all__ = [
     "check_trials",
     "checkpoint_freq",
     "evaluate_trial",
+    "policy_file",
     "read_result",
     "run_trial",
     "stale_error",
@@ -250,6 +251,14 @@ def evaluate_trial(model: Any, name: str, ev: EvaluationSpec) -> Any:
     return parts[0].merge(*parts[1:], name="evaluation")
 
 
+def policy_file(select: str) -> str:
+    """The file in a trial's folder holding the policy it is evaluated with: ``best_model.zip``
+    under ``select: best``, else the final ``model.zip``."""
+    from robust_rl.training import MODEL_FILE
+
+    return BEST_MODEL_FILE if select == "best" else MODEL_FILE
+
+
 def _marks(trial: Trial) -> list[int]:
     """The timesteps of the trial's checkpoints (the last one is the end of training)."""
     total = int(trial.config["n_timesteps"])
@@ -398,7 +407,7 @@ def run_trial(
                 }
                 # the model the checkpoint measured (an off-policy agent trains once more
                 # after its last step, so the final model differs even when the last is chosen)
-                model = load_model(folder / BEST_MODEL_FILE, device=str(result.model.device))
+                model = load_model(folder / policy_file("best"), device=str(result.model.device))
             measured = evaluate_trial(model, trial.name, trial.evaluation)
             compact = measured.to_dict(compact=True)
             # what a resume reads back, so that a resumed sweep ranks on the same numbers
