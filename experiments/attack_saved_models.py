@@ -24,8 +24,6 @@ attacks only the models added since).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import re
 import sys
 import time
@@ -47,6 +45,7 @@ from robust_rl.evaluation import (
 )
 from robust_rl.evaluation.attack_eval import RANDOM_SCALE_STEPS
 from robust_rl.io import atomic_write_text
+from robust_rl.provenance import replicate_lines
 
 MODEL_FILE = re.compile(r"^(?P<variant>.+)_seed(?P<seed>\d+)\.zip$")
 
@@ -218,17 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             pairs, [f"{e:g}" for e in args.epsilons], lambda v, e: per_seed(v, float(e)), "ε"
         )
     wall = time.perf_counter() - start
-    lines += [
-        "",
-        "## How to replicate",
-        "",
-        "```bash",
-        "python " + " ".join(["experiments/attack_saved_models.py", *(argv or sys.argv[1:])]),
-        "```",
-        "",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores, Python "
-        f"{platform.python_version()}, one process; wall time {wall / 60:.1f} min.",
-    ]
+    lines += ["", *replicate_lines("experiments/attack_saved_models.py", argv, wall_s=wall)]
     atomic_write_text(out / f"{stem}.md", "\n".join(lines) + "\n", force=args.force or args.resume)
     csv_rows = ["variant,seed,epsilon,mean_return"] + [
         f"{variant_of[r.model]},{seed_of[r.model]},{r.epsilon:g},{r.mean:.6g}" for r in results.rows

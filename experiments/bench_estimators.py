@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -29,6 +27,7 @@ import numpy as np
 import torch
 
 from robust_rl.io import atomic_write_text, save_figure
+from robust_rl.provenance import replicate_lines
 from robust_rl.risk import FunctionalEstimator, entropic_max, entropic_risk, expected_evaluations
 
 DT = torch.float64
@@ -337,14 +336,9 @@ def _sampling_lines(rows: list[dict], args: argparse.Namespace) -> list[str]:
 def _replicate_lines(wall: float, args: argparse.Namespace) -> list[str]:
     return [
         "",
-        "## How to replicate",
-        "",
-        "```bash",
-        "python " + " ".join(["experiments/bench_estimators.py", *sys.argv[1:]]),
-        "```",
-        "",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores (torch threads: {args.threads}), "
-        f"torch {torch.__version__}; wall time {wall / 60:.1f} min.",
+        *replicate_lines(
+            "experiments/bench_estimators.py", wall_s=wall, torch_threads=args.threads
+        ),
     ]
 
 
@@ -532,8 +526,7 @@ def _plot(bias_rows, time_rows, convex, path: Path) -> None:
     axes[2].set_title("entropic logistic regression (seed 0)")
     axes[2].legend(fontsize=7)
     fig.tight_layout()
-    save_figure(fig, path, force=True)
-    plt.close(fig)
+    save_figure(fig, path, force=True, close=True)
 
 
 if __name__ == "__main__":

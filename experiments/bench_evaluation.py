@@ -25,10 +25,6 @@ Writes ``OUT/evaluation_speed.md`` and ``OUT/evaluation_speed.csv``.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import os
-import platform
 import statistics
 import sys
 import time
@@ -40,7 +36,8 @@ import torch
 from robust_rl.evaluation import evaluate_attacks, evaluate_grid, load_model
 from robust_rl.evaluation import lockstep as lockstep_module
 from robust_rl.evaluation.suites import get_suite
-from robust_rl.io import atomic_write_text
+from robust_rl.io import atomic_write_text, csv_text
+from robust_rl.provenance import command_line, machine
 
 
 def _run(model, suite: str, args: argparse.Namespace, lockstep: bool):
@@ -135,11 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         print(rows[-1], flush=True)
     load_after = Path("/proc/loadavg").read_text().split()[:3]
     out = Path(args.out)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / "evaluation_speed.csv", buf.getvalue(), force=True)
+    atomic_write_text(out / "evaluation_speed.csv", csv_text(rows), force=True)
     old = "per-radius" if args.attack else "scalar"
     lines = [
         (
@@ -164,12 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         "",
         f"Medians of {args.rounds} interleaved rounds, one torch thread, {args.workers} "
-        "worker(s). Machine: "
-        f"{platform.platform()}, {os.cpu_count()} CPU cores, Python {sys.version.split()[0]}; "
-        f"load average before {' '.join(load_before)}, after {' '.join(load_after)}.",
+        f"worker(s). Machine: {machine()}; load average before {' '.join(load_before)}, after "
+        f"{' '.join(load_after)}.",
         "",
-        "    python experiments/bench_evaluation.py "
-        + " ".join(sys.argv[1:] if argv is None else argv),
+        "    " + command_line("experiments/bench_evaluation.py", argv),
         "",
     ]
     atomic_write_text(out / "evaluation_speed.md", "\n".join(lines), force=True)

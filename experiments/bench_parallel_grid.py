@@ -23,10 +23,7 @@ Writes ``OUT/results.md`` and ``OUT/results.csv`` with the hardware and the load
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -40,7 +37,8 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import torch
 
 from robust_rl.evaluation import EvaluationResults, evaluate_grid
-from robust_rl.io import atomic_write_text, check_writable
+from robust_rl.io import atomic_write_text, check_writable, csv_text
+from robust_rl.provenance import command_line, machine
 
 SUITE = "inverted-pendulum"
 
@@ -160,12 +158,8 @@ def main() -> int:
         }
         for w, t in times.items()
     ]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / "results.csv", buf.getvalue(), force=args.force)
-    cmd = "python experiments/bench_parallel_grid.py " + " ".join(sys.argv[1:])
+    atomic_write_text(out / "results.csv", csv_text(rows), force=args.force)
+    cmd = command_line("experiments/bench_parallel_grid.py")
     lines = [
         f"# Parallel grid evaluation: {args.points} x {args.points} InvertedPendulum grid",
         "",
@@ -189,8 +183,7 @@ def main() -> int:
         )
     lines += [
         "",
-        f"Hardware: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs "
-        f"(`os.cpu_count()`), Python {platform.python_version()}, torch {torch.__version__}.",
+        f"Hardware: {machine()}.",
         f"Load average (1/5/15 min) before: {load_before}; after: {load_after}.",
         "Identical returns for every worker count (checked). CPU time: this process and its "
         "workers (user + system); with k workers it includes the k - 1 spawned workers' start "

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from stable_baselines3 import DQN
 
 from robust_rl import RobustDQN
 from robust_rl.io import atomic_write_text
+from robust_rl.provenance import replicate_lines
 from robust_rl.training import load_config
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -138,13 +138,11 @@ def main() -> int:
         "average), discarded: what passing that many rows costs the rest of the step with none of "
         "the robust bookkeeping.",
         "",
-        "Command: `python "
-        + " ".join(["experiments/bench_step_breakdown.py", *sys.argv[1:]])
-        + "`",
-        "",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores, torch {th.__version__}; "
-        f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}; wall time "
-        f"{wall:.0f} s.",
+        *replicate_lines(
+            "experiments/bench_step_breakdown.py",
+            wall_s=wall,
+            note=f"Load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}.",
+        ),
     ]
     text = "\n".join(lines) + "\n"
     atomic_write_text(args.out / "step_breakdown.md", text, force=args.force)

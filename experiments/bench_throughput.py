@@ -20,8 +20,6 @@ average (``/proc/loadavg``) before and after, since other processes on the machi
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +31,7 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from robust_rl.io import atomic_write_text
+from robust_rl.provenance import replicate_lines
 from robust_rl.risk.functionals import EntropicFunctional
 from robust_rl.training import load_config, make_model
 
@@ -343,18 +342,11 @@ def main() -> int:
         )
     wall = time.perf_counter() - start
     lines += ["", compile_line]
-    lines += [
-        "",
-        "## How to replicate",
-        "",
-        "```bash",
-        "python " + " ".join(["experiments/bench_throughput.py", *sys.argv[1:]]),
-        "```",
-        "",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores, torch {torch.__version__}; "
-        f"wall time {wall / 60:.1f} min. Load average (1, 5, 15 min) at the start: "
-        f"{load_before}; after the throughput runs: {load_mid}; at the end: {load_after}.",
-    ]
+    load = (
+        f"Load average (1, 5, 15 min) at the start: {load_before}; after the throughput runs: "
+        f"{load_mid}; at the end: {load_after}."
+    )
+    lines += ["", *replicate_lines("experiments/bench_throughput.py", wall_s=wall, note=load)]
     text = "\n".join(lines) + "\n"
     atomic_write_text(args.out / "throughput.md", text, force=True)
     atomic_write_text(args.out / "throughput.csv", "\n".join(csv) + "\n", force=True)

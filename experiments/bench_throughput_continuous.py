@@ -21,8 +21,6 @@ and records the load average before and after, since other processes skew timing
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import os
 import platform
 import time
@@ -34,7 +32,7 @@ import torch
 
 from robust_rl import RobustSAC
 from robust_rl.errors import OutputExistsError
-from robust_rl.io import atomic_write_text
+from robust_rl.io import atomic_write_text, csv_text
 from robust_rl.training import load_config, make_model
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -278,15 +276,11 @@ def main() -> int:
     rows, targets = measure(args)
     after = load_average()
     args.out.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
     fields = [
         "agent", "steps_per_s", "ratio", "ratio_q1", "ratio_q3", "target_ms", "beyond_forward_ms"
     ]  # fmt: skip
-    writer = csv.DictWriter(buf, fieldnames=fields)
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({**r, "target_ms": 1e3 * targets[r["agent"]]})
-    atomic_write_text(table, buf.getvalue(), force=True)
+    table_rows = [{**r, "target_ms": 1e3 * targets[r["agent"]]} for r in rows]
+    atomic_write_text(table, csv_text(table_rows, fields), force=True)
     text = report(args, rows, targets, (before, after), time.perf_counter() - start)
     atomic_write_text(md, text, force=True)
     print(text)

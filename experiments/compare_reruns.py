@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 from pathlib import Path
 
 from robust_rl.errors import InvalidArgumentError, UserError
 from robust_rl.evaluation import compare_means
 from robust_rl.io import atomic_write_text
+from robust_rl.provenance import command_line
 
 METRICS = ("test_mean", "nominal", "grid_average", "grid_worst")
 
@@ -84,7 +84,7 @@ def main() -> int:
         "|---|---|---:|---:|---:|---:|---:|",
         *comparison_rows(new, old, args.metrics),
         "",
-        "Command: `python " + " ".join(["experiments/compare_reruns.py", *sys.argv[1:]]) + "`",
+        f"Command: `{command_line('experiments/compare_reruns.py')}`",
     ]
     text = "\n".join(lines) + "\n"
     if args.out is not None:

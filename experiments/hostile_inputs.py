@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import csv
-import io
 import json
 import pickle
 import socket
@@ -30,7 +28,7 @@ from pathlib import Path
 import cloudpickle
 import yaml
 
-from robust_rl.io import atomic_write_text
+from robust_rl.io import atomic_write_text, csv_text
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"n_timesteps": 64, "learning_starts": 32, "buffer_size": 200, "batch_size": 16}
@@ -62,12 +60,29 @@ def _cfg(tmp: Path, **over: object) -> Path:
     return path
 
 
+def _train_args(
+    tmp: Path,
+    config: Path | None,
+    *,
+    algo: str = "dqn",
+    env: str = "robust_rl/CartPole-v1",
+    out: str = "r",
+) -> list[str]:
+    """``robust-rl train`` of ``algo`` on ``env`` into ``tmp/out`` (``--config`` if given)."""
+    cmd = ["train", "--algo", algo, "--env", env, "--out", str(tmp / out)]
+    return cmd if config is None else [*cmd, "--config", str(config)]
+
+
 def _train(tmp: Path, *extra: str, out: str = "run", **over: object) -> list[str]:
-    config = str(_cfg(tmp, **over))
     return [
-        *("train", "--algo", "dqn", "--env", "robust_rl/CartPole-v1", "--out", str(tmp / out)),
-        *("--config", config, "--no-progress-bar", *extra),
+        *_train_args(tmp, _cfg(tmp, **over), out=out),
+        *("--no-progress-bar", *extra),
     ]
+
+
+def _evaluate(tmp: Path, *extra: str) -> list[str]:
+    """``robust-rl evaluate`` of a saved DQN (:func:`_model`), one episode per MDP."""
+    return ["evaluate", str(_model(tmp)), "--episodes", "1", *extra]
 
 
 def _model(tmp: Path) -> Path:
@@ -151,7 +166,6 @@ def _listener(tmp: Path) -> object:
 
 
 def cases() -> list[Case]:
-    m = _model
     return [
         Case(
             "train: rerun over an unfinished run",
@@ -171,46 +185,16 @@ def cases() -> list[Case]:
         Case("train: unknown policy", lambda t: _train(t, policy="NopePolicy")),
         Case(
             "train: max_level 26",
-            lambda t: [
-                "train",
-                "--algo",
-                "robust-dqn",
-                "--env",
-                "robust_rl/CartPole-v1",
-                "--out",
-                str(t / "r"),
-                "--config",
-                str(_cfg(t, max_level=26, estimator="saa")),
-            ],
+            lambda t: _train_args(t, _cfg(t, max_level=26, estimator="saa"), algo="robust-dqn"),
         ),
         Case(
             "train: duplicate key in the config",
-            lambda t: [
-                "train",
-                "--algo",
-                "dqn",
-                "--env",
-                "robust_rl/CartPole-v1",
-                "--out",
-                str(t / "r"),
-                "--config",
-                str(t / "dup.yaml"),
-            ],
+            lambda t: _train_args(t, t / "dup.yaml"),
             setup=lambda t: (t / "dup.yaml").write_text("learning_rate: 0.1\nlearning_rate: 0.2\n"),
         ),
         Case(
             "train: binary config file",
-            lambda t: [
-                "train",
-                "--algo",
-                "dqn",
-                "--env",
-                "robust_rl/CartPole-v1",
-                "--out",
-                str(t / "r"),
-                "--config",
-                str(t / "bin.yaml"),
-            ],
+            lambda t: _train_args(t, t / "bin.yaml"),
             setup=lambda t: (t / "bin.yaml").write_bytes(bytes(range(256))),
         ),
         Case(
@@ -232,43 +216,15 @@ def cases() -> list[Case]:
         Case("train: --device gpu0", lambda t: _train(t, "--device", "gpu0")),
         Case(
             "train: unknown env id",
-            lambda t: [
-                "train",
-                "--algo",
-                "dqn",
-                "--env",
-                "Nope-v0",
-                "--out",
-                str(t / "r"),
-                "--config",
-                str(_cfg(t)),
-            ],
+            lambda t: _train_args(t, _cfg(t), env="Nope-v0"),
         ),
         Case(
             "train: no shipped config for the pair",
-            lambda t: [
-                "train",
-                "--algo",
-                "robust-sac",
-                "--env",
-                "robust_rl/CartPole-v1",
-                "--out",
-                str(t / "r"),
-            ],
+            lambda t: _train_args(t, None, algo="robust-sac"),
         ),
         Case(
             "train: gymnasium module:Env id (legitimate)",
-            lambda t: [
-                "train",
-                "--algo",
-                "dqn",
-                "--env",
-                "gymnasium.envs.classic_control:CartPole-v1",
-                "--out",
-                str(t / "r"),
-                "--config",
-                str(_cfg(t)),
-            ],
+            lambda t: _train_args(t, _cfg(t), env="gymnasium.envs.classic_control:CartPole-v1"),
             expect="ok",
         ),
         Case(
@@ -278,7 +234,7 @@ def cases() -> list[Case]:
         ),
         Case(
             "evaluate: model of another task",
-            lambda t: ["evaluate", str(m(t)), "--suite", "pendulum", "--episodes", "1"],
+            lambda t: _evaluate(t, "--suite", "pendulum"),
         ),
         Case("evaluate: model path is a folder", lambda t: ["evaluate", str(t), "--episodes", "1"]),
         Case(
@@ -288,57 +244,29 @@ def cases() -> list[Case]:
         ),
         Case(
             "evaluate: --out is a file",
-            lambda t: ["evaluate", str(m(t)), "--episodes", "1", "--out", str(t / "afile")],
+            lambda t: _evaluate(t, "--out", str(t / "afile")),
             setup=lambda t: (t / "afile").write_text("x"),
         ),
         Case(
             "evaluate: --epsilon -1",
-            lambda t: [
-                "evaluate",
-                str(m(t)),
-                "--episodes",
-                "1",
-                "--attack",
-                "random",
-                "--epsilon",
-                "-1",
-            ],
+            lambda t: _evaluate(t, "--attack", "random", "--epsilon", "-1"),
         ),
         Case(
             "evaluate: --points 1",
-            lambda t: ["evaluate", str(m(t)), "--episodes", "1", "--grid", "--points", "1"],
+            lambda t: _evaluate(t, "--grid", "--points", "1"),
         ),
         Case(
             "evaluate: attack the model cannot take",
-            lambda t: [
-                "evaluate",
-                str(m(t)),
-                "--episodes",
-                "1",
-                "--attack",
-                "critic",
-                "--epsilon",
-                "0.1",
-            ],
+            lambda t: _evaluate(t, "--attack", "critic", "--epsilon", "0.1"),
         ),
-        Case("evaluate: unknown suite", lambda t: ["evaluate", str(m(t)), "--suite", "nope"]),
+        Case("evaluate: unknown suite", lambda t: _evaluate(t, "--suite", "nope")),
         Case(
             "evaluate: Ray address unreachable",
-            lambda t: [
-                "evaluate",
-                str(m(t)),
-                "--episodes",
-                "1",
-                "--grid",
-                "--backend",
-                "ray",
-                "--address",
-                "127.0.0.1:1",
-            ],
+            lambda t: _evaluate(t, "--grid", "--backend", "ray", "--address", "127.0.0.1:1"),
         ),
         Case(
             "evaluate: suite read from the model (legitimate)",
-            lambda t: ["evaluate", str(m(t)), "--episodes", "1", "--quiet"],
+            lambda t: _evaluate(t, "--quiet"),
             expect="ok",
         ),
         Case(
@@ -491,11 +419,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['as_expected']!s:5} {row['exit']} {row['seconds']:6.1f}s {case.name}", flush=True
         )
     out = Path(args.out)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(out / "hostile_inputs.csv", buf.getvalue(), force=True)
+    atomic_write_text(out / "hostile_inputs.csv", csv_text(rows), force=True)
     n_ok = sum(bool(r["as_expected"]) for r in rows)
     md = [
         "# Hostile inputs against the command line",

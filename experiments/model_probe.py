@@ -1,12 +1,10 @@
 """What the scripts that probe a saved SAC / TD3 model's networks share
-(``target_noise_bias.py``, ``robust_gap_scan.py``): the model and the states they probe, and the
-file they write (the table, then the command that made it, the machine and the wall time)."""
+(``target_noise_bias.py``, ``robust_gap_scan.py``): their arguments, the model and the states
+they probe, and how they write their table (:func:`write_report`)."""
 
 from __future__ import annotations
 
-import os
-import platform
-import sys
+import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +15,7 @@ import torch as th
 from stable_baselines3 import SAC, TD3
 
 from robust_rl.errors import InvalidArgumentError
-from robust_rl.io import atomic_write_text
+from robust_rl.provenance import write_record
 
 
 def rollout(
@@ -67,6 +65,35 @@ def load_probe(cls: type[SAC] | type[TD3], path: Path, env_id: str, n: int, seed
     return Probe(model, th.as_tensor(states), rewards, ent_coef)
 
 
+@dataclass
+class ProbeArgs:
+    """The command-line arguments every probe script takes (:func:`probe_parser`)."""
+
+    model: Path
+    env: str
+    states: int
+    repeats: int
+    seed: int
+    out: Path
+    force: bool
+
+
+def probe_parser(
+    doc: str, *, model_help: str, states: int, repeats: int, repeats_help: str, out: str
+) -> argparse.ArgumentParser:
+    """A parser with the arguments of :class:`ProbeArgs` (the script adds its own): the first
+    line of ``doc`` as description, the given defaults."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--model", type=Path, required=True, help=model_help)
+    p.add_argument("--env", required=True, help="the env id the model was trained on")
+    p.add_argument("--states", type=int, default=states, help="next states collected")
+    p.add_argument("--repeats", type=int, default=repeats, help=repeats_help)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path(out))
+    p.add_argument("--force", action="store_true")
+    return p
+
+
 def refuse_existing(path: Path, force: bool) -> None:
     """Refuse to replace ``path`` unless ``force`` (before any work is done)."""
     if path.exists() and not force:
@@ -76,18 +103,14 @@ def refuse_existing(path: Path, force: bool) -> None:
 def write_report(
     path: Path, lines: list[str], script: str, argv: list[str] | None, wall_s: float, force: bool
 ) -> None:
-    """Write ``lines`` to ``path`` (atomically; an existing file only with ``force``) followed by
-    the command (``python experiments/<script> <argv>``), the machine and ``wall_s``; print it."""
-    lines = [
-        *lines,
-        "",
-        "```bash",
-        "python " + " ".join([f"experiments/{script}", *(argv or sys.argv[1:])]),
-        "```",
-        "",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores, torch {th.__version__}, "
-        f"{th.get_num_threads()} torch thread(s); wall time {wall_s:.1f} s.",
-    ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, "\n".join(lines) + "\n", force=force)
-    print("\n".join(lines))
+    """Write a probe's table with the command (``python experiments/<script> <argv>``), the
+    machine and ``wall_s`` (:func:`robust_rl.provenance.write_record`); print it."""
+    write_record(
+        path,
+        lines,
+        f"experiments/{script}",
+        argv,
+        wall_s=wall_s,
+        torch_threads=th.get_num_threads(),
+        force=force,
+    )

@@ -24,7 +24,7 @@ import torch
 
 from robust_rl.errors import InvalidArgumentError
 from robust_rl.evaluation import load_model
-from robust_rl.io import atomic_write_text
+from robust_rl.provenance import write_record
 from robust_rl.sweep import parse_evaluation
 from robust_rl.sweep.trials import evaluate_trial, policy_file
 
@@ -93,10 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             for label, k, n, a, b in changed:
                 lines.append(f"| {label} | {k} of {n} | {a:.3f} | {b:.3f} |")
             lines.append("")
-    given = sys.argv[1:] if argv is None else argv
-    lines += ["", "    python experiments/reevaluate_trial.py " + " ".join(given), ""]
-    atomic_write_text(args.out, "\n".join(lines), force=args.force)
-    print("\n".join(lines))
+    write_record(args.out, lines, "experiments/reevaluate_trial.py", argv, force=args.force)
     return 0
 
 

@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -49,6 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from robust_rl.io import atomic_write_bytes, atomic_write_text, figure_png
+from robust_rl.provenance import command_line, machine
 from robust_rl.risk import sample_ball
 from robust_rl.supervised import fit, load_digits, make_model
 
@@ -232,9 +231,7 @@ def _plot(results: dict[tuple[str, str], list[dict[str, float]]]) -> bytes:
     axes[0][0].set_ylabel("V / (ρ E‖∇ℓ‖*)")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    png = figure_png(fig, dpi=120)
-    plt.close(fig)
-    return png
+    return figure_png(fig, dpi=120, close=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,19 +266,10 @@ def main(argv: list[str] | None = None) -> int:
         (abs(r["V_mc"] / r["V_fixed"] - 1) for r in all_rows if abs(r["coverage"] - 1) < STABLE),
         default=float("nan"),
     )
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     header = (
         "# Regularisation effects of the entropic objective\n\n"
-        f"Command: `python {' '.join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])}`"
-        f"\n\nHardware: {cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, "
-        f"{args.threads} thread(s). Wall time: {wall:.1f} s.\n\n"
+        f"Command: `{command_line('experiments/regularization_effects.py', argv)}`\n\n"
+        f"Hardware: {machine(torch_threads=args.threads)}. Wall time: {wall:.1f} s.\n\n"
         f"{args.points} test points per model, {args.pairs} antithetic pairs of uniform draws per "
         "point, float64. V is the entropic excess over the clean loss (see the script's "
         "docstring). Columns are ratios: 1 means the approximation is exact.\n\n"

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
-import platform
 import statistics
 import sys
 import time
@@ -38,6 +36,7 @@ from typing import Any
 import torch
 
 from robust_rl.io import atomic_write_bytes, atomic_write_text, check_writable, figure_png
+from robust_rl.provenance import command_line, machine
 from robust_rl.supervised import (
     DEFAULT_MAGNITUDES,
     KINDS,
@@ -139,21 +138,6 @@ def _sweep(data: Any, b: Budget, args: argparse.Namespace, log: Any) -> tuple[di
     return chosen, rows
 
 
-def _hardware(threads: int) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs (shared), torch {torch.__version__}, "
-        f"{threads} thread(s), CPU only"
-    )
-
-
 def _plot(mean: dict, std: dict, grids: dict) -> bytes:
     import matplotlib
 
@@ -186,9 +170,7 @@ def _plot(mean: dict, std: dict, grids: dict) -> bytes:
     axes[0][0].legend(fontsize=8)
     fig.suptitle("8×8 digits: error vs perturbation (mean ± std over seeds)")
     fig.tight_layout()
-    png = figure_png(fig, dpi=120)
-    plt.close(fig)
-    return png
+    return figure_png(fig, dpi=120, close=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     for name in OUTPUTS:
         check_writable(out / name, args.force)
-    command = "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
+    command = command_line("experiments/reproduce_classification.py", argv)
     t_start = time.perf_counter()
 
     def log(msg: str) -> None:
@@ -338,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Command: `{command}`",
         "",
-        f"Hardware: {_hardware(args.threads)}. Wall time: {wall / 60:.1f} min "
+        f"Hardware: {machine(torch_threads=args.threads)}. Wall time: {wall / 60:.1f} min "
         f"(sweep {t_sweep / 60:.1f} min).",
         "",
         f"Data: 1,347 training / 450 test images (fixed stratified split), pixels in [0, 1]. "

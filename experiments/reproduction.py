@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import platform
 import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from robust_rl import provenance
 from robust_rl.evaluation import (
     EvaluationResults,
     ModelSummary,
@@ -352,23 +351,10 @@ def trial_time_lines(done: Sequence[TrialResult], variants: Sequence[str]) -> li
 
 def replicate_lines(script: str, wall_s: float) -> list[str]:
     """The command that made the file, the machine and the wall time."""
-    return [
-        "## How to replicate",
-        "",
-        "```bash",
-        "python " + " ".join([f"experiments/{script}", *sys.argv[1:]]),
-        "```",
-        "",
-        *(
-            [
-                "(`--report-only` writes the tables from the finished trials; the same command "
-                "without it trains the missing ones, resuming interrupted trials.)",
-                "",
-            ]
-            if "--report-only" in sys.argv
-            else []
-        ),
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores, Python "
-        f"{platform.python_version()}; wall time of this invocation {wall_s / 60:.1f} min "
-        "(trials finished in an earlier invocation are reused, not retrained).",
-    ]
+    note = "Trials finished in an earlier invocation are reused, not retrained."
+    if "--report-only" in sys.argv:
+        note += (
+            " `--report-only` writes the tables from the finished trials; the same command "
+            "without it trains the missing ones, resuming interrupted trials."
+        )
+    return provenance.replicate_lines(f"experiments/{script}", wall_s=wall_s, note=note)

@@ -17,15 +17,13 @@ evaluated. Writes ``OUT/<model stem>.md``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch as th
-from model_probe import load_probe, refuse_existing, rollout, write_report
+from model_probe import ProbeArgs, load_probe, probe_parser, refuse_existing, rollout, write_report
 from stable_baselines3 import SAC
 
 import robust_rl  # noqa: F401  (registers the robust_rl/ env ids)
@@ -34,37 +32,30 @@ from robust_rl.errors import InvalidArgumentError
 
 
 @dataclass
-class Args:
+class Args(ProbeArgs):
     """Command-line arguments."""
 
-    model: Path
-    env: str
     radii: list[float]
     etas: list[float]
     max_level: int
-    states: int
     scale_steps: int
-    repeats: int
-    seed: int
-    out: Path
-    force: bool
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", type=Path, required=True, help="a saved SB3 SAC model (.zip)")
-    p.add_argument("--env", required=True, help="the env id the model was trained on")
+    p = probe_parser(
+        __doc__,
+        model_help="a saved SB3 SAC model (.zip)",
+        states=2048,
+        repeats=10,
+        repeats_help="targets per point (new draws)",
+        out="experiments/results/robust_gap_scan",
+    )
     p.add_argument("--radii", type=float, nargs="+", required=True, help="in std units")
     p.add_argument("--etas", type=float, nargs="+", required=True, help="η > 0 (inf allowed)")
     p.add_argument("--max-level", type=int, default=4, help="RT-MLMC truncation level")
-    p.add_argument("--states", type=int, default=2048, help="next states collected")
     p.add_argument(
         "--scale-steps", type=int, default=10_000, help="random-action steps for the std"
     )
-    p.add_argument("--repeats", type=int, default=10, help="targets per point (new draws)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("experiments/results/robust_gap_scan"))
-    p.add_argument("--force", action="store_true")
     args = Args(**vars(p.parse_args(argv)))
     if not args.radii or any(not r > 0 for r in args.radii):
         raise InvalidArgumentError(f"--radii must all be > 0, got {args.radii}")

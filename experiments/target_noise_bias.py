@@ -16,16 +16,14 @@ perturbation draws and levels. Writes ``OUT/<name>.md``.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch as th
-from model_probe import load_probe, refuse_existing, write_report
+from model_probe import ProbeArgs, load_probe, probe_parser, refuse_existing, write_report
 from stable_baselines3 import SAC, TD3
 
 import robust_rl  # noqa: F401  (registers the robust_rl/ env ids)
@@ -36,37 +34,30 @@ ALGOS = {"sac": (SAC, RobustSAC), "td3": (TD3, RobustTD3)}
 
 
 @dataclass
-class Args:
+class Args(ProbeArgs):
     """Command-line arguments."""
 
-    model: Path
     algo: str
-    env: str
     etas: list[float]
     radius: float
     estimator: str
     max_level: int
-    states: int
-    repeats: int
-    seed: int
-    out: Path
-    force: bool
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", type=Path, required=True, help="a saved SB3 SAC or TD3 model (.zip)")
+    p = probe_parser(
+        __doc__,
+        model_help="a saved SB3 SAC or TD3 model (.zip)",
+        states=1024,
+        repeats=20,
+        repeats_help="targets per η and way (new noise)",
+        out="experiments/results/target_noise_bias",
+    )
     p.add_argument("--algo", choices=sorted(ALGOS), required=True)
-    p.add_argument("--env", required=True, help="the env id the model was trained on")
     p.add_argument("--etas", type=float, nargs="+", default=[0.1, 0.56, 1.0, math.inf])
     p.add_argument("--radius", type=float, default=0.0, help="absolute radius (0: noise only)")
     p.add_argument("--estimator", choices=("rt-mlmc", "saa"), default="rt-mlmc")
     p.add_argument("--max-level", type=int, default=4)
-    p.add_argument("--states", type=int, default=1024, help="next states collected")
-    p.add_argument("--repeats", type=int, default=20, help="targets per η and way (new noise)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("experiments/results/target_noise_bias"))
-    p.add_argument("--force", action="store_true")
     args = Args(**vars(p.parse_args(argv)))
     if any(not eta > 0 for eta in args.etas):
         raise InvalidArgumentError(f"--etas must be > 0 (inf allowed), got {args.etas}")

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from robust_rl.errors import InvalidArgumentError
-from robust_rl.io import atomic_write_text
+from robust_rl.provenance import write_record
 
 
 def curve(folder: Path, tag: str) -> list[tuple[int, float]]:
@@ -78,10 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(
             f"| {folder.name} | " + " | ".join(cells) + f" | {max(values):.0f} | {values[-1]:.0f} |"
         )
-    given = sys.argv[1:] if argv is None else argv
-    lines += ["", "    python experiments/training_curves.py " + " ".join(given), ""]
-    atomic_write_text(args.out, "\n".join(lines), force=args.force)
-    print("\n".join(lines))
+    write_record(args.out, lines, "experiments/training_curves.py", argv, force=args.force)
     return 0
 
 

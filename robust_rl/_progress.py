@@ -4,7 +4,6 @@ asked for (``progress=True``; ``robust-rl evaluate`` shows it unless ``--quiet``
 from __future__ import annotations
 
 import sys
-from types import TracebackType
 from typing import Any
 
 __all__ = ["Progress"]
@@ -42,10 +41,5 @@ class Progress:
             self._bar.close()
             self._bar = None
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()

@@ -1,5 +1,6 @@
-"""Helpers shared by the environment tests (test_envs*.py): seeded actions, rollouts and the
-checks every registered id must pass."""
+"""Helpers shared by the environment tests (test_envs*.py, test_task_conformance.py): the class
+and perturbed values of a registered task, seeded actions, rollouts and the checks every
+registered id must pass."""
 
 from __future__ import annotations
 
@@ -12,8 +13,27 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import load_env_creator
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+from robust_rl.envs import get_task
+
+
+def registered_class(env_id: str) -> type[gym.Env]:
+    """The environment class registered for ``env_id`` (its entry point, imported)."""
+    return load_env_creator(gym.spec(env_id).entry_point)
+
+
+def perturbed_value(task_id: str, name: str, factor: float = 1.5) -> float:
+    """A value of parameter ``name`` of the task ``task_id`` away from nominal: the edge of the
+    uncertainty set farther from nominal, or ``factor`` x nominal outside the set."""
+    task = get_task(task_id)
+    nominal = task.nominal[name]
+    if name in task.uncertainty_set:
+        low, high = task.uncertainty_set[name]
+        return low if abs(low - nominal) > abs(high - nominal) else high
+    return factor * nominal
 
 
 def sample_actions(env: gym.Env, n: int, seed: int = 0) -> list[Any]:

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from clitools import train_argv
 from envtools import lock_held_elsewhere
 
 from robust_rl._files import FolderLock, FolderLockedError, read_yaml
@@ -88,20 +89,7 @@ def test_the_cli_prints_one_line(tmp_path: Path, capsys) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("learning_rate: .inf\nn_timesteps: 100\n")
     out = tmp_path / "run"
-    code = main(
-        [
-            "train",
-            "--algo",
-            "dqn",
-            "--env",
-            "CartPole-v1",
-            "--config",
-            str(config),
-            "--out",
-            str(out),
-        ]
-    )
-    assert code == 2
+    assert main(train_argv("dqn", "CartPole-v1", config, out)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["robust-rl train: error: learning_rate must be a finite number, got inf"]
     assert not out.exists()
@@ -110,8 +98,7 @@ def test_the_cli_prints_one_line(tmp_path: Path, capsys) -> None:
         ("--seed", str(2**32), r"seed must be an integer in [0, 4294967295], got 4294967296"),
         ("--device", "gpu0", "device must be auto, cpu, cuda, cuda:N or mps, got 'gpu0'"),
     ]:
-        args = ["train", "--algo", "dqn", "--env", "CartPole-v1", "--config", str(config)]
-        assert main([*args, "--out", str(out), flag, value]) == 2
+        assert main(train_argv("dqn", "CartPole-v1", config, out, flag, value)) == 2
         assert capsys.readouterr().err.strip() == f"robust-rl train: error: {message}"
         assert not out.exists()
 

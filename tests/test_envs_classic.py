@@ -7,10 +7,10 @@ import math
 import gymnasium as gym
 import numpy as np
 import pytest
-from envtools import sample_actions
+from envtools import registered_class
 
 import robust_rl.envs  # noqa: F401  (registers the ids)
-from robust_rl.envs import NOMINAL_PARAMS, UNCERTAINTY_SETS, get_task, registered_ids
+from robust_rl.envs import NOMINAL_PARAMS, TASKS, registered_ids
 from robust_rl.envs.classic import (
     ACROBOT_TARGET_HEIGHT,
     PerturbedAcrobotEnv,
@@ -19,77 +19,28 @@ from robust_rl.envs.classic import (
     PerturbedPendulumEnv,
 )
 
-#: nominal id -> (our class, gymnasium's id of the same name)
-CLASSIC = {
-    "robust_rl/Pendulum-v1": (PerturbedPendulumEnv, "Pendulum-v1"),
-    "robust_rl/Acrobot-v1": (PerturbedAcrobotEnv, "Acrobot-v1"),
-    "robust_rl/MountainCar-v0": (PerturbedMountainCarEnv, "MountainCar-v0"),
-    "robust_rl/MountainCarContinuous-v0": (
-        PerturbedMountainCarContinuousEnv,
-        "MountainCarContinuous-v0",
-    ),
-}
+#: the classic-control tasks, from the registry (what every task must pass, stepping like
+#: gymnasium's id of the same name included, is tested in test_task_conformance.py)
+CLASSIC = [task for task in TASKS if task.entry_point.startswith("robust_rl.envs.classic.")]
 CLASSIC_IDS = [
-    env_id
-    for task in CLASSIC
-    for env_id in (task, *get_task(task).variants, get_task(task).domain_randomized_id)
+    env_id for task in CLASSIC for env_id in (task.id, *task.variants, task.domain_randomized_id)
 ]
-#: (task, parameter) for every parameter of every classic task
-
-
-def _perturbed_value(task: str, name: str) -> float:
-    """The edge of the uncertainty set farther from nominal, or 1.5 x nominal."""
-    nominal = NOMINAL_PARAMS[task][name]
-    if name in UNCERTAINTY_SETS[task]:
-        low, high = UNCERTAINTY_SETS[task][name]
-        return low if abs(low - nominal) > abs(high - nominal) else high
-    return 1.5 * nominal
 
 
 # ------------------------------------------------------------------------------------------
-# registration, API conformity, determinism
+# registration
 
 
 def test_every_classic_id_is_registered() -> None:
+    assert [registered_class(task.id) for task in CLASSIC] == [
+        PerturbedPendulumEnv,
+        PerturbedAcrobotEnv,
+        PerturbedMountainCarEnv,
+        PerturbedMountainCarContinuousEnv,
+    ]
     assert set(CLASSIC_IDS) <= set(registered_ids())
     assert "robust_rl/PendulumDomainRandomized-v1" in CLASSIC_IDS
     assert "robust_rl/MountainCarContinuousDomainRandomized-v0" in CLASSIC_IDS
-
-
-@pytest.mark.parametrize("task", list(CLASSIC))
-def test_nominal_reproduces_gymnasium_step_for_step(task: str) -> None:
-    ours, ref = gym.make(task), gym.make(CLASSIC[task][1])
-    assert ours.spec.max_episode_steps == ref.spec.max_episode_steps
-    assert ours.spec.reward_threshold == ref.spec.reward_threshold
-    assert ours.action_space == ref.action_space
-    assert ours.observation_space == ref.observation_space
-    # Acrobot's equations are written anew (sin θ for gymnasium's cos(θ - π/2)): equal to
-    # rounding, which the chaotic dynamics amplify over long horizons; the others are exact.
-    exact = task != "robust_rl/Acrobot-v1"
-    actions = sample_actions(ours, 400 if exact else 100, seed=7)
-    obs_a, _ = ours.reset(seed=42)
-    obs_b, _ = ref.reset(seed=42)
-    np.testing.assert_array_equal(obs_a, obs_b)
-    for action in actions:
-        out_a, out_b = ours.step(action), ref.step(action)
-        if exact:
-            np.testing.assert_array_equal(out_a[0], out_b[0])
-        else:
-            np.testing.assert_allclose(out_a[0], out_b[0], rtol=0, atol=1e-5)
-        assert out_a[1:4] == out_b[1:4]  # reward, terminated, truncated
-        if out_a[2] or out_a[3]:
-            obs_a, _ = ours.reset()
-            obs_b, _ = ref.reset()
-            np.testing.assert_array_equal(obs_a, obs_b)
-
-
-@pytest.mark.parametrize("task", list(CLASSIC))
-def test_nominal_params_and_variants(task: str) -> None:
-    cls = CLASSIC[task][0]
-    assert cls().get_params() == NOMINAL_PARAMS[task]
-    assert list(NOMINAL_PARAMS[task]) == list(cls.param_names())
-    for env_id, overrides in get_task(task).variants.items():
-        assert gym.make(env_id).unwrapped.get_params() == {**NOMINAL_PARAMS[task], **overrides}
 
 
 # ------------------------------------------------------------------------------------------
@@ -195,19 +146,6 @@ def test_acrobot_tip_height_uses_both_lengths() -> None:
 # interface: reset options, info, errors
 
 
-@pytest.mark.parametrize("task", list(CLASSIC))
-def test_reset_options_params_and_info(task: str) -> None:
-    env = gym.make(task)
-    params = {name: _perturbed_value(task, name) for name in NOMINAL_PARAMS[task]}
-    obs, info = env.reset(seed=3, options={"params": params})
-    assert info["params"] == params == env.unwrapped.get_params()
-    obs_nominal, info_nominal = gym.make(task).reset(seed=3)
-    np.testing.assert_array_equal(obs, obs_nominal)
-    assert info_nominal["params"] == NOMINAL_PARAMS[task]
-    # parameters persist across resets until changed
-    assert env.reset()[1]["params"] == params
-
-
 def test_reset_passes_other_options_on() -> None:
     env = gym.make("robust_rl/Pendulum-v1")
     obs, info = env.reset(seed=0, options={"params": {"m": 1.2}, "x_init": 0.0, "y_init": 0.0})
@@ -237,7 +175,7 @@ def test_bad_params_are_refused_and_nothing_changes(task: str, params: dict, mat
         env.reset(options={"params": params})
     if set(params) <= set(NOMINAL_PARAMS[task]):  # (an unknown keyword is a TypeError there)
         with pytest.raises(ValueError, match=match):
-            CLASSIC[task][0](**params)
+            registered_class(task)(**params)
     # atomic: a valid value next to a bad one is not applied either
     other = next(name for name in NOMINAL_PARAMS[task] if name not in params)
     with pytest.raises(ValueError, match=match):

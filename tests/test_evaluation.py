@@ -574,7 +574,7 @@ def test_grid_axes_carry_the_parameters_units():
         for j, ln in enumerate((0.25, 1.0))
     ]
     plt = _pyplot()
-    fig = _grid_heatmaps(plt, rows, ["m"], {}, labels, ["masspole", "length"])
+    fig = _grid_heatmaps(plt, rows, ["masspole", "length"])
     ax = fig.axes[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("length (m)", "masspole (kg)")
     plt.close(fig)
@@ -589,6 +589,6 @@ def test_grid_axes_carry_the_parameters_units():
         )
         for mp in (0.05, 0.5)
     ]
-    fig = _grid_curves(plt, single, ["m"], {}, labels)
+    fig = _grid_curves(plt, single)
     assert fig.axes[0].get_xlabel() == "masspole (kg)"
     plt.close(fig)

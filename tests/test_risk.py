@@ -52,21 +52,21 @@ def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def linear_risk(n: int, *, seed: int, **kwargs):
+    """:func:`entropic_risk` of :func:`linear_loss` at ``n`` copies of X0, on the ball of radius
+    RHO with ETA, drawing from ``gen(seed)``."""
+    return entropic_risk(
+        linear_loss, replicated(n), radius=RHO, eta=ETA, generator=gen(seed), **kwargs
+    )
+
+
 # --------------------------------------------------------------------------------- closed form
 def test_saa_bias_decreases_toward_closed_form():
     exact = closed_form_linear(W, X0, RHO, ETA)
     n_rep = 4000
     biases, errs = [], []
     for level in range(0, 8):
-        res = entropic_risk(
-            linear_loss,
-            replicated(n_rep),
-            radius=RHO,
-            eta=ETA,
-            estimator="saa",
-            max_level=level,
-            generator=gen(level),
-        )
+        res = linear_risk(n_rep, seed=level, estimator="saa", max_level=level)
         biases.append(float(res.per_point.mean()) - exact)
         errs.append(float(res.per_point.std()) / math.sqrt(n_rep))
     # Jensen: F^L underestimates F; the bias shrinks like 2^-L.
@@ -83,38 +83,19 @@ def test_saa_bias_decreases_toward_closed_form():
 )
 def test_rt_mlmc_is_unbiased_for_saa_at_same_level(control_variate, level_sampling):
     level, n_rep = 4, 60_000
-    rt = entropic_risk(
-        linear_loss,
-        replicated(n_rep),
-        radius=RHO,
-        eta=ETA,
+    rt = linear_risk(
+        n_rep,
+        seed=1,
         estimator="rt-mlmc",
         max_level=level,
-        generator=gen(1),
         control_variate=control_variate,
         level_sampling=level_sampling,
     ).per_point
-    saa = entropic_risk(
-        linear_loss,
-        replicated(n_rep // 4),
-        radius=RHO,
-        eta=ETA,
-        estimator="saa",
-        max_level=level,
-        generator=gen(2),
-    ).per_point
+    saa = linear_risk(n_rep // 4, seed=2, estimator="saa", max_level=level).per_point
     se = math.sqrt(rt.var() / rt.numel() + saa.var() / saa.numel())
     assert abs(float(rt.mean() - saa.mean())) < 4.5 * se
     # and it is not trivially matching: F^4 differs from F^0 by many standard errors
-    saa0 = entropic_risk(
-        linear_loss,
-        replicated(n_rep // 4),
-        radius=RHO,
-        eta=ETA,
-        estimator="saa",
-        max_level=0,
-        generator=gen(3),
-    ).per_point
+    saa0 = linear_risk(n_rep // 4, seed=3, estimator="saa", max_level=0).per_point
     assert float(saa.mean() - saa0.mean()) > 10 * se
 
 
@@ -137,15 +118,7 @@ def test_level_frequencies_and_expected_cost(max_level):
     assert p.tolist() == pytest.approx(
         [2.0**-k / (2 - 2.0**-max_level) for k in range(max_level + 1)]
     )
-    res = entropic_risk(
-        linear_loss,
-        replicated(n),
-        radius=RHO,
-        eta=ETA,
-        max_level=max_level,
-        generator=gen(5),
-        control_variate=False,
-    )
+    res = linear_risk(n, seed=5, max_level=max_level, control_variate=False)
     freq = torch.bincount(res.levels, minlength=max_level + 1).to(DT) / n
     tol = 5 * torch.sqrt(p * (1 - p) / n) + 1e-12
     assert bool(((freq - p).abs() <= tol).all()), (freq, p)
@@ -502,10 +475,7 @@ def test_targets_are_gathered_per_draw():
 
 
 def test_seeded_generator_is_deterministic():
-    kwargs = dict(radius=RHO, eta=ETA, max_level=6)
-    a = entropic_risk(linear_loss, replicated(100), generator=gen(19), **kwargs)
-    b = entropic_risk(linear_loss, replicated(100), generator=gen(19), **kwargs)
-    c = entropic_risk(linear_loss, replicated(100), generator=gen(20), **kwargs)
+    a, b, c = (linear_risk(100, seed=seed, max_level=6) for seed in (19, 19, 20))
     torch.testing.assert_close(a.per_point, b.per_point, rtol=0, atol=0)
     assert torch.equal(a.levels, b.levels)
     assert not torch.equal(a.per_point, c.per_point)

@@ -14,6 +14,7 @@ import yaml
 from robust_rl.cli import main
 from robust_rl.sweep import RESULT_FILE, STUDY_FILE, parse_sweep
 from robust_rl.sweep import search as search_module
+from robust_rl.sweep.backends import open_backend
 from robust_rl.sweep.search import PruneSnapshot, _open_study, run_point, study_name
 from robust_rl.sweep.spec import point_trials
 
@@ -185,8 +186,12 @@ def test_search_refuses_a_grid_sweep(tmp_path: Path) -> None:
     data["search"] = {"method": "grid"}
     for v in data["variants"].values():
         del v["space"]
-    with pytest.raises(ValueError, match=r"run_search needs a sweep with search\.method: optuna"):
-        search_module.run_search(parse_sweep(data), tmp_path)
+    runner = open_backend("local", 1)
+    try:
+        with pytest.raises(ValueError, match=r"run_search needs a sweep with search\.method"):
+            search_module.run_search(parse_sweep(data), tmp_path, runner)
+    finally:
+        runner.close()
 
 
 def test_failing_points_are_isolated_and_retried(tmp_path: Path, capsys) -> None:

@@ -5,10 +5,26 @@ from __future__ import annotations
 
 import importlib.util
 
+import gymnasium as gym
+import numpy as np
 import pytest
-from envtools import check_every_api, check_seeding
+from envtools import (
+    check_every_api,
+    check_seeding,
+    perturbed_value,
+    registered_class,
+    rollout,
+    sample_actions,
+)
 
-from robust_rl.envs import TASKS, registered_ids
+from robust_rl.envs import (
+    NOMINAL_PARAMS,
+    TASK_IDS,
+    TASKS,
+    UNCERTAINTY_SETS,
+    get_task,
+    registered_ids,
+)
 
 #: registered id -> the task it belongs to (nominal, variant or domain-randomised id)
 TASK_OF = {
@@ -44,6 +60,76 @@ def test_same_seed_same_rollout(env_id: str) -> None:
     check_seeding(env_id, 40 if TASK_OF[env_id].needs_mujoco else 100)
 
 
+# ------------------------------------------------------------------------------------------
+# each nominal id against gymnasium's id of the same name
+
+
+@pytest.mark.parametrize("task_id", TASK_IDS)
+def test_nominal_reproduces_gymnasium_step_for_step(task_id: str) -> None:
+    """The same limits and spaces; under the same seeds and actions the same observations,
+    rewards and episode ends, and after an end the same unseeded reset."""
+    _skip_without_mujoco(task_id)
+    ours, ref = gym.make(task_id), gym.make(task_id.removeprefix("robust_rl/"))
+    assert ours.spec.max_episode_steps == ref.spec.max_episode_steps
+    assert ours.spec.reward_threshold == ref.spec.reward_threshold
+    assert ours.action_space == ref.action_space
+    assert ours.observation_space == ref.observation_space
+    # Acrobot's equations are written anew (sin θ for gymnasium's cos(θ - π/2)): equal to
+    # rounding, which the chaotic dynamics amplify over long horizons; the others are exact.
+    exact = task_id != "robust_rl/Acrobot-v1"
+    if get_task(task_id).needs_mujoco:
+        actions, reset_seed = sample_actions(ours, 60, seed=2), 9
+    else:
+        actions, reset_seed = sample_actions(ours, 400 if exact else 100, seed=7), 42
+    obs_a, _ = ours.reset(seed=reset_seed)
+    obs_b, _ = ref.reset(seed=reset_seed)
+    np.testing.assert_array_equal(obs_a, obs_b)
+    for action in actions:
+        out_a, out_b = ours.step(action), ref.step(action)
+        if exact:
+            np.testing.assert_array_equal(out_a[0], out_b[0])
+        else:
+            np.testing.assert_allclose(out_a[0], out_b[0], rtol=0, atol=1e-5)
+        assert out_a[1:4] == out_b[1:4]  # reward, terminated, truncated
+        if out_a[2] or out_a[3]:
+            obs_a, _ = ours.reset()  # unseeded: continues the same np_random stream
+            obs_b, _ = ref.reset()
+            np.testing.assert_array_equal(obs_a, obs_b)
+
+
+# ------------------------------------------------------------------------------------------
+# the parameters: nominal values, variants, reset options, each one reaching the simulator
+
+
+@pytest.mark.parametrize("task_id", TASK_IDS)
+def test_nominal_params_and_variants(task_id: str) -> None:
+    _skip_without_mujoco(task_id)
+    nominal = NOMINAL_PARAMS[task_id]
+    cls = registered_class(task_id)
+    assert cls().get_params() == nominal
+    assert gym.make(task_id).unwrapped.get_params() == nominal
+    assert list(nominal) == list(cls.param_names())
+    for env_id, overrides in get_task(task_id).variants.items():
+        assert gym.make(env_id).unwrapped.get_params() == {**nominal, **overrides}
+
+
+@pytest.mark.parametrize("task_id", TASK_IDS)
+def test_reset_options_params_and_info(task_id: str) -> None:
+    """Every parameter of the uncertainty set, set through ``reset(options=...)``, is reported
+    in ``info`` with the others' nominal values, leaves the initial state alone and persists
+    across resets until changed."""
+    _skip_without_mujoco(task_id)
+    nominal = NOMINAL_PARAMS[task_id]
+    params = {name: perturbed_value(task_id, name) for name in UNCERTAINTY_SETS[task_id]}
+    env = gym.make(task_id)
+    obs, info = env.reset(seed=3, options={"params": params})
+    assert info["params"] == {**nominal, **params} == env.unwrapped.get_params()
+    obs_nominal, info_nominal = gym.make(task_id).reset(seed=3)
+    np.testing.assert_array_equal(obs, obs_nominal)
+    assert info_nominal["params"] == nominal
+    assert env.reset()[1]["params"] == info["params"]
+
+
 def _param_cases() -> list[tuple[str, str]]:
     return [(task.id, name) for task in TASKS for name in task.nominal]
 
@@ -51,8 +137,6 @@ def _param_cases() -> list[tuple[str, str]]:
 def _bang_bang(space, n: int) -> list:
     """Actions alternating between the space's extremes every 10 steps (every torque beyond any
     smaller limit, every push as hard as allowed)."""
-    import numpy as np
-
     if hasattr(space, "n"):  # Discrete
         return [0 if i % 20 < 10 else int(space.n) - 1 for i in range(n)]
     return [
@@ -64,16 +148,10 @@ def _bang_bang(space, n: int) -> list:
 def test_every_parameter_reaches_the_simulator(env_id: str, name: str) -> None:
     """Setting one parameter (to the edge of the set farther from nominal, or 1.5 x nominal)
     is read back and changes the episode under the same seed and actions."""
-    import gymnasium as gym
-    import numpy as np
-    from envtools import rollout
-
     task = TASK_OF[env_id]
     _skip_without_mujoco(env_id)
-    nominal = task.nominal[name]
-    low, high = task.uncertainty_set.get(name, (1.5 * nominal, 1.5 * nominal))
-    value = low if abs(low - nominal) > abs(high - nominal) else high
-    assert value != nominal
+    value = perturbed_value(env_id, name)
+    assert value != task.nominal[name]
     base, changed = gym.make(env_id).unwrapped, gym.make(env_id).unwrapped
     changed.set_params(**{name: value})
     assert changed.get_params() == {**base.get_params(), name: pytest.approx(value)}

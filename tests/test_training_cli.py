@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from clitools import train_argv
 from stable_baselines3.common.callbacks import BaseCallback
 
 import robust_rl
@@ -72,24 +73,8 @@ def test_shipped_configs_are_valid_and_use_rl_zoo_defaults():
 def test_train_command_saves_model_checkpoint_and_tensorboard(tmp_path, capsys):
     cfg = tiny_config(tmp_path)
     out = tmp_path / "run"
-    argv = [
-        "train",
-        "--algo",
-        "robust-dqn",
-        "--env",
-        "robust_rl/CartPole-v1",
-        "--config",
-        str(cfg),
-        "--seed",
-        "1",
-        "--out",
-        str(out),
-        "--tensorboard-log",
-        str(tmp_path / "tb"),
-        "--checkpoint-freq",
-        "200",
-        "--no-progress-bar",
-    ]
+    extra = ["--seed", "1", "--tensorboard-log", str(tmp_path / "tb"), "--checkpoint-freq", "200"]
+    argv = train_argv("robust-dqn", "robust_rl/CartPole-v1", cfg, out, *extra, "--no-progress-bar")
     assert main(argv) == 0
     assert "saved" in capsys.readouterr().out
     model = RobustDQN.load(out / "model.zip")
@@ -217,23 +202,8 @@ def test_resume_refuses_a_missing_or_foreign_checkpoint(tmp_path):
 
 def test_evaluate_command_writes_tables_and_refuses_to_overwrite(tmp_path, capsys):
     cfg = tiny_config(tmp_path, "dqn")
-    assert (
-        main(
-            [
-                "train",
-                "--algo",
-                "dqn",
-                "--env",
-                "robust_rl/CartPole-v1",
-                "--config",
-                str(cfg),
-                "--out",
-                str(tmp_path / "dqn"),
-                "--no-progress-bar",
-            ]
-        )
-        == 0
-    )
+    argv = train_argv("dqn", "robust_rl/CartPole-v1", cfg, tmp_path / "dqn", "--no-progress-bar")
+    assert main(argv) == 0
     model = tmp_path / "dqn" / "model.zip"
     out = tmp_path / "eval"
     assert (
@@ -265,22 +235,9 @@ def test_evaluate_command_writes_tables_and_refuses_to_overwrite(tmp_path, capsy
     ("argv", "match"),
     [
         (["evaluate", "missing.zip"], "model file missing.zip does not exist"),
+        (train_argv("dqn", "NoSuchEnv-v0", "CFG", "OUT"), "unknown env id 'NoSuchEnv-v0'"),
         (
-            ["train", "--algo", "dqn", "--env", "NoSuchEnv-v0", "--config", "CFG", "--out", "OUT"],
-            "unknown env id 'NoSuchEnv-v0'",
-        ),
-        (
-            [
-                "train",
-                "--algo",
-                "dqn",
-                "--env",
-                "CartPole-v1",
-                "--config",
-                "nope.yaml",
-                "--out",
-                "OUT",
-            ],
+            train_argv("dqn", "CartPole-v1", "nope.yaml", "OUT"),
             "--config nope.yaml: no such file and no shipped config",
         ),
     ],
@@ -301,22 +258,7 @@ def test_corrupt_model_file_and_unknown_hyperparameter(tmp_path, capsys):
     assert "is not a readable Stable-Baselines3 model" in capsys.readouterr().err
     cfg = tmp_path / "c.yaml"
     cfg.write_text("learning_rat: 0.1\n")
-    assert (
-        main(
-            [
-                "train",
-                "--algo",
-                "dqn",
-                "--env",
-                "CartPole-v1",
-                "--config",
-                str(cfg),
-                "--out",
-                str(tmp_path / "o"),
-            ]
-        )
-        == 2
-    )
+    assert main(train_argv("dqn", "CartPole-v1", cfg, tmp_path / "o")) == 2
     assert "unknown hyperparameter(s) ['learning_rat']" in capsys.readouterr().err
     with pytest.raises(ValueError, match="algo must be one of"):
         validate_config("qrdqn", {})

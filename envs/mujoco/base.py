@@ -63,14 +63,21 @@ def robot_param_specs(robot: MujocoRobotSpec) -> tuple[ParamSpec, ...]:
 class PerturbedMujocoEnv(PerturbableEnv):
     """Mixin for a gymnasium ``MujocoEnv``: body masses and friction as parameters.
 
-    Subclasses set :attr:`ROBOT` (and ``TASK_NAME``/``PARAM_SPECS`` from it); the constructor
-    takes the robot's parameters by name beside gymnasium's keyword arguments. See the module
-    documentation for what a mass or friction change does to the model.
+    A subclass sets only :attr:`ROBOT`; the ``TASK_NAME`` and ``PARAM_SPECS`` it implies are set
+    when the class is made. The constructor takes the robot's parameters by name beside
+    gymnasium's keyword arguments. See the module documentation for what a mass or friction
+    change does to the model.
     """
 
     ROBOT: ClassVar[MujocoRobotSpec]
     model: Any
     data: Any
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "ROBOT" in cls.__dict__:
+            cls.TASK_NAME = cls.ROBOT.task
+            cls.PARAM_SPECS = robot_param_specs(cls.ROBOT)
 
     def __init__(self, **kwargs: Any) -> None:
         """:param kwargs: the robot's parameters by name (:meth:`param_names`; omitted or

@@ -9,7 +9,7 @@ Importing this module needs ``mujoco`` (``pip install "robust-rl[mujoco]"``).
 
 from __future__ import annotations
 
-from robust_rl.envs.mujoco.base import PerturbedMujocoEnv, robot_param_specs
+from robust_rl.envs.mujoco.base import PerturbedMujocoEnv
 
 # The gymnasium MuJoCo modules import mujoco; base has already checked that it is there.
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv  # isort: skip
@@ -54,8 +54,6 @@ class PerturbedInvertedPendulumEnv(PerturbedMujocoEnv, InvertedPendulumEnv):
     """
 
     ROBOT = INVERTED_PENDULUM
-    TASK_NAME = ROBOT.task
-    PARAM_SPECS = robot_param_specs(ROBOT)
 
 
 class PerturbedHopperEnv(PerturbedMujocoEnv, HopperEnv):
@@ -87,8 +85,6 @@ class PerturbedHopperEnv(PerturbedMujocoEnv, HopperEnv):
     """
 
     ROBOT = HOPPER
-    TASK_NAME = ROBOT.task
-    PARAM_SPECS = robot_param_specs(ROBOT)
 
 
 class PerturbedHalfCheetahEnv(PerturbedMujocoEnv, HalfCheetahEnv):
@@ -122,8 +118,6 @@ class PerturbedHalfCheetahEnv(PerturbedMujocoEnv, HalfCheetahEnv):
     """
 
     ROBOT = HALF_CHEETAH
-    TASK_NAME = ROBOT.task
-    PARAM_SPECS = robot_param_specs(ROBOT)
 
 
 class PerturbedWalker2dEnv(PerturbedMujocoEnv, Walker2dEnv):
@@ -159,5 +153,3 @@ class PerturbedWalker2dEnv(PerturbedMujocoEnv, Walker2dEnv):
     """
 
     ROBOT = WALKER2D
-    TASK_NAME = ROBOT.task
-    PARAM_SPECS = robot_param_specs(ROBOT)

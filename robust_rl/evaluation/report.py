@@ -37,38 +37,44 @@ def _pyplot():
 
 def grid_png(results: EvaluationResults) -> bytes | None:
     """PNG of the grid rows (curves or heatmaps, see the module docstring); ``None`` if none."""
-    rows = results.select(kind="grid")
+    return _figure(results, "grid", _draw_grid)
+
+
+def attack_png(results: EvaluationResults) -> bytes | None:
+    """PNG of mean return versus ε per attack and model; ``None`` without attack rows."""
+    return _figure(results, "attack", _draw_attacks)
+
+
+def _figure(
+    results: EvaluationResults,
+    kind: RowKind,
+    draw: Callable[[Any, EvaluationResults, Sequence[EvaluationRow]], Any],
+) -> bytes | None:
+    """``draw(pyplot, results, rows)``'s figure of the rows of ``kind`` as PNG; ``None`` if
+    there are none."""
+    rows = results.select(kind=kind)
     if not rows:
         return None
-    plt = _pyplot()
+    return figure_png(draw(_pyplot(), results, rows), close=True)
+
+
+def _draw_grid(plt: Any, results: EvaluationResults, rows: Sequence[EvaluationRow]) -> Any:
     axes = list(results.axes) or list(dict.fromkeys(k for r in rows for k in r.params))
-    models = list(dict.fromkeys(r.model for r in rows))
-    nominal, labels = _nominal(rows[0].env), _labels(rows[0].env)
     curves = all(len(r.params) == 1 for r in rows) or len(axes) == 1
-    if curves:
-        fig = _grid_curves(plt, rows, models, nominal, labels)
-    else:
-        fig = _grid_heatmaps(plt, rows, models, nominal, labels, axes)
+    fig = _grid_curves(plt, rows) if curves else _grid_heatmaps(plt, rows, axes)
     fig.suptitle(f"Grid over the uncertainty set{_suite(results)}", fontsize=10)
     if curves:
         fig.tight_layout()
-    data = figure_png(fig)
-    plt.close(fig)
-    return data
+    return fig
 
 
-def _grid_curves(
-    plt: Any,
-    rows: Sequence[EvaluationRow],
-    models: list[str],
-    nominal: dict[str, float],
-    labels: dict[str, str],
-) -> Any:
+def _grid_curves(plt: Any, rows: Sequence[EvaluationRow]) -> Any:
     """One panel per parameter varied alone: mean return against its value, per model."""
+    nominal, labels = _nominal(rows[0].env), _labels(rows[0].env)
     params = list(dict.fromkeys(next(iter(r.params)) for r in rows if r.params))
     fig, panels = plt.subplots(1, len(params), figsize=(4.2 * len(params), 3.4), squeeze=False)
     for ax, p in zip(panels[0], params, strict=True):
-        for m in models:
+        for m in dict.fromkeys(r.model for r in rows):
             pts = sorted(
                 (r.params[p], r.mean, *_band(r))
                 for r in rows
@@ -87,15 +93,10 @@ def _grid_curves(
     return fig
 
 
-def _grid_heatmaps(
-    plt: Any,
-    rows: Sequence[EvaluationRow],
-    models: list[str],
-    nominal: dict[str, float],
-    labels: dict[str, str],
-    axes: list[str],
-) -> Any:
+def _grid_heatmaps(plt: Any, rows: Sequence[EvaluationRow], axes: list[str]) -> Any:
     """One heatmap per model over the first two axes (the worst over the others)."""
+    models = list(dict.fromkeys(r.model for r in rows))
+    nominal, labels = _nominal(rows[0].env), _labels(rows[0].env)
     a0, a1 = axes[0], axes[1]
     rest = axes[2:]
     fig, panels = plt.subplots(
@@ -146,12 +147,7 @@ def _grid_heatmaps(
     return fig
 
 
-def attack_png(results: EvaluationResults) -> bytes | None:
-    """PNG of mean return versus ε per attack and model; ``None`` without attack rows."""
-    rows = results.select(kind="attack")
-    if not rows:
-        return None
-    plt = _pyplot()
+def _draw_attacks(plt: Any, results: EvaluationResults, rows: Sequence[EvaluationRow]) -> Any:
     attacks = list(dict.fromkeys(str(r.attack) for r in rows))
     fig, panels = plt.subplots(1, len(attacks), figsize=(4.4 * len(attacks), 3.4), squeeze=False)
     for ax, a in zip(panels[0], attacks, strict=True):
@@ -172,9 +168,7 @@ def attack_png(results: EvaluationResults) -> bytes | None:
     panels[0][0].legend(fontsize=8)
     fig.suptitle(f"Return versus attack radius{_suite(results)}", fontsize=10)
     fig.tight_layout()
-    data = figure_png(fig)
-    plt.close(fig)
-    return data
+    return fig
 
 
 def _band(row: EvaluationRow) -> tuple[float, float]:

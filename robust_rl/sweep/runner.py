@@ -113,15 +113,11 @@ def _run_sweep(
     if isinstance(sweep, SweepSpec) and sweep.search.method == "optuna":
         from robust_rl.sweep.search import run_search
 
-        return run_search(
-            sweep,
-            out_dir,
-            backend=backend,
-            max_parallel=max_parallel,
-            address=address,
-            on_result=on_result,
-            n_trials=n_trials,
-        )
+        runner = open_backend(backend, max_parallel, address)
+        try:
+            return run_search(sweep, out_dir, runner, on_result=on_result, n_trials=n_trials)
+        finally:
+            runner.close()
     if n_trials is not None:
         raise InvalidArgumentError("n_trials applies to search.method optuna only")
     trials = expand_sweep(sweep) if isinstance(sweep, SweepSpec) else list(sweep)

@@ -38,7 +38,7 @@ from typing import Any, cast
 import numpy as np
 
 from robust_rl.errors import InvalidArgumentError
-from robust_rl.sweep.backends import check_max_parallel, open_backend
+from robust_rl.sweep.backends.base import Backend
 from robust_rl.sweep.spec import SearchSpec, SweepSpec, Trial, VariantSpec, point_trials
 from robust_rl.sweep.trials import TrialResult, check_trials, read_result, run_trial
 
@@ -164,59 +164,51 @@ def _pruner(search: SearchSpec) -> Any:
 def run_search(
     spec: SweepSpec,
     out_dir: str | os.PathLike[str],
+    runner: Backend,
     *,
-    backend: str = "local",
-    max_parallel: int = 2,
-    address: str | None = None,
     on_result: Callable[[TrialResult], None] | None = None,
     n_trials: int | None = None,
 ) -> list[TrialResult]:
-    """Run (or continue) the Optuna search of ``spec`` (see the module docstring).
+    """Run (or continue) the Optuna search of ``spec`` (see the module docstring) on an open
+    backend; :func:`~robust_rl.sweep.runner.run_sweep` opens and closes it.
 
     :param spec: a sweep with ``search.method: optuna``.
     :param out_dir: output folder: trial folders and :data:`STUDY_FILE`.
-    :param backend: ``"local"`` or ``"ray"``.
-    :param max_parallel: points in flight at once.
-    :param address: Ray cluster address (``backend="ray"`` only).
+    :param runner: the backend (:func:`~robust_rl.sweep.backends.open_backend`); at most its
+        ``max_parallel`` points are in flight at once.
     :param on_result: called with each trial's result (one per seed) as it arrives.
     :param n_trials: points per variant, overriding ``search.n_trials``.
     :return: the results of every finished point's trials, by variant and trial number.
-    :raises ValueError: a bad argument, an unreachable cluster, or a study made by another
-        sweep file.
+    :raises ValueError: a bad argument or a study made by another sweep file.
     """
     import optuna
 
     if spec.search.method != "optuna":
         raise InvalidArgumentError("run_search needs a sweep with search.method: optuna")
-    check_max_parallel(max_parallel)
     if n_trials is not None and (
         isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1
     ):
         raise InvalidArgumentError(f"n_trials must be a positive integer, got {n_trials!r}")
     budget = n_trials if n_trials is not None else spec.search.n_trials
     out = Path(out_dir).resolve()
-    runner = open_backend(backend, max_parallel, address)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        storage = optuna.storages.RDBStorage(f"sqlite:///{out / STUDY_FILE}")
-        search = _Search(spec, storage, budget)
-        while True:
-            while runner.pending() < max_parallel:
-                point = search.next_point()
-                if point is None:
-                    break
-                check_trials(point[2], out)
-                task = runner.submit(run_point, point[2], str(out), search.snapshot(point[0]))
-                search.inflight[task] = point
-            if not runner.pending():
+    out.mkdir(parents=True, exist_ok=True)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{out / STUDY_FILE}")
+    search = _Search(spec, storage, budget)
+    while True:
+        while runner.pending() < runner.max_parallel:
+            point = search.next_point()
+            if point is None:
                 break
-            for outcome in runner.wait():
-                for res in search.record(outcome):
-                    if on_result is not None:
-                        on_result(res)
-    finally:
-        runner.close()
+            check_trials(point[2], out)
+            task = runner.submit(run_point, point[2], str(out), search.snapshot(point[0]))
+            search.inflight[task] = point
+        if not runner.pending():
+            break
+        for outcome in runner.wait():
+            for res in search.record(outcome):
+                if on_result is not None:
+                    on_result(res)
     return _all_results(spec, search.studies, search.collected, out)
 
 

@@ -312,6 +312,4 @@ def _plot(groups: Sequence[GroupSummary], mdps: Sequence[str], title: str, path:
     ax.set_title(f"{title} (ranked by validation return)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    written = save_figure(fig, path, force=True)
-    plt.close(fig)
-    return written
+    return save_figure(fig, path, force=True, close=True)
