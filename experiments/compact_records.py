@@ -157,6 +157,31 @@ def recode_png(path: Path, tally: Tally) -> None:
         tally.figures += 1
 
 
+def compact_results_file(path: Path, tally: Tally) -> None:
+    """A saved :class:`EvaluationResults` JSON file (other JSON is left alone) in the compact
+    form, checked to read back the same; its CSV twin removed if it lists the same rows."""
+    try:
+        data = json.loads(path.read_text())
+    except ValueError:
+        return
+    if not (isinstance(data, dict) and isinstance(data.get("rows"), list) and "axes" in data):
+        return
+    results = EvaluationResults.from_dict(data)
+    text = results.to_json(compact=True)
+    if text != path.read_text():
+        _replace_text(path, text, tally)
+        back = EvaluationResults.from_json(path.read_text())
+        if not same_rows(back, results):
+            raise RuntimeError(f"{path}: the rewritten results do not read back the same")
+        tally.results += 1
+    table = path.with_suffix(".csv")
+    if table.is_file():
+        if csv_lists(table, results):
+            _unlink(table, tally)
+        else:
+            tally.kept.append(f"{table}: differs from {path.name} (kept)")
+
+
 def compact_folder(root: Path, tally: Tally) -> None:
     """Everything the module docstring lists, under ``root``."""
     for record in sorted(root.rglob("result.json")):
@@ -164,27 +189,8 @@ def compact_folder(root: Path, tally: Tally) -> None:
         if (record.parent / "eval").is_dir():
             drop_eval_folder(record.parent / "eval", results, tally)
     for path in sorted(root.rglob("*.json")):
-        if path.name == "result.json" or path.parent.name == "eval":
-            continue
-        try:
-            data = json.loads(path.read_text())
-        except ValueError:
-            continue
-        if isinstance(data, dict) and isinstance(data.get("rows"), list) and "axes" in data:
-            results = EvaluationResults.from_dict(data)  # a results file, not some other JSON
-            text = results.to_json(compact=True)
-            if text != path.read_text():
-                _replace_text(path, text, tally)
-                back = EvaluationResults.from_json(path.read_text())
-                if not same_rows(back, results):
-                    raise RuntimeError(f"{path}: the rewritten results do not read back the same")
-                tally.results += 1
-            table = path.with_suffix(".csv")
-            if table.is_file():
-                if csv_lists(table, results):
-                    _unlink(table, tally)
-                else:
-                    tally.kept.append(f"{table}: differs from {path.name} (kept)")
+        if path.name != "result.json" and path.parent.name != "eval":
+            compact_results_file(path, tally)
     for path in sorted(root.rglob("*.png")):
         if path.parent.name != "eval":
             recode_png(path, tally)

@@ -173,6 +173,121 @@ def _plot(mean: dict, std: dict, grids: dict) -> bytes:
     return figure_png(fig, dpi=120, close=True)
 
 
+def _error_stats(
+    per_seed: list[tuple[str, int, str, float, float]], grids: dict[str, list[float]]
+) -> tuple[dict[tuple[str, str, float], float], dict[tuple[str, str, float], float]]:
+    """Mean and standard deviation over seeds of the error per (method, kind, magnitude)."""
+    mean: dict[tuple[str, str, float], float] = {}
+    std: dict[tuple[str, str, float], float] = {}
+    for method, kind in itertools.product(METHODS, KINDS):
+        for mag in grids[kind]:
+            errs = [e for m, _, k, g, e in per_seed if m == method and k == kind and g == mag]
+            mean[(method, kind, mag)] = statistics.fmean(errs)
+            std[(method, kind, mag)] = statistics.stdev(errs) if len(errs) > 1 else 0.0
+    return mean, std
+
+
+def _error_tables(
+    mean: dict[tuple[str, str, float], float],
+    std: dict[tuple[str, str, float], float],
+    grids: dict[str, list[float]],
+) -> list[str]:
+    """One Markdown table per perturbation kind: method × magnitude, mean ± std."""
+    md = []
+    for kind in KINDS:
+        md += [f"### {kind}", ""]
+        md.append("| method | " + " | ".join(f"{g:g}" for g in grids[kind]) + " |")
+        md.append("|---|" + "---:|" * len(grids[kind]))
+        for method in METHODS:
+            cells = " | ".join(
+                f"{mean[(method, kind, g)]:.3f} ± {std[(method, kind, g)]:.3f}" for g in grids[kind]
+            )
+            md.append(f"| {LABELS[method]} | {cells} |")
+        md.append("")
+    return md
+
+
+def _sweep_lines(sweep_rows: list[dict]) -> list[str]:
+    """The validation sweep's table (none without a sweep)."""
+    if not sweep_rows:
+        return []
+    md = [
+        "## Validation sweep (seed 0, 20% of the training split)",
+        "",
+        "Criterion: mean validation error over all four grids, among settings with clean "
+        "validation error ≤ ERM's + 0.01.",
+        "",
+        "| method | radius | η | clean error | mean error | chosen |",
+        "|---|---:|---:|---:|---:|:---:|",
+    ]
+
+    def opt(v: float) -> str:
+        return "-" if v != v else f"{v:g}"  # NaN: not a parameter of the method
+
+    for r in sweep_rows:
+        md.append(
+            f"| {r['method']} | {opt(r['radius'])} | {opt(r['eta'])} | {r['clean_error']:.3f} | "
+            f"{r['mean_error']:.3f} | {'✓' if r.get('chosen') else ''} |"
+        )
+    md.append("")
+    return md
+
+
+def _goals(
+    mean: dict[tuple[str, str, float], float],
+    grids: dict[str, list[float]],
+    t_mean: dict[str, float],
+) -> list[tuple[str, str, bool]]:
+    """The goals of the classification reproduction: (goal, measured, met)."""
+
+    def last(method: str, kind: str) -> float:
+        return mean[(method, kind, grids[kind][-1])]
+
+    baselines = ("erm", "fgm", "ifgm")
+    goals = []
+    for kind in ("linf_noise", "l2_noise"):
+        best = min(baselines, key=lambda m: last(m, kind))
+        ent, ref = last("entropic", kind), last(best, kind)
+        goals.append(
+            (
+                f"{kind}: entropic error at the largest magnitude ({grids[kind][-1]:g}) ≤ 0.7 × best "
+                "baseline",
+                f"{ent:.3f} vs 0.7 × {ref:.3f} ({LABELS[best]}) = {0.7 * ref:.3f}"
+                f" (ratio {ent / ref:.2f})",
+                ent <= 0.7 * ref,
+            )
+        )
+    for kind in ("linf_pgd", "l2_pgd"):
+        diffs = [mean[("entropic", kind, g)] - mean[("ifgm", kind, g)] for g in grids[kind]]
+        auc_e = statistics.fmean(mean[("entropic", kind, g)] for g in grids[kind])
+        auc_i = statistics.fmean(mean[("ifgm", kind, g)] for g in grids[kind])
+        goals.append(
+            (
+                f"{kind}: entropic no worse than IFGM training",
+                f"mean error over the grid {auc_e:.3f} vs {auc_i:.3f}; largest gap "
+                f"{max(diffs):+.3f}",
+                auc_e <= auc_i,
+            )
+        )
+    clean_e, clean_erm = mean[("entropic", "linf_noise", 0.0)], mean[("erm", "linf_noise", 0.0)]
+    goals.append(
+        (
+            "clean error within 1 point of ERM",
+            f"{clean_e:.3f} vs {clean_erm:.3f} ({100 * (clean_e - clean_erm):+.1f} points)",
+            clean_e <= clean_erm + 0.01,
+        )
+    )
+    goals.append(
+        (
+            "entropic (RT-MLMC) epoch ≤ ½ × IFGM (10 steps) epoch",
+            f"{t_mean['entropic']:.3f} s vs {t_mean['ifgm']:.3f} s "
+            f"(ratio {t_mean['entropic'] / t_mean['ifgm']:.2f})",
+            t_mean["entropic"] <= 0.5 * t_mean["ifgm"],
+        )
+    )
+    return goals
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="experiments/results/classification")
@@ -253,13 +368,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     wall = time.perf_counter() - t_start
 
-    mean: dict[tuple[str, str, float], float] = {}
-    std: dict[tuple[str, str, float], float] = {}
-    for method, kind in itertools.product(METHODS, KINDS):
-        for mag in grids[kind]:
-            errs = [e for m, _, k, g, e in per_seed if m == method and k == kind and g == mag]
-            mean[(method, kind, mag)] = statistics.fmean(errs)
-            std[(method, kind, mag)] = statistics.stdev(errs) if len(errs) > 1 else 0.0
+    mean, std = _error_stats(per_seed, grids)
     t_mean = {m: statistics.fmean(t for mm, _, t, _ in timing if mm == m) for m in METHODS}
     t_std = {
         m: statistics.stdev([t for mm, _, t, _ in timing if mm == m]) if len(args.seeds) > 1 else 0
@@ -267,52 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     evals = {m: statistics.fmean(e for mm, _, _, e in timing if mm == m) for m in METHODS}
 
-    # goals
-    def last(method: str, kind: str) -> float:
-        return mean[(method, kind, grids[kind][-1])]
-
-    baselines = ("erm", "fgm", "ifgm")
-    goals = []
-    for kind in ("linf_noise", "l2_noise"):
-        best = min(baselines, key=lambda m: last(m, kind))
-        ent, ref = last("entropic", kind), last(best, kind)
-        goals.append(
-            (
-                f"{kind}: entropic error at the largest magnitude ({grids[kind][-1]:g}) ≤ 0.7 × best "
-                "baseline",
-                f"{ent:.3f} vs 0.7 × {ref:.3f} ({LABELS[best]}) = {0.7 * ref:.3f}"
-                f" (ratio {ent / ref:.2f})",
-                ent <= 0.7 * ref,
-            )
-        )
-    for kind in ("linf_pgd", "l2_pgd"):
-        diffs = [mean[("entropic", kind, g)] - mean[("ifgm", kind, g)] for g in grids[kind]]
-        auc_e = statistics.fmean(mean[("entropic", kind, g)] for g in grids[kind])
-        auc_i = statistics.fmean(mean[("ifgm", kind, g)] for g in grids[kind])
-        goals.append(
-            (
-                f"{kind}: entropic no worse than IFGM training",
-                f"mean error over the grid {auc_e:.3f} vs {auc_i:.3f}; largest gap "
-                f"{max(diffs):+.3f}",
-                auc_e <= auc_i,
-            )
-        )
-    clean_e, clean_erm = mean[("entropic", "linf_noise", 0.0)], mean[("erm", "linf_noise", 0.0)]
-    goals.append(
-        (
-            "clean error within 1 point of ERM",
-            f"{clean_e:.3f} vs {clean_erm:.3f} ({100 * (clean_e - clean_erm):+.1f} points)",
-            clean_e <= clean_erm + 0.01,
-        )
-    )
-    goals.append(
-        (
-            "entropic (RT-MLMC) epoch ≤ ½ × IFGM (10 steps) epoch",
-            f"{t_mean['entropic']:.3f} s vs {t_mean['ifgm']:.3f} s "
-            f"(ratio {t_mean['entropic'] / t_mean['ifgm']:.2f})",
-            t_mean["entropic"] <= 0.5 * t_mean["ifgm"],
-        )
-    )
+    goals = _goals(mean, grids, t_mean)
 
     # markdown
     md = [
@@ -346,18 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|:---:|",
     ]
     md += [f"| {g} | {m} | {'yes' if ok else '**no**'} |" for g, m, ok in goals]
-    md += ["", "## Test error (mean ± std over seeds)", ""]
-    for kind in KINDS:
-        md.append(f"### {kind}")
-        md.append("")
-        md.append("| method | " + " | ".join(f"{g:g}" for g in grids[kind]) + " |")
-        md.append("|---|" + "---:|" * len(grids[kind]))
-        for method in METHODS:
-            cells = " | ".join(
-                f"{mean[(method, kind, g)]:.3f} ± {std[(method, kind, g)]:.3f}" for g in grids[kind]
-            )
-            md.append(f"| {LABELS[method]} | {cells} |")
-        md.append("")
+    md += ["", "## Test error (mean ± std over seeds)", "", *_error_tables(mean, std, grids)]
     md += [
         "## Training time per epoch",
         "",
@@ -373,26 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         + " on average. Wall times share a 2-core machine with other jobs.",
         "",
     ]
-    if sweep_rows:
-        md += [
-            "## Validation sweep (seed 0, 20% of the training split)",
-            "",
-            "Criterion: mean validation error over all four grids, among settings with clean "
-            "validation error ≤ ERM's + 0.01.",
-            "",
-            "| method | radius | η | clean error | mean error | chosen |",
-            "|---|---:|---:|---:|---:|:---:|",
-        ]
-
-        def opt(v: float) -> str:
-            return "-" if v != v else f"{v:g}"  # NaN: not a parameter of the method
-
-        for r in sweep_rows:
-            md.append(
-                f"| {r['method']} | {opt(r['radius'])} | {opt(r['eta'])} | {r['clean_error']:.3f} | "
-                f"{r['mean_error']:.3f} | {'✓' if r.get('chosen') else ''} |"
-            )
-        md.append("")
+    md += _sweep_lines(sweep_rows)
     text = "\n".join(md)
 
     csv_lines = ["method,kind,magnitude,error_mean,error_std,n_seeds"]

@@ -16,21 +16,26 @@ class Progress:
     :param desc: what is being done (shown first on the bar).
     :param enabled: draw the bar; otherwise every call does nothing.
     :param unit: name of one unit of work.
+    :param leave: keep the finished bar on screen.
     """
 
-    def __init__(self, total: int, desc: str, enabled: bool, unit: str = "MDP") -> None:
+    def __init__(
+        self, total: int, desc: str, enabled: bool, unit: str = "MDP", leave: bool = True
+    ) -> None:
         self._bar: Any = None
         if enabled:
             from tqdm import tqdm
 
             self._bar = tqdm(
-                total=total, desc=desc, unit=unit, file=sys.stderr, mininterval=0.5, leave=True
+                total=total, desc=desc, unit=unit, file=sys.stderr, mininterval=0.5, leave=leave
             )
 
-    def update(self, n: int = 1) -> None:
-        """Record ``n`` more units done."""
+    def update(self, n: int = 1, **postfix: Any) -> None:
+        """Record ``n`` more units done; ``postfix``: values shown after the bar (``loss=...``)."""
         if self._bar is not None:
             self._bar.update(n)
+            if postfix:
+                self._bar.set_postfix(**postfix)
 
     def __enter__(self) -> Progress:
         return self

@@ -43,6 +43,7 @@ import robust_rl.envs  # noqa: F401  (registers the ids)
 from robust_rl._files import FolderLock, check_output_folder, read_yaml
 from robust_rl.agents import AGENTS
 from robust_rl.checkpoints import (
+    Checkpoint,
     CheckpointCallback,
     CheckpointMeta,
     TrainingInterrupted,
@@ -255,6 +256,30 @@ class TrainResult:
     resumed_from: int | None
 
 
+def _checkpoint_to_resume(
+    out: Path, meta: CheckpointMeta, *, resume: bool, force: bool, trust: bool
+) -> Checkpoint | None:
+    """The checkpoint in ``out`` to continue (``resume``), refused if it belongs to another
+    run; ``None`` to start afresh, refused over an unfinished run unless ``force``."""
+    path = out / CHECKPOINT_FILE
+    if not resume:
+        if path.exists() and not force:
+            raise OutputExistsError(
+                f"{out} holds an unfinished run ({path.name}); pass --resume to continue "
+                "it, --force to start afresh, or choose another --out"
+            )
+        return None
+    checkpoint = load_checkpoint(path, trust=trust)
+    differ = checkpoint.meta.mismatches(meta.algo, meta.env_id, meta.seed, meta.config)
+    if differ:
+        raise InvalidArgumentError(
+            f"--resume: {path} belongs to another run; it differs in "
+            + "; ".join(differ)
+            + " (resume with the checkpoint's settings, or start afresh in another --out)"
+        )
+    return checkpoint
+
+
 def train(
     algo: str,
     env_id: str,
@@ -306,22 +331,7 @@ def train(
                 f"{model_path} already exists; pass --force to overwrite it or choose another --out"
             )
         meta = CheckpointMeta(algo=algo, env_id=env_id, seed=seed, config=_as_plain(cfg))
-        checkpoint_path = out / CHECKPOINT_FILE
-        checkpoint = None
-        if resume:
-            checkpoint = load_checkpoint(checkpoint_path, trust=trust)
-            differ = checkpoint.meta.mismatches(algo, env_id, seed, meta.config)
-            if differ:
-                raise InvalidArgumentError(
-                    f"--resume: {checkpoint_path} belongs to another run; it differs in "
-                    + "; ".join(differ)
-                    + " (resume with the checkpoint's settings, or start afresh in another --out)"
-                )
-        elif checkpoint_path.exists() and not force:
-            raise OutputExistsError(
-                f"{out} holds an unfinished run ({checkpoint_path.name}); pass --resume to continue "
-                "it, --force to start afresh, or choose another --out"
-            )
+        checkpoint = _checkpoint_to_resume(out, meta, resume=resume, force=force, trust=trust)
         run_info = {"algo": algo, "env": env_id, "seed": seed, "config": meta.config}
 
         resumed_from = None
@@ -346,7 +356,7 @@ def train(
         write_state("running")
         model.verbose = verbose
         remaining = cfg["n_timesteps"] - int(model.num_timesteps)
-        ckpt = CheckpointCallback(checkpoint_path, meta, save_freq=checkpoint_freq)
+        ckpt = CheckpointCallback(out / CHECKPOINT_FILE, meta, save_freq=checkpoint_freq)
         first: list[BaseCallback] = [ckpt]
         if checkpoint is not None and (noise := getattr(model, "action_noise", None)) is not None:
             first.append(_KeepActionNoise(noise))

@@ -298,62 +298,47 @@ def fit(
         "seed": seed,
     }
     shuffle_gen = torch.Generator().manual_seed(seed)
-    draw_gen = torch.Generator(device=device).manual_seed(seed + 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-
-    def objective(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, int]:
-        n = len(xb)
-        if method == "erm":
-            return F.cross_entropy(model(xb), yb), n
-        if method == "fgm":
-            xa = fgm(model, xb, yb, radius, norm=norm, clip=box_t)
-            return F.cross_entropy(model(xa), yb), 2 * n
-        if method == "ifgm":
-            xa = pgd(model, xb, yb, radius, steps=ifgm_steps, norm=norm, clip=box_t)
-            return F.cross_entropy(model(xa), yb), (ifgm_steps + 1) * n
-        assert spec is not None
-        res = spec_loss_result(
-            model, xb, yb, spec, radius=radius, norm=norm, clip=sample_box, generator=draw_gen
-        )
-        return res.value, int(res.n_evaluations)
-
+    objective = _objective(
+        method,
+        model,
+        radius=radius,
+        norm=norm,
+        box=box_t,
+        ifgm_steps=ifgm_steps,
+        spec=spec,
+        sample_box=sample_box,
+        generator=torch.Generator(device=device).manual_seed(seed + 1),
+    )
     result = FitResult(method=method, config=config)
     t_start = time.perf_counter()
     if eval_clean:
         result.initial_clean_loss, _ = _clean_metrics(model, x_all, y_all)
-
     n_batches = math.ceil(len(x_all) / batch_size)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=epochs * n_batches, desc=f"fit[{method}]", unit="batch", leave=False)
-    try:
+    with Progress(epochs * n_batches, f"fit[{method}]", progress, unit="batch", leave=False) as bar:
         for epoch in range(1, epochs + 1):
             model.train()
             perm = torch.randperm(len(x_all), generator=shuffle_gen).to(device)
-            total, count, evals = 0.0, 0, 0
             t0 = time.perf_counter()
+            total, evals = 0.0, 0
             for b in range(n_batches):
                 idx = perm[b * batch_size : (b + 1) * batch_size]
-                xb, yb = x_all[idx], y_all[idx]
-                loss, n_eval = objective(xb, yb)
+                loss, n_eval = objective(x_all[idx], y_all[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 total += float(loss.detach()) * len(idx)
-                count += len(idx)
                 evals += n_eval
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(epoch=epoch, loss=f"{total / count:.4f}")
+                bar.update(
+                    1, epoch=epoch, loss=f"{total / min(len(x_all), (b + 1) * batch_size):.4f}"
+                )
             train_time = time.perf_counter() - t0
             clean_loss, clean_error = (
                 _clean_metrics(model, x_all, y_all) if eval_clean else (math.nan, math.nan)
             )
             stats = EpochStats(
                 epoch=epoch,
-                loss=total / count,
+                loss=total / len(x_all),
                 clean_loss=clean_loss,
                 clean_error=clean_error,
                 train_time_s=train_time,
@@ -362,12 +347,43 @@ def fit(
             result.history.append(stats)
             if callback is not None and callback(stats) is False:
                 break
-    finally:
-        if bar is not None:
-            bar.close()
     model.eval()
     result.total_time_s = time.perf_counter() - t_start
     return result
+
+
+def _objective(
+    method: str,
+    model: nn.Module,
+    *,
+    radius: float,
+    norm: str,
+    box: tuple[float, float] | None,
+    ifgm_steps: int,
+    spec: EstimatorSpec | None,
+    sample_box: tuple[float, float] | None,
+    generator: torch.Generator,
+) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, int]]:
+    """``objective(x, y) -> (loss, forward evaluations)`` of one mini-batch for ``method``
+    (see :func:`fit`)."""
+
+    def objective(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, int]:
+        n = len(xb)
+        if method == "erm":
+            return F.cross_entropy(model(xb), yb), n
+        if method == "fgm":
+            xa = fgm(model, xb, yb, radius, norm=norm, clip=box)
+            return F.cross_entropy(model(xa), yb), 2 * n
+        if method == "ifgm":
+            xa = pgd(model, xb, yb, radius, steps=ifgm_steps, norm=norm, clip=box)
+            return F.cross_entropy(model(xa), yb), (ifgm_steps + 1) * n
+        assert spec is not None
+        res = spec_loss_result(
+            model, xb, yb, spec, radius=radius, norm=norm, clip=sample_box, generator=generator
+        )
+        return res.value, int(res.n_evaluations)
+
+    return objective
 
 
 @dataclass

@@ -285,51 +285,52 @@ def _parse_space(
         w = f"{where}.{key}"
         entry = _check_type(w, entry, dict, "a mapping: {low: ..., high: ...} or {choices: [...]}")
         _check_keys(w, entry, ["low", "high", "log", "step", "type", "choices"])
-        if "choices" in entry:
-            if set(entry) - {"choices"}:
-                raise InvalidArgumentError(
-                    f"sweep: {w}: choices excludes low, high, log, step, type"
-                )
-            choices = _check_type(f"{w}.choices", entry["choices"], list, "a non-empty list")
-            if not choices:
-                raise InvalidArgumentError(f"sweep: {w}.choices must be a non-empty list")
-            bad = [c for c in choices if not _plain(c)]
-            if bad:
-                raise InvalidArgumentError(
-                    f"sweep: {w}.choices must be numbers, strings, booleans, null, or lists "
-                    f"and mappings of those, got {bad!r}"
-                )
-            param = SpaceParam(key, "categorical", choices=tuple(choices))
-        else:
-            if "low" not in entry or "high" not in entry:
-                raise InvalidArgumentError(f"sweep: {w} needs low and high (or choices)")
-            low, high = entry["low"], entry["high"]
-            for n, v in (("low", low), ("high", high)):
-                _check_type(f"{w}.{n}", v, int | float, "a number")
-            kind = entry.get(
-                "type", "int" if isinstance(low, int) and isinstance(high, int) else "float"
-            )
-            if kind not in ("int", "float"):
-                raise InvalidArgumentError(
-                    f"sweep: {w}.type must be 'int' or 'float', got {kind!r}"
-                )
-            log = _check_type(f"{w}.log", entry.get("log", False), bool, "true or false")
-            if not low < high:
-                raise InvalidArgumentError(f"sweep: {w} needs low < high, got {low!r}, {high!r}")
-            if log and low <= 0:
-                raise InvalidArgumentError(f"sweep: {w}: log scale needs low > 0, got {low!r}")
-            step = entry.get("step")
-            if step is not None:
-                _check_type(f"{w}.step", step, int | float, "a positive number")
-                if step <= 0 or log:
-                    raise InvalidArgumentError(f"sweep: {w}.step must be > 0 and excludes log")
-            param = SpaceParam(key, kind, float(low), float(high), log, step)
+        param = _choice_param(w, key, entry) if "choices" in entry else _range_param(w, key, entry)
         out.append(param)
     if not out:
         raise InvalidArgumentError(f"sweep: {where} must name at least one hyperparameter")
     # every searched key must be a hyperparameter of the algorithm
     validate_config(algo, {**config, **{p.name: _probe(p) for p in out}})
     return tuple(out)
+
+
+def _choice_param(w: str, key: str, entry: Mapping[str, Any]) -> SpaceParam:
+    """``{choices: [...]}``: a categorical hyperparameter."""
+    if set(entry) - {"choices"}:
+        raise InvalidArgumentError(f"sweep: {w}: choices excludes low, high, log, step, type")
+    choices = _check_type(f"{w}.choices", entry["choices"], list, "a non-empty list")
+    if not choices:
+        raise InvalidArgumentError(f"sweep: {w}.choices must be a non-empty list")
+    bad = [c for c in choices if not _plain(c)]
+    if bad:
+        raise InvalidArgumentError(
+            f"sweep: {w}.choices must be numbers, strings, booleans, null, or lists "
+            f"and mappings of those, got {bad!r}"
+        )
+    return SpaceParam(key, "categorical", choices=tuple(choices))
+
+
+def _range_param(w: str, key: str, entry: Mapping[str, Any]) -> SpaceParam:
+    """``{low, high[, log, step, type]}``: an int or float hyperparameter."""
+    if "low" not in entry or "high" not in entry:
+        raise InvalidArgumentError(f"sweep: {w} needs low and high (or choices)")
+    low, high = entry["low"], entry["high"]
+    for n, v in (("low", low), ("high", high)):
+        _check_type(f"{w}.{n}", v, int | float, "a number")
+    kind = entry.get("type", "int" if isinstance(low, int) and isinstance(high, int) else "float")
+    if kind not in ("int", "float"):
+        raise InvalidArgumentError(f"sweep: {w}.type must be 'int' or 'float', got {kind!r}")
+    log = _check_type(f"{w}.log", entry.get("log", False), bool, "true or false")
+    if not low < high:
+        raise InvalidArgumentError(f"sweep: {w} needs low < high, got {low!r}, {high!r}")
+    if log and low <= 0:
+        raise InvalidArgumentError(f"sweep: {w}: log scale needs low > 0, got {low!r}")
+    step = entry.get("step")
+    if step is not None:
+        _check_type(f"{w}.step", step, int | float, "a positive number")
+        if step <= 0 or log:
+            raise InvalidArgumentError(f"sweep: {w}.step must be > 0 and excludes log")
+    return SpaceParam(key, kind, float(low), float(high), log, step)
 
 
 def _plain(value: Any) -> bool:

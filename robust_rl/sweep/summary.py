@@ -260,29 +260,43 @@ def write_summary(
     if len(best) > 1 or any(len([g for g in groups if g["variant"] == v]) > 1 for v in best):
         lines += ["", "Best point of each variant (by validation):", ""]
         lines += _table(list(best.values()), mdps, "variant")
-    lines += tie_lines(groups, best)
-    skipped = [r for r in rows if r["status"] == "pruned"]
-    if skipped:
-        lines += ["", f"Pruned trials ({len(skipped)}): " + ", ".join(r["trial"] for r in skipped)]
-    failed = [r for r in rows if r["status"] == "failed"]
-    if failed:
-        lines += ["", "Failed trials:", ""] + [
-            f"- {r['trial']}: {r.get('error', '')}" for r in failed
-        ]
-    first_trial: dict[str, Trial] = {}
-    for r in results:
-        if r.ok:
-            first_trial.setdefault(r.trial.group, r.trial)
-    for variant, g in best.items():
-        if g["group"] in first_trial and g.get("validation_mean") is not None:
-            path = out / BEST_DIR / f"{variant}.yaml"
-            text = best_config_text(first_trial[g["group"]], g, path)
-            written.append(atomic_write_text(path, text, force=True))
+    lines += tie_lines(groups, best) + _unfinished_lines(rows)
+    written += _write_best_configs(results, best, out)
     if footer:
         lines += ["", footer]
     written.append(atomic_write_text(out / "summary.md", "\n".join(lines) + "\n", force=True))
     if groups and mdps:
         written.append(_plot(groups, mdps, title, out / "summary.png"))
+    return written
+
+
+def _unfinished_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The pruned and the failed trials (none: no lines)."""
+    lines: list[str] = []
+    skipped = [r for r in rows if r["status"] == "pruned"]
+    if skipped:
+        lines += ["", f"Pruned trials ({len(skipped)}): " + ", ".join(r["trial"] for r in skipped)]
+    failed = [r for r in rows if r["status"] == "failed"]
+    if failed:
+        lines += ["", "Failed trials:", ""]
+        lines += [f"- {r['trial']}: {r.get('error', '')}" for r in failed]
+    return lines
+
+
+def _write_best_configs(
+    results: Sequence[TrialResult], best: Mapping[str, GroupSummary], out: Path
+) -> list[Path]:
+    """``best/<variant>.yaml`` for each variant's best point that has a validation score."""
+    first_trial: dict[str, Trial] = {}
+    for r in results:
+        if r.ok:
+            first_trial.setdefault(r.trial.group, r.trial)
+    written = []
+    for variant, g in best.items():
+        if g["group"] in first_trial and g.get("validation_mean") is not None:
+            path = out / BEST_DIR / f"{variant}.yaml"
+            text = best_config_text(first_trial[g["group"]], g, path)
+            written.append(atomic_write_text(path, text, force=True))
     return written
 
 
