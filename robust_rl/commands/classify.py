@@ -88,12 +88,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="architecture; auto: small_cnn for 8x8, wrm_cnn for 28x28 (default: %(default)s)",
     )
     d = DEFAULTS
-    p.add_argument(
-        "--norm",
-        choices=["linf", "l2"],
-        default=d["norm"],
-        help="training ball norm (default: %(default)s)",
-    )
+    # options with a list of choices and a default from DEFAULTS
+    for flag, choices, text in (
+        ("--norm", ["linf", "l2"], "training ball norm"),
+        ("--estimator", ["rt-mlmc", "saa"], "entropic estimator"),
+    ):
+        default = d[flag[2:]]
+        p.add_argument(flag, choices=choices, default=default, help=f"{text} (default: {default})")
     p.add_argument(
         "--radius",
         type=float,
@@ -112,12 +113,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     ):
         key = flag[2:].replace("-", "_")
         p.add_argument(flag, type=number, default=d[key], help=f"{text} (default: %(default)s)")
-    p.add_argument(
-        "--estimator",
-        choices=["rt-mlmc", "saa"],
-        default=d["estimator"],
-        help="entropic estimator (default: %(default)s)",
-    )
     p.add_argument(
         "--control-variate",
         action=argparse.BooleanOptionalAction,
