@@ -21,7 +21,6 @@ Writes ``OUT/dynamics.md`` and ``OUT/dynamics.csv``.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ import torch
 
 import robust_rl.common.robust as robust_module
 from robust_rl.io import atomic_write_text
+from robust_rl.provenance import command_line, machine
 from robust_rl.training import load_config, make_model
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "robust_dqn_dynamics_cartpole.yaml"
@@ -209,8 +209,8 @@ def main() -> int:
     lines = [
         "# The dynamics-set target's cost on CartPole",
         "",
-        f"`{' '.join(['python', *sys.argv])}`; {platform.machine()}, torch "
-        f"{torch.__version__}, one thread; {args.repeats} interleaved rounds of "
+        f"`{command_line('experiments/bench_dynamics.py')}`; {machine(torch_threads=1)}; "
+        f"{args.repeats} interleaved rounds of "
         f"{args.timesteps:,} steps per agent, medians; load average {' '.join(load_before)} "
         f"before, {' '.join(load_after)} after; wall {wall / 60:.1f} min.",
         "",

@@ -21,8 +21,6 @@ and records the load average before and after, since other processes skew timing
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ import torch
 from robust_rl import RobustSAC
 from robust_rl.errors import OutputExistsError
 from robust_rl.io import atomic_write_text, csv_text
+from robust_rl.provenance import machine
 from robust_rl.training import load_config, make_model
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -225,7 +224,6 @@ def report(
     load: tuple[str, str],
     wall_s: float,
 ) -> str:
-    cpu = platform.processor() or platform.machine()
     lines = [
         "# Throughput: RobustSAC / RobustTD3 vs SB3 SAC / TD3",
         "",
@@ -234,8 +232,8 @@ def report(
         f"{torch.get_num_threads()} torch thread(s), {args.rounds} interleaved rounds of "
         f"{args.steps} env steps per agent (one gradient step per env step), median env-steps/s.",
         "",
-        f"Machine: {platform.system()} {cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}; "
-        f"load average before {load[0]}, after {load[1]}; wall time {wall_s / 60:.1f} min.",
+        f"Machine: {machine()}; load average before {load[0]}, after {load[1]}; wall time "
+        f"{wall_s / 60:.1f} min.",
         "",
         "| agent | env-steps/s (median) | ratio to SB3 (median of rounds) | ratio quartiles "
         "| target (ms) | target beyond its forward pass (ms) |",

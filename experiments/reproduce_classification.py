@@ -384,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Command: `{command}`",
         "",
-        f"Hardware: {machine(torch_threads=args.threads)}. Wall time: {wall / 60:.1f} min "
+        f"Hardware: {machine(torch_threads=args.threads)} (shared), CPU only. Wall time: "
+        f"{wall / 60:.1f} min "
         f"(sweep {t_sweep / 60:.1f} min).",
         "",
         f"Data: 1,347 training / 450 test images (fixed stratified split), pixels in [0, 1]. "

@@ -1,5 +1,5 @@
-"""One progress bar per long evaluation (tqdm on stderr): counts, rate and ETA; off unless
-asked for (``progress=True``; ``robust-rl evaluate`` shows it unless ``--quiet``)."""
+"""One progress bar per long evaluation or training (tqdm on stderr): counts, rate and ETA;
+off unless asked for (``progress=True``; ``robust-rl evaluate`` shows it unless ``--quiet``)."""
 
 from __future__ import annotations
 

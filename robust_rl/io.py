@@ -224,7 +224,7 @@ def atomic_publish(
 
 def csv_text(rows: Iterable[Mapping[str, Any]], fields: Sequence[str] | None = None) -> str:
     """The table ``rows`` (one mapping per row) as CSV text, ``\\n`` line ends; the columns
-    are ``fields`` (default: the first row's keys).
+    are ``fields`` (default: the first row's keys; no rows and no ``fields``: empty text).
 
     >>> print(csv_text([{"seed": 0, "mean": 500.0}, {"seed": 1, "mean": 9.5}]), end="")
     seed,mean
@@ -235,6 +235,8 @@ def csv_text(rows: Iterable[Mapping[str, Any]], fields: Sequence[str] | None = N
     import io
 
     rows = list(rows)
+    if fields is None and not rows:
+        return ""
     buf = io.StringIO()
     writer = csv.DictWriter(
         buf, fieldnames=list(fields if fields is not None else rows[0]), lineterminator="\n"

@@ -1,6 +1,6 @@
 """Where a result came from: the command that made it and the machine it ran on.
 
-Every table the experiments write ends with these lines, so that a reader can run the same
+The experiments write these lines beside their tables, so that a reader can run the same
 command and compare the machine::
 
     >>> command_line("experiments/bench_throughput.py", ["--steps", "2000", "--label", "a b"])
@@ -73,7 +73,7 @@ def replicate_lines(
     note: str = "",
 ) -> list[str]:
     """A Markdown ``## How to replicate`` block: the command in a ``bash`` fence, then the
-    machine (:func:`machine`), ``note`` and the wall time when given."""
+    machine (:func:`machine`), the wall time when given, and ``note``."""
     tail = "" if wall_s is None else f"; wall time {wall_time(wall_s)}"
     return [
         "## How to replicate",

@@ -12,7 +12,14 @@ import pytest
 
 import robust_rl
 from robust_rl.cli import main
-from robust_rl.io import atomic_write_bytes, atomic_write_text, reserve_path
+from robust_rl.io import (
+    atomic_write_bytes,
+    atomic_write_text,
+    csv_text,
+    figure_png,
+    reserve_path,
+    save_figure,
+)
 
 
 def test_atomic_write_refuses_to_overwrite(tmp_path):
@@ -25,6 +32,32 @@ def test_atomic_write_refuses_to_overwrite(tmp_path):
     atomic_write_bytes(target, b"three", force=True)
     assert target.read_bytes() == b"three"
     assert sorted(p.name for p in target.parent.iterdir()) == ["a.txt"]  # no temp files left
+
+
+@pytest.mark.parametrize("close", [False, True])
+def test_figures_are_closed_on_request(tmp_path, close):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    png = figure_png(fig, close=close)
+    assert png.startswith(b"\x89PNG") and (plt.get_fignums() == []) == close
+    fig, _ = plt.subplots()
+    save_figure(fig, tmp_path / "f.png", close=True)
+    assert (tmp_path / "f.png").read_bytes().startswith(b"\x89PNG")
+    assert plt.get_fignums() == ([] if close else [1])
+    plt.close("all")
+
+
+def test_csv_text_writes_the_rows_in_the_given_columns():
+    rows = [{"a": 1, "b": "x,y"}, {"a": 2.5, "b": ""}]
+    assert csv_text(rows) == 'a,b\n1,"x,y"\n2.5,\n'
+    assert csv_text(rows, ["b", "a"]) == 'b,a\n"x,y",1\n,2.5\n'
+    assert csv_text([]) == "" and csv_text([], ["a"]) == "a\n"
 
 
 def test_reserve_path(tmp_path):

@@ -188,10 +188,25 @@ def test_search_refuses_a_grid_sweep(tmp_path: Path) -> None:
         del v["space"]
     runner = open_backend("local", 1)
     try:
-        with pytest.raises(ValueError, match=r"run_search needs a sweep with search\.method"):
+        with pytest.raises(ValueError, match=r"needs a sweep with search\.method: optuna"):
             search_module.run_search(parse_sweep(data), tmp_path, runner)
     finally:
         runner.close()
+
+
+@pytest.mark.parametrize("n_trials", [0, -1, 1.5, True])
+def test_a_bad_n_trials_is_refused_before_a_backend_starts(
+    tmp_path: Path, monkeypatch, n_trials: Any
+) -> None:
+    from robust_rl.sweep import runner as runner_module
+
+    def no_backend(*args: Any) -> None:
+        raise AssertionError("a backend was opened")
+
+    monkeypatch.setattr(runner_module, "open_backend", no_backend)
+    with pytest.raises(ValueError, match=r"n_trials must be a positive integer"):
+        runner_module.run_sweep(parse_sweep(copy.deepcopy(SEARCH)), tmp_path, n_trials=n_trials)
+    assert not (tmp_path / STUDY_FILE).exists()
 
 
 def test_failing_points_are_isolated_and_retried(tmp_path: Path, capsys) -> None:

@@ -111,8 +111,9 @@ def _run_sweep(
     n_trials: int | None,
 ) -> list[TrialResult]:
     if isinstance(sweep, SweepSpec) and sweep.search.method == "optuna":
-        from robust_rl.sweep.search import run_search
+        from robust_rl.sweep.search import check_search, run_search
 
+        check_search(sweep, n_trials)
         runner = open_backend(backend, max_parallel, address)
         try:
             return run_search(sweep, out_dir, runner, on_result=on_result, n_trials=n_trials)

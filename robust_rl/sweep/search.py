@@ -161,6 +161,17 @@ def _pruner(search: SearchSpec) -> Any:
     return optuna.pruners.MedianPruner(n_startup_trials=search.n_startup_trials)
 
 
+def check_search(spec: SweepSpec, n_trials: int | None) -> None:
+    """Refuse a sweep without ``search.method: optuna`` or an ``n_trials`` that is not a
+    positive integer (before any backend is opened)."""
+    if spec.search.method != "optuna":
+        raise InvalidArgumentError("run_search needs a sweep with search.method: optuna")
+    if n_trials is not None and (
+        isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1
+    ):
+        raise InvalidArgumentError(f"n_trials must be a positive integer, got {n_trials!r}")
+
+
 def run_search(
     spec: SweepSpec,
     out_dir: str | os.PathLike[str],
@@ -183,12 +194,7 @@ def run_search(
     """
     import optuna
 
-    if spec.search.method != "optuna":
-        raise InvalidArgumentError("run_search needs a sweep with search.method: optuna")
-    if n_trials is not None and (
-        isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1
-    ):
-        raise InvalidArgumentError(f"n_trials must be a positive integer, got {n_trials!r}")
+    check_search(spec, n_trials)
     budget = n_trials if n_trials is not None else spec.search.n_trials
     out = Path(out_dir).resolve()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
