@@ -277,6 +277,8 @@ def main() -> int:
     if not done:
         print("no finished trials")
         return 1
+    # the tables show the variants with finished trials in this folder
+    variants = [v for v in variants if any(r.trial.variant == v for r in done)]
     over = aggregate(done, args.out)
     previous = read_wide_csv(args.previous / "results.csv") if args.previous else {}
     extra = {}
