@@ -11,8 +11,6 @@ for ``robust-rl train --config``. CSV files are written with the :mod:`csv` modu
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from robust_rl.io import atomic_write_text, save_figure
+from robust_rl.io import atomic_write_text, csv_text, save_figure
 from robust_rl.sweep.spec import SweepSpec, Trial, _fmt
 from robust_rl.sweep.trials import TrialResult
 
@@ -112,16 +110,11 @@ def rows_to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     keys: list[str] = []
     for row in rows:
         keys += [k for k in row if k not in keys]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(keys)
-    for row in rows:
-        cells = []
-        for k in keys:
-            v = row.get(k)
-            cells.append("" if v is None else f"{v:.6g}" if isinstance(v, float) else v)
-        writer.writerow(cells)
-    return buf.getvalue()
+
+    def cell(v: Any) -> Any:
+        return "" if v is None else f"{v:.6g}" if isinstance(v, float) else v
+
+    return csv_text([{k: cell(row.get(k)) for k in keys} for row in rows], keys)
 
 
 def budget_text(spec: SweepSpec) -> str:
