@@ -32,7 +32,7 @@ import torch
 
 import robust_rl.common.robust as robust_module
 from robust_rl.io import atomic_write_text
-from robust_rl.provenance import command_line, machine
+from robust_rl.provenance import command_line, machine, wall_time
 from robust_rl.training import load_config, make_model
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "robust_dqn_dynamics_cartpole.yaml"
@@ -212,7 +212,7 @@ def main() -> int:
         f"`{command_line('experiments/bench_dynamics.py')}`; {machine(torch_threads=1)}; "
         f"{args.repeats} interleaved rounds of "
         f"{args.timesteps:,} steps per agent, medians; load average {' '.join(load_before)} "
-        f"before, {' '.join(load_after)} after; wall {wall / 60:.1f} min.",
+        f"before, {' '.join(load_after)} after; wall time {wall_time(wall)}.",
         "",
         "| agent | env-steps/s (median) | ratio to DQN | gradient step (µs) | rows per "
         "transition | target (µs/transition) | simulate | forward | other |",

@@ -31,7 +31,7 @@ import torch
 from robust_rl import RobustSAC
 from robust_rl.errors import OutputExistsError
 from robust_rl.io import atomic_write_text, csv_text
-from robust_rl.provenance import machine
+from robust_rl.provenance import machine, wall_time
 from robust_rl.training import load_config, make_model
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -233,7 +233,7 @@ def report(
         f"{args.steps} env steps per agent (one gradient step per env step), median env-steps/s.",
         "",
         f"Machine: {machine()}; load average before {load[0]}, after {load[1]}; wall time "
-        f"{wall_s / 60:.1f} min.",
+        f"{wall_time(wall_s)}.",
         "",
         "| agent | env-steps/s (median) | ratio to SB3 (median of rounds) | ratio quartiles "
         "| target (ms) | target beyond its forward pass (ms) |",
