@@ -54,7 +54,7 @@ from reproduction import (
 )
 
 from robust_rl.errors import MissingFileError
-from robust_rl.sweep import parse_sweep
+from robust_rl.sweep import TrialResult, parse_sweep
 
 HERE = Path(__file__).resolve().parent
 CONFIGS = HERE / "configs"
@@ -287,7 +287,7 @@ def main() -> int:
     extra["paper: regular Q"] = [PUBLISHED[m][0] for m in PUBLISHED]
     extra["paper: robust Q"] = [PUBLISHED[m][1] for m in PUBLISHED]
     configs = "shipped files" if args.configs == "shipped" else f"`{_relative(args.configs)}`"
-    if DYNAMICS[0] in known:
+    if any(v in variants for v in DYNAMICS):
         configs += f"; the dynamics-set variants from `{_relative(str(known[DYNAMICS[0]][0]))}`"
     nominal = {v: per_seed(done, v, "nominal") for v in variants}
     pairs = [p for p in PAIRS if p[0] in variants and p[1] in variants]
@@ -336,7 +336,22 @@ def main() -> int:
             f"'before' columns: the table in `{args.previous}/results.md` (its own protocol is "
             "stated there).",
         ]
-    lines += [
+    if not pairs:
+        lines += ["", "No compared pair among the variants in this folder."]
+    else:
+        lines += comparison_section(done, learned, pairs)
+    wall = time.perf_counter() - start
+    return write_report(
+        args.out, lines, over, done, failed, variants, "reproduce_cartpole.py", wall
+    )
+
+
+def comparison_section(
+    done: list[TrialResult], learned: list[TrialResult], pairs: list[tuple[str, str]]
+) -> list[str]:
+    """The permutation tests of every compared pair, over all seeds and over the seeds that
+    learned the nominal task."""
+    return [
         "",
         "## Can the variants be told apart?",
         "",
@@ -353,10 +368,6 @@ def main() -> int:
         "",
         *comparison_table(learned, pairs, LABELS),
     ]
-    wall = time.perf_counter() - start
-    return write_report(
-        args.out, lines, over, done, failed, variants, "reproduce_cartpole.py", wall
-    )
 
 
 if __name__ == "__main__":

@@ -432,6 +432,7 @@ def main() -> int:
         print("no finished trials")
         return 1
     over = aggregate(done, out)
+    pairs = [p for p in PAIRS if p[0] in variants and p[1] in variants]
     n_seeds = len(spec.seeds)
     ev = spec.evaluation
     configs = (
@@ -473,11 +474,10 @@ def main() -> int:
         "Difference of the means over training seeds, its 95% bootstrap interval and the "
         "two-sided permutation p-value of equal means (`robust_rl.evaluation.compare_means`).",
         "",
-        *comparison_table(
-            done,
-            [p for p in PAIRS if p[0] in variants and p[1] in variants],
-            LABELS,
-            ("nominal", "grid_average", "grid_worst"),
+        *(
+            comparison_table(done, pairs, LABELS, ("nominal", "grid_average", "grid_worst"))
+            if pairs
+            else ["No compared pair among the variants in this folder."]
         ),
     ]
     wall = time.perf_counter() - start

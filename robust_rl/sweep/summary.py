@@ -44,7 +44,8 @@ def _trial_row(r: TrialResult) -> dict[str, Any]:
         "trial": r.trial.name,
         "group": r.trial.group,
         "variant": r.trial.variant,
-        "status": r.status,
+        # the record keeps the trial's outcome: one read back from an earlier run is "done"
+        "status": "done" if r.status == "skipped" else r.status,
         "seed": r.trial.seed,
         **{f"param:{k}": _fmt(v) for k, v in r.trial.params.items()},
     }
@@ -81,7 +82,7 @@ def summarize(
     rows = [_trial_row(r) for r in results]
     by_group: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        if row["status"] in ("done", "skipped"):
+        if row["status"] == "done":
             by_group.setdefault(row["group"], []).append(row)
     groups: list[GroupSummary] = []
     for group, members in by_group.items():

@@ -60,7 +60,8 @@ __all__ = [
 RESULT_FILE = "result.json"
 INTERMEDIATE_FILE = "intermediate.json"
 BEST_MODEL_FILE = "best_model.zip"
-#: ``done`` (run now), ``skipped`` (finished earlier, read back), ``pruned``, ``failed``
+#: ``done`` (run now), ``skipped`` (finished earlier, read back), ``pruned``, ``failed``; the
+#: summary's ``trials.csv`` records a read-back trial as ``done`` (its outcome, not the invocation's)
 STATUSES: tuple[str, ...] = ("done", "skipped", "pruned", "failed")
 
 #: ``pruner(checkpoint_index, validation_mean) -> stop?`` (see :mod:`robust_rl.sweep.search`)
