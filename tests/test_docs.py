@@ -290,8 +290,8 @@ def test_promised_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The README's one command: its install part is not run here; its ``robust-rl`` part runs
-    as written, with a small budget added (``--timesteps`` for train, ``--episodes`` for
-    evaluate), and must write the model and the report."""
+    as written, with a small budget added (``--timesteps`` for train, ``--episodes`` and
+    ``--grid-episodes`` for evaluate), and must write the model and the report."""
     line = _promised("pip install torch==2.13.0 &&")
     parts = [p.strip() for p in line.split("&&")]
     assert parts[:2] == ["pip install torch==2.13.0", 'pip install -e ".[test,all]"']
@@ -302,9 +302,9 @@ def test_promised_command(
     ]
     folder = _workdir(tmp_path, monkeypatch)
     run_cli(cli[0] + " --timesteps 1500", capsys)
-    out = run_cli(cli[1] + " --episodes 3", capsys)
-    assert "heavy pole" in out
+    out = run_cli(cli[1] + " --episodes 3 --grid-episodes 1", capsys)
+    assert "heavy pole" in out and "Grid over the uncertainty set" in out
     argv = shlex.split(cli[1])
     model, report = Path(argv[2]), Path(argv[argv.index("--out") + 1])
     assert (folder / model).is_file()
-    assert (folder / report / "suite.md").is_file()
+    assert (folder / report / "suite.md").is_file() and (folder / report / "grid.md").is_file()
