@@ -16,7 +16,6 @@ import argparse
 import csv
 import io
 import json
-import platform
 import shlex
 import sys
 import time
@@ -26,6 +25,7 @@ from typing import Any
 import torch
 
 from robust_rl.errors import InvalidArgumentError
+from robust_rl.provenance import machine
 
 __all__ = ["DEFAULTS", "add_parser", "run"]
 
@@ -270,8 +270,7 @@ def run(args: argparse.Namespace) -> int:
         "pgd_steps": args.pgd_steps,
         "mean_epoch_time_s": result.mean_epoch_time_s,
         "wall_time_s": wall,
-        "hardware": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, device {args.device}",
+        "hardware": f"{machine(torch_threads=torch.get_num_threads())}, device {args.device}",
     }
     save_classifier(model, out / "model.pt", metadata=config, force=args.force)
     table.to_csv(out / "robustness.csv", force=args.force)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shlex
 import time
 from dataclasses import replace
@@ -12,6 +10,7 @@ from pathlib import Path
 
 from robust_rl._files import FolderLock
 from robust_rl.errors import InvalidArgumentError
+from robust_rl.provenance import machine
 from robust_rl.sweep import BACKENDS, TrialResult, load_sweep, run_sweep, write_summary
 
 __all__ = ["add_parser", "run"]
@@ -125,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         total = sum(r.wall_time_s for r in results)
         footer = (
             f"Command: `{shlex.join(_command(args))}`. "
-            f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores. Wall time of this invocation "
+            f"Machine: {machine()}. Wall time of this invocation "
             f"{(time.perf_counter() - start) / 60:.1f} min; training + evaluation time summed over "
             f"trials {total / 60:.1f} min (per trial: `wall_time_s` in trials.csv; trials finished "
             "by an earlier invocation are reused, not rerun)."

@@ -267,9 +267,9 @@ def write_summary(
 def _unfinished_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """The pruned and the failed trials (none: no lines)."""
     lines: list[str] = []
-    skipped = [r for r in rows if r["status"] == "pruned"]
-    if skipped:
-        lines += ["", f"Pruned trials ({len(skipped)}): " + ", ".join(r["trial"] for r in skipped)]
+    pruned = [r for r in rows if r["status"] == "pruned"]
+    if pruned:
+        lines += ["", f"Pruned trials ({len(pruned)}): " + ", ".join(r["trial"] for r in pruned)]
     failed = [r for r in rows if r["status"] == "failed"]
     if failed:
         lines += ["", "Failed trials:", ""]

@@ -408,7 +408,7 @@ def run_trial(
                 }
                 # the model the checkpoint measured (an off-policy agent trains once more
                 # after its last step, so the final model differs even when the last is chosen)
-                model = load_model(folder / policy_file("best"), device=str(result.model.device))
+                model = load_model(folder / BEST_MODEL_FILE, device=str(result.model.device))
             measured = evaluate_trial(model, trial.name, trial.evaluation)
             compact = measured.to_dict(compact=True)
             # what a resume reads back, so that a resumed sweep ranks on the same numbers
