@@ -31,11 +31,14 @@ class Progress:
             )
 
     def update(self, n: int = 1, **postfix: Any) -> None:
-        """Record ``n`` more units done; ``postfix``: values shown after the bar (``loss=...``)."""
+        """Record ``n`` more units done; ``postfix``: values shown after the bar (``loss=...``;
+        floats with four decimals, formatted only when the bar is drawn)."""
         if self._bar is not None:
             self._bar.update(n)
             if postfix:
-                self._bar.set_postfix(**postfix)
+                self._bar.set_postfix(
+                    {k: f"{v:.4f}" if isinstance(v, float) else v for k, v in postfix.items()}
+                )
 
     def __enter__(self) -> Progress:
         return self

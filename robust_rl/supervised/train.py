@@ -329,9 +329,7 @@ def fit(
                 optimizer.step()
                 total += float(loss.detach()) * len(idx)
                 evals += n_eval
-                bar.update(
-                    1, epoch=epoch, loss=f"{total / min(len(x_all), (b + 1) * batch_size):.4f}"
-                )
+                bar.update(1, epoch=epoch, loss=total / min(len(x_all), (b + 1) * batch_size))
             train_time = time.perf_counter() - t0
             clean_loss, clean_error = (
                 _clean_metrics(model, x_all, y_all) if eval_clean else (math.nan, math.nan)
